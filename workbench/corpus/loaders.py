@@ -1,0 +1,220 @@
+"""Loaders for the dataset formats users bring. A malformed record is a `DatasetError` that names the
+file, the line or record number, and what is wrong."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from workbench.corpus.records import (
+    Corpus,
+    Document,
+    InstructionExample,
+    LabeledText,
+    PreferenceExample,
+    QAPair,
+)
+from workbench.errors import WorkbenchError
+
+
+class DatasetError(WorkbenchError):
+    def __init__(self, path: Path | str, problem: str, where: str | None = None):
+        self.path, self.problem, self.where = str(path), problem, where
+        super().__init__(f"{path}: {where}: {problem}" if where else f"{path}: {problem}")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DatasetError(path, "file not found") from None
+    except UnicodeDecodeError as exc:
+        raise DatasetError(path, f"not valid UTF-8 (byte {exc.start})") from None
+    except OSError as exc:
+        raise DatasetError(path, f"cannot read ({exc.strerror})") from None
+
+
+def read_records(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield (location, record) from a JSON list or a JSON Lines file; location is 'line N' or 'record N'."""
+    path = Path(path)
+    text = _read_text(path)
+    if not text.strip():
+        raise DatasetError(path, "file is empty")
+    if path.suffix == ".jsonl" or not text.lstrip().startswith("["):
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DatasetError(path, f"invalid JSON ({exc.msg})", f"line {number}") from None
+            if not isinstance(record, dict):
+                raise DatasetError(path, f"expected a JSON object, got {type(record).__name__}", f"line {number}")
+            yield f"line {number}", record
+        return
+    try:
+        records = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DatasetError(path, f"invalid JSON ({exc.msg})", f"line {exc.lineno}") from None
+    for number, record in enumerate(records, start=1):
+        if not isinstance(record, dict):
+            raise DatasetError(path, f"expected a JSON object, got {type(record).__name__}", f"record {number}")
+        yield f"record {number}", record
+
+
+def _string(record: dict, key: str, path: Path, where: str, required: bool = True) -> str:
+    value = record.get(key)
+    if value is None:
+        if required:
+            raise DatasetError(path, f"missing field '{key}'", where)
+        return ""
+    if not isinstance(value, str):
+        raise DatasetError(path, f"field '{key}' must be a string, got {type(value).__name__}", where)
+    if required and not value.strip():
+        raise DatasetError(path, f"field '{key}' is empty", where)
+    return value
+
+
+def _nonempty(items: list, path: Path, what: str) -> list:
+    if not items:
+        raise DatasetError(path, f"no {what} found")
+    return items
+
+
+def load_squad(path: str | Path) -> Corpus:
+    """SQuAD v1.1 JSON: one document per paragraph (id `Title/pN`), article title as metadata and topic."""
+    path = Path(path)
+    try:
+        data = json.loads(_read_text(path))
+    except json.JSONDecodeError as exc:
+        raise DatasetError(path, f"invalid JSON ({exc.msg})", f"line {exc.lineno}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise DatasetError(path, "not SQuAD format: expected an object with a 'data' list of articles")
+    documents, qa_pairs = [], []
+    for a_index, article in enumerate(data["data"]):
+        where = f"article {a_index}"
+        if not isinstance(article, dict) or not isinstance(article.get("paragraphs"), list):
+            raise DatasetError(path, "expected 'title' and a 'paragraphs' list", where)
+        title = _string(article, "title", path, where)
+        for p_index, paragraph in enumerate(article["paragraphs"]):
+            where = f"article {a_index} ('{title}') paragraph {p_index}"
+            if not isinstance(paragraph, dict):
+                raise DatasetError(path, "expected an object with 'context' and 'qas'", where)
+            context = _string(paragraph, "context", path, where)
+            doc_id = f"{title}/p{p_index}"
+            documents.append(Document(doc_id, context, {"title": title, "paragraph": p_index, "source": str(path)}))
+            for q_index, qa in enumerate(paragraph.get("qas", [])):
+                q_where = f"{where} question {q_index}"
+                question = _string(qa, "question", path, q_where)
+                answers = qa.get("answers")
+                if not isinstance(answers, list) or not answers:
+                    raise DatasetError(path, "missing or empty 'answers' list", q_where)
+                texts = []
+                for answer in answers:
+                    if not isinstance(answer, dict):
+                        raise DatasetError(path, "each answer must be an object with 'text'", q_where)
+                    texts.append(_string(answer, "text", path, q_where))
+                qa_id = str(qa.get("id", f"{doc_id}/q{q_index}"))
+                qa_pairs.append(QAPair(qa_id, question, tuple(dict.fromkeys(texts)), context, doc_id, title))
+    _nonempty(documents, path, "paragraphs")
+    return Corpus(name=path.stem, documents=documents, qa_pairs=qa_pairs)
+
+
+def load_qa_records(path: str | Path) -> list[QAPair]:
+    """JSON/JSONL records with `question`, `answer` or `answers`, optional `context`, `doc_id`, `id`."""
+    path = Path(path)
+    pairs = []
+    for where, record in read_records(path):
+        question = _string(record, "question", path, where)
+        if "answers" in record:
+            answers = record["answers"]
+            if isinstance(answers, str):
+                answers = [answers]
+            if not isinstance(answers, list) or not answers or not all(isinstance(a, str) and a.strip() for a in answers):
+                raise DatasetError(path, "'answers' must be a non-empty list of non-empty strings", where)
+        elif "answer" in record:
+            answers = [_string(record, "answer", path, where)]
+        else:
+            raise DatasetError(path, "missing field 'answer' (or 'answers')", where)
+        context = _string(record, "context", path, where, required=False) or None
+        doc_id = record.get("doc_id")
+        pairs.append(QAPair(str(record.get("id", where)), question, tuple(answers), context,
+                            None if doc_id is None else str(doc_id), record.get("topic")))
+    return _nonempty(pairs, path, "question-answer records")
+
+
+def load_qa(path: str | Path) -> list[QAPair]:
+    """QA pairs from a SQuAD JSON file or from QA records, whichever `path` holds."""
+    path = Path(path)
+    if path.suffix == ".json" and _looks_like_squad(path):
+        return load_squad(path).qa_pairs
+    return load_qa_records(path)
+
+
+def _looks_like_squad(path: Path) -> bool:
+    head = _read_text(path)[:2000].lstrip()
+    return head.startswith("{") and '"data"' in head
+
+
+def load_instructions(path: str | Path) -> list[InstructionExample]:
+    """Alpaca-style `instruction`, optional `input`, `output` records (JSON list or JSONL)."""
+    path = Path(path)
+    examples = [
+        InstructionExample(
+            _string(record, "instruction", path, where),
+            _string(record, "input", path, where, required=False),
+            _string(record, "output", path, where),
+        )
+        for where, record in read_records(path)
+    ]
+    return _nonempty(examples, path, "instruction records")
+
+
+def load_preferences(path: str | Path) -> list[PreferenceExample]:
+    """Preference records: `prompt` (or `instruction` + optional `input`), `chosen`, `rejected`."""
+    path = Path(path)
+    examples = []
+    for where, record in read_records(path):
+        if "prompt" in record:
+            prompt = _string(record, "prompt", path, where)
+        elif "instruction" in record:
+            instruction = _string(record, "instruction", path, where)
+            extra = _string(record, "input", path, where, required=False)
+            prompt = f"{instruction}\n\n{extra}" if extra.strip() else instruction
+        else:
+            raise DatasetError(path, "missing field 'prompt' (or 'instruction')", where)
+        examples.append(PreferenceExample(prompt, _string(record, "chosen", path, where),
+                                          _string(record, "rejected", path, where)))
+    return _nonempty(examples, path, "preference records")
+
+
+def load_labeled_table(path: str | Path, text_column: str = "text", label_column: str = "label",
+                       delimiter: str | None = None) -> list[LabeledText]:
+    """A CSV/TSV text-label table; the delimiter follows the extension (.tsv: tab) unless given."""
+    path = Path(path)
+    text = _read_text(path)
+    if not text.strip():
+        raise DatasetError(path, "file is empty")
+    delimiter = delimiter or ("\t" if path.suffix.lower() == ".tsv" else ",")
+    # SST-2 style TSVs hold unbalanced quotes: read tabs literally, no quoting.
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    reader = csv.DictReader(text.splitlines(), delimiter=delimiter, quoting=quoting)
+    columns = reader.fieldnames or []
+    for column in (text_column, label_column):
+        if column not in columns:
+            raise DatasetError(path, f"missing column '{column}' (columns: {', '.join(columns)}); "
+                                     "choose columns with --text-column/--label-column")
+    rows = []
+    for number, row in enumerate(reader, start=2):
+        if None in row or any(row.get(c) is None for c in (text_column, label_column)):
+            raise DatasetError(path, f"expected {len(columns)} columns", f"line {number}")
+        body, label = row[text_column].strip(), row[label_column].strip()
+        if not body:
+            raise DatasetError(path, f"empty '{text_column}'", f"line {number}")
+        if not label:
+            raise DatasetError(path, f"empty '{label_column}'", f"line {number}")
+        rows.append(LabeledText(body, label))
+    return _nonempty(rows, path, "rows")

@@ -1,0 +1,28 @@
+"""Models: the embedded defaults, any Hugging Face id or local folder, and where they run."""
+
+from workbench.models.device import default_dtype, resolve_device
+from workbench.models.loading import LoadedGenerator, load_embedder, load_generator
+from workbench.models.registry import (
+    EMBEDDER,
+    GENERATOR,
+    ModelInfo,
+    ModelUnavailable,
+    is_generator_ready,
+    list_models,
+    prepare_generator,
+)
+
+__all__ = [
+    "EMBEDDER",
+    "GENERATOR",
+    "LoadedGenerator",
+    "ModelInfo",
+    "ModelUnavailable",
+    "default_dtype",
+    "is_generator_ready",
+    "list_models",
+    "load_embedder",
+    "load_generator",
+    "prepare_generator",
+    "resolve_device",
+]
