@@ -1,0 +1,5 @@
+"""`wb demo` (owned by the lead)."""
+
+
+def register(cli) -> None:
+    pass
