@@ -1,0 +1,402 @@
+"""`Index`: documents, their chunks and embeddings, searchable and updatable, persisted atomically.
+
+`build_index` makes a named index hold exactly the given corpus, re-embedding only what changed since
+the last build (same content hash: reused); `open_index` loads one; `Index.add` / `Index.remove` update
+it. Every change is written as a new version (see storage.py) while holding the index's write lock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from workbench.config import Config, load_config
+from workbench.corpus import Document
+from workbench.indexing import storage
+from workbench.indexing.chunking import Chunk, chunk_documents
+from workbench.indexing.embedding import count_truncated, embed_texts, embedder_dimension, embedder_window
+from workbench.indexing.errors import EmbedderMismatch, IndexCorrupt, IndexingError, NoDocuments
+from workbench.indexing.hybrid import Bm25, reciprocal_rank_fusion
+from workbench.indexing.loaders import SkippedFile, load_documents
+from workbench.indexing.store import VectorStore
+
+log = logging.getLogger(__name__)
+
+HYBRID_CANDIDATES = 50  # how deep each of BM25 and dense retrieval ranks before fusion
+_VECTORS, _CHUNKS, _DOCUMENTS = "vectors.faiss", "chunks.jsonl", "documents.jsonl"
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    chunk_id: int
+    doc_id: str
+    score: float  # cosine similarity (dense) or reciprocal-rank-fusion score (hybrid)
+    text: str
+    metadata: dict
+    start: int  # character offsets of the chunk in its document's text
+    end: int
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """What an index is built with. Changing a `structural` field means re-embedding everything."""
+
+    embedder: str = "minilm"
+    splitter: str = "recursive"
+    chunk_size: int = 800
+    chunk_overlap: int = 100
+    type: str = "flat"
+    hnsw_m: int = 32
+    ivf_nlist: int = 0
+    hnsw_ef_search: int = 64
+    ivf_nprobe: int = 16
+    embed_batch_size: int = 64
+    hybrid: bool = False
+
+    @classmethod
+    def from_config(cls, config: Config) -> IndexSettings:
+        return cls(embedder=config.models.embedder, splitter=config.chunking.splitter,
+                   chunk_size=config.chunking.chunk_size, chunk_overlap=config.chunking.chunk_overlap,
+                   type=config.index.type, hnsw_m=config.index.hnsw_m, ivf_nlist=config.index.ivf_nlist,
+                   hnsw_ef_search=config.index.hnsw_ef_search, ivf_nprobe=config.index.ivf_nprobe,
+                   embed_batch_size=config.index.embed_batch_size, hybrid=config.retrieval.hybrid)
+
+    @property
+    def structural(self) -> tuple:
+        return (self.embedder, self.splitter, self.chunk_size, self.chunk_overlap, self.type, self.hnsw_m,
+                self.ivf_nlist)
+
+
+@dataclass(frozen=True)
+class UpdateSummary:
+    """What a build, add or remove changed. `skipped` documents were unchanged (nothing embedded)."""
+
+    added: int = 0
+    replaced: int = 0
+    skipped: int = 0
+    removed: int = 0
+    chunks_embedded: int = 0
+    chunks_total: int = 0
+    seconds: float = 0.0
+    skipped_files: tuple[SkippedFile, ...] = ()  # unreadable files skipped while loading a folder
+
+
+@dataclass
+class _StoredDocument:
+    id: str
+    text: str
+    metadata: dict
+    hash: str
+    chunk_ids: list[int] = field(default_factory=list)
+
+
+class Index:
+    """A named index under `root`. Get one from `build_index` or `open_index`."""
+
+    def __init__(self, path: Path, settings: IndexSettings, store: VectorStore):
+        self.path, self.name, self.settings, self.store = path, path.name, settings, store
+        self.version: str | None = None
+        self.created_at = _now()
+        self.last_update: UpdateSummary | None = None  # set by build_index
+        self._documents: dict[str, _StoredDocument] = {}
+        self._chunks: dict[int, Chunk] = {}
+        self._next_chunk_id = 0
+        self._bm25: Bm25 | None = None
+
+    @classmethod
+    def empty(cls, path: Path, settings: IndexSettings) -> Index:
+        store = VectorStore(embedder_dimension(settings.embedder), settings.type, hnsw_m=settings.hnsw_m,
+                            hnsw_ef_search=settings.hnsw_ef_search, ivf_nlist=settings.ivf_nlist,
+                            ivf_nprobe=settings.ivf_nprobe)
+        return cls(path, settings, store)
+
+    @property
+    def embedder_name(self) -> str:
+        return self.settings.embedder
+
+    # --- reading -------------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: Path) -> Index:
+        """The current version at `path`, verified (IndexNotFound / IndexCorrupt otherwise)."""
+        snapshot = storage.read_snapshot(path)
+        manifest = snapshot.manifest
+        where = path / snapshot.version
+        try:
+            store = VectorStore.from_bytes(snapshot.files[_VECTORS], manifest["store"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise IndexCorrupt(f"index '{path.name}': {where / _VECTORS}: unreadable FAISS index ({exc})") from None
+        index = cls(path, IndexSettings(**manifest["settings"]), store)
+        index.version, index.created_at = snapshot.version, manifest["created_at"]
+        index._next_chunk_id = manifest["next_chunk_id"]
+        for row in storage.decode_jsonl(snapshot.files[_DOCUMENTS], where / _DOCUMENTS):
+            index._documents[row["id"]] = _StoredDocument(row["id"], row["text"], row["metadata"], row["hash"])
+        for row in storage.decode_jsonl(snapshot.files[_CHUNKS], where / _CHUNKS):
+            index._chunks[row["id"]] = Chunk(row["doc_id"], row["text"], row["start"], row["end"], row["metadata"])
+            index._documents[row["doc_id"]].chunk_ids.append(row["id"])
+        if set(index.store.ids().tolist()) != set(index._chunks):
+            raise IndexCorrupt(f"index '{path.name}': {where}: the vectors and the chunks do not match; rebuild it")
+        return index
+
+    def info(self) -> dict:
+        size = sum(f.stat().st_size for f in (self.path / self.version).iterdir()) if self.version else 0
+        return {"name": self.name, "path": str(self.path), "version": self.version,
+                "documents": len(self._documents), "chunks": len(self._chunks),
+                "embedder": self.embedder_name, "dimension": self.store.dim, "store": self.store.params,
+                "settings": dataclasses.asdict(self.settings), "size_bytes": size,
+                "created_at": self.created_at}
+
+    def document_ids(self) -> list[str]:
+        return list(self._documents)
+
+    def document_text(self, doc_id: str) -> str:
+        return self._documents[doc_id].text
+
+    # --- search --------------------------------------------------------------------------------
+
+    def search(self, query: str, k: int = 5, filters: dict | None = None,
+               hybrid: bool | None = None) -> list[SearchHit]:
+        """The `k` best chunks for `query`. `filters` maps a metadata key (or `doc_id`) to a value or a
+        list of accepted values; the filtered search is exact, so it returns k hits whenever k match."""
+        return self.search_many([query], k, filters, hybrid)[0]
+
+    def search_many(self, queries: list[str], k: int = 5, filters: dict | None = None,
+                    hybrid: bool | None = None) -> list[list[SearchHit]]:
+        """`search` for many queries, embedded in batches."""
+        hybrid = self.settings.hybrid if hybrid is None else hybrid
+        allowed = self._matching_ids(filters)
+        depth = max(k, HYBRID_CANDIDATES) if hybrid else k
+        vectors = embed_texts(queries, self.embedder_name, self.settings.embed_batch_size)
+        if allowed is None:
+            all_scores, all_ids = self.store.search(vectors, depth)
+        else:
+            all_scores, all_ids = self.store.search_subset(vectors, depth, allowed)
+        results = []
+        for query, scores, ids in zip(queries, all_scores, all_ids):
+            ranked = [(int(i), float(s)) for i, s in zip(ids, scores) if i >= 0]
+            if hybrid:
+                ranked = reciprocal_rank_fusion([[i for i, _ in ranked], self._keyword_index().top(query, depth, allowed)])
+            results.append([self._hit(chunk_id, score) for chunk_id, score in ranked[:k]])
+        return results
+
+    def _hit(self, chunk_id: int, score: float) -> SearchHit:
+        chunk = self._chunks[chunk_id]
+        return SearchHit(chunk_id, chunk.doc_id, score, chunk.text, chunk.metadata, chunk.start, chunk.end)
+
+    def _matching_ids(self, filters: dict | None) -> np.ndarray | None:
+        if not filters:
+            return None
+        accepted = {key: value if isinstance(value, (list, tuple, set)) else [value] for key, value in filters.items()}
+        return np.array([chunk_id for chunk_id, chunk in self._chunks.items()
+                         if all(_matches(chunk, key, values) for key, values in accepted.items())], dtype=np.int64)
+
+    def _keyword_index(self) -> Bm25:
+        if self._bm25 is None:
+            ids = sorted(self._chunks)
+            self._bm25 = Bm25(np.array(ids, dtype=np.int64), [self._chunks[i].text for i in ids])
+        return self._bm25
+
+    # --- updating ------------------------------------------------------------------------------
+
+    def add(self, documents: Iterable[Document], *, embedder: str | None = None,
+            progress: bool = False) -> UpdateSummary:
+        """Add new documents and replace changed ones (same id, other content); unchanged ones are skipped.
+        `embedder`, when given, must be the one the index was built with."""
+        if embedder is not None and embedder != self.embedder_name:
+            raise EmbedderMismatch(f"index '{self.name}' was built with embedder '{self.embedder_name}', not "
+                                   f"'{embedder}': vectors of different embedders cannot be mixed; use "
+                                   f"--set models.embedder={self.embedder_name} or build a new index")
+        documents = list(documents)
+        with storage.write_lock(self.path):
+            self._reload_if_changed()
+            return self._apply(documents, set(), progress)
+
+    def remove(self, doc_id: str) -> UpdateSummary:
+        """Delete a document and all its chunks."""
+        with storage.write_lock(self.path):
+            self._reload_if_changed()
+            if doc_id not in self._documents:
+                raise IndexingError(f"index '{self.name}' has no document '{doc_id}' "
+                                    f"(`wb index info {self.name}` lists the documents)")
+            return self._apply([], {doc_id}, progress=False)
+
+    def _reload_if_changed(self) -> None:
+        """Another process may have written a version since this one was opened: start from it."""
+        if self.version != storage.current_version(self.path):
+            self.__dict__.update(Index.load(self.path).__dict__)
+
+    def _apply(self, upserts: list[Document], removals: set[str], progress: bool,
+               force_save: bool = False) -> UpdateSummary:
+        """Apply the changes and save a new version; the caller holds the write lock."""
+        started = time.perf_counter()
+        _check_unique(upserts)
+        added, replaced, skipped = [], [], 0
+        for doc in upserts:
+            old = self._documents.get(doc.id)
+            if old is not None and old.hash == _content_hash(doc):
+                skipped += 1
+            else:
+                (replaced if old is not None else added).append(doc)
+        removals = {d for d in removals if d in self._documents}
+        if not (added or replaced or removals or force_save):
+            return UpdateSummary(skipped=skipped, chunks_total=len(self._chunks),
+                                 seconds=time.perf_counter() - started)
+        chunks, vectors = self._embed(added + replaced, progress)
+        try:
+            self._replace_in_memory(added + replaced, removals | {d.id for d in replaced}, chunks, vectors)
+            self._save()
+        except BaseException:
+            if self.version is not None:  # undo the in-memory changes: the disk still has the old version
+                self.__dict__.update(Index.load(self.path).__dict__)
+            raise
+        return UpdateSummary(len(added), len(replaced), skipped, len(removals), len(chunks), len(self._chunks),
+                             time.perf_counter() - started)
+
+    def _embed(self, documents: list[Document], progress: bool) -> tuple[list[Chunk], np.ndarray]:
+        """The documents' chunks and their vectors, warning about chunks longer than the embedder reads."""
+        if not documents:
+            return [], np.zeros((0, self.store.dim), dtype=np.float32)
+        s = self.settings
+        chunks = chunk_documents(documents, s.splitter, s.chunk_size, s.chunk_overlap, s.embedder)
+        texts = [c.text for c in chunks]
+        too_long = count_truncated(texts, s.embedder)
+        if too_long:
+            log.warning("%d of %d chunks are longer than the embedder's %d-token window and are cut off "
+                        "when embedded: use --splitter token or a smaller --chunk-size",
+                        too_long, len(chunks), embedder_window(s.embedder))
+        return chunks, embed_texts(texts, s.embedder, s.embed_batch_size, progress)
+
+    def _replace_in_memory(self, documents: list[Document], stale: set[str], chunks: list[Chunk],
+                           vectors: np.ndarray) -> None:
+        stale_chunks = [i for doc_id in stale for i in self._documents[doc_id].chunk_ids]
+        self.store.remove(np.array(stale_chunks, dtype=np.int64))
+        for chunk_id in stale_chunks:
+            del self._chunks[chunk_id]
+        for doc_id in stale:
+            del self._documents[doc_id]
+        ids = np.arange(self._next_chunk_id, self._next_chunk_id + len(chunks), dtype=np.int64)
+        self.store.add(ids, vectors)
+        self._next_chunk_id += len(chunks)
+        for doc in documents:
+            self._documents[doc.id] = _StoredDocument(doc.id, doc.text, doc.metadata, _content_hash(doc))
+        for chunk_id, chunk in zip(ids.tolist(), chunks):
+            self._chunks[chunk_id] = chunk
+            self._documents[chunk.doc_id].chunk_ids.append(chunk_id)
+        self._bm25 = None
+
+    def _save(self) -> None:
+        documents = [{"id": d.id, "hash": d.hash, "metadata": d.metadata, "text": d.text}
+                     for d in self._documents.values()]
+        chunks = [{"id": i, "doc_id": c.doc_id, "start": c.start, "end": c.end, "metadata": c.metadata, "text": c.text}
+                  for i, c in sorted(self._chunks.items())]
+        manifest = {
+            "name": self.name, "created_at": self.created_at, "updated_at": _now(),
+            "embedder": {"name": self.embedder_name, "dimension": self.store.dim},
+            "settings": dataclasses.asdict(self.settings), "store": self.store.params,
+            "counts": {"documents": len(self._documents), "chunks": len(self._chunks)},
+            "next_chunk_id": self._next_chunk_id,
+            "documents": {d.id: {"hash": d.hash, "chunks": len(d.chunk_ids)} for d in self._documents.values()},
+        }
+        files = {_VECTORS: self.store.to_bytes(), _CHUNKS: storage.encode_jsonl(chunks),
+                 _DOCUMENTS: storage.encode_jsonl(documents)}
+        self.version = storage.write_snapshot(self.path, manifest, files)
+
+
+def build_index(name: str, documents: Iterable[Document] | None = None, *, sources: list[Path] | None = None,
+                config: Config, root: Path | None = None, progress: bool = True, text_field: str = "text",
+                text_column: str = "text") -> Index:
+    """Make index `name` hold exactly these documents (or those loaded from `sources`).
+
+    An existing index built with the same embedder, chunking and index type is updated in place:
+    unchanged documents keep their vectors, so re-building an unchanged corpus embeds nothing.
+    Otherwise the index is rebuilt from scratch. `index.last_update` tells what was done.
+    """
+    path = storage.index_path(Path(root or config.index.root), name)
+    skipped_files: tuple[SkippedFile, ...] = ()
+    if documents is None:
+        if sources is None:
+            raise ValueError("build_index needs documents or sources")
+        loaded = load_documents(sources, text_field=text_field, text_column=text_column)
+        documents, skipped_files = loaded.documents, tuple(loaded.skipped)
+    documents = list(documents)
+    if not documents:
+        raise NoDocuments(f"no documents to build index '{name}' from")
+    settings = IndexSettings.from_config(config)
+    with storage.write_lock(path):
+        index, settings_changed = _reusable_index(path, settings)
+        index.settings = settings
+        index.store.hnsw_ef_search, index.store.ivf_nprobe = settings.hnsw_ef_search, settings.ivf_nprobe
+        keep = {doc.id for doc in documents}
+        removals = {doc_id for doc_id in index.document_ids() if doc_id not in keep}
+        summary = index._apply(documents, removals, progress, force_save=settings_changed)
+    index.last_update = dataclasses.replace(summary, skipped_files=skipped_files)
+    return index
+
+
+def _reusable_index(path: Path, settings: IndexSettings) -> tuple[Index, bool]:
+    """The existing index when its vectors can be reused with `settings`, else a new empty one;
+    and whether the saved settings differ (search parameters or defaults only, for a reused index)."""
+    if not storage.index_exists(path):
+        return Index.empty(path, settings), True
+    try:
+        existing = Index.load(path)
+    except IndexCorrupt as exc:
+        log.warning("%s; building it again from scratch", exc)
+        return Index.empty(path, settings), True
+    if existing.settings.structural != settings.structural:
+        log.info("index '%s' settings changed: re-embedding everything", path.name)
+        return Index.empty(path, settings), True
+    return existing, existing.settings != settings
+
+
+def open_index(name: str, root: Path | None = None) -> Index:
+    """The index `name` under `root` (default: config's index.root); a clear error if missing or damaged."""
+    return Index.load(storage.index_path(Path(root) if root else load_config().index.root, name))
+
+
+def list_indexes(root: Path) -> list[dict]:
+    """A summary of every index under `root` (damaged ones carry an `error`), by name."""
+    root = Path(root)
+    summaries = []
+    for path in sorted(p for p in root.iterdir() if storage.index_exists(p)) if root.is_dir() else []:
+        try:
+            version, manifest = storage.read_manifest(path)
+        except IndexingError as exc:
+            summaries.append({"name": path.name, "error": str(exc)})
+            continue
+        summaries.append({"name": path.name, "version": version, **manifest["counts"],
+                          "embedder": manifest["embedder"]["name"], "type": manifest["store"]["kind"],
+                          "updated_at": manifest["updated_at"],
+                          "size_bytes": sum(f.stat().st_size for f in (path / version).iterdir())})
+    return summaries
+
+
+def _content_hash(doc: Document) -> str:
+    payload = json.dumps({"text": doc.text, "metadata": doc.metadata}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _check_unique(documents: list[Document]) -> None:
+    seen: set[str] = set()
+    for doc in documents:
+        if doc.id in seen:
+            raise IndexingError(f"document id '{doc.id}' appears twice; document ids must be unique")
+        seen.add(doc.id)
+
+
+def _matches(chunk: Chunk, key: str, values: list) -> bool:
+    """Equality with any accepted value; a string filter also matches a number (from the command line)."""
+    have = chunk.doc_id if key == "doc_id" else chunk.metadata.get(key)
+    return have is not None and any(have == v or (isinstance(v, str) and str(have) == v) for v in values)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

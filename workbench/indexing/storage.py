@@ -1,0 +1,179 @@
+"""An index on disk: immutable versioned folders, an atomic pointer to the current one, and a lock.
+
+    ROOT/NAME/CURRENT          "v000003": the version readers open (replaced atomically)
+    ROOT/NAME/.lock            held (fcntl) by the one process writing this index
+    ROOT/NAME/v000003/         manifest.json (written last, with size + sha256 of every other file),
+                               vectors.faiss, chunks.jsonl, documents.jsonl
+
+A writer builds the next version in a temporary folder, renames it into place and then swaps the
+pointer, so a process killed at any moment leaves the previous version loadable. Readers verify the
+checksums, so a truncated or altered file is reported instead of producing wrong results.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from workbench.indexing.errors import IndexCorrupt, IndexLocked, IndexNotFound, InvalidIndexName
+
+FORMAT_VERSION = 1
+POINTER = "CURRENT"
+LOCK = ".lock"
+MANIFEST = "manifest.json"
+_TEMP_PREFIX = ".tmp-"
+_VERSION = re.compile(r"^v(\d{6})$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    version: str
+    manifest: dict
+    files: dict[str, bytes]
+
+
+def validate_name(name: str) -> str:
+    """Index names are folder names: letters, digits, '.', '_', '-', not starting with a dot."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InvalidIndexName(f"invalid index name {name!r}: use letters, digits, '.', '_' and '-' "
+                               "(at most 100, starting with a letter or digit)")
+    return name
+
+
+def index_path(root: Path, name: str) -> Path:
+    return Path(root) / validate_name(name)
+
+
+def index_exists(path: Path) -> bool:
+    return (path / POINTER).is_file()
+
+
+@contextmanager
+def write_lock(path: Path) -> Iterator[None]:
+    """Exclusive right to write the index at `path`; a second writer fails at once with a clear message."""
+    path.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            raise IndexLocked(f"index '{path.name}' is being written by another process (pid {holder}); "
+                              "try again when it has finished") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock, also when the process dies
+
+
+def current_version(path: Path) -> str | None:
+    try:
+        return (path / POINTER).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+
+
+def read_manifest(path: Path) -> tuple[str, dict]:
+    """The current version's name and manifest, without reading the other files."""
+    version = current_version(path)
+    if version is None:
+        raise IndexNotFound(f"no index named '{path.name}' in {path.parent} "
+                            f"(build one with `wb index build {path.name} PATH...`)")
+    manifest_path = path / version / MANIFEST
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise _corrupt(path, manifest_path, "missing") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _corrupt(path, manifest_path, f"not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+        found = manifest.get("format_version") if isinstance(manifest, dict) else None
+        raise _corrupt(path, manifest_path, f"format version {found!r}, this workbench reads {FORMAT_VERSION}")
+    return version, manifest
+
+
+def read_snapshot(path: Path) -> Snapshot:
+    """The current version with every file checked against the size and sha256 in its manifest."""
+    version, manifest = read_manifest(path)
+    files = {}
+    for name, expected in manifest.get("files", {}).items():
+        file = path / version / name
+        try:
+            data = file.read_bytes()
+        except FileNotFoundError:
+            raise _corrupt(path, file, "missing") from None
+        if len(data) != expected["bytes"]:
+            raise _corrupt(path, file, f"truncated or altered: {len(data)} bytes, expected {expected['bytes']}")
+        if hashlib.sha256(data).hexdigest() != expected["sha256"]:
+            raise _corrupt(path, file, "checksum mismatch (the file was altered)")
+        files[name] = data
+    return Snapshot(version, manifest, files)
+
+
+def write_snapshot(path: Path, manifest: dict, files: dict[str, bytes]) -> str:
+    """Write a new version and make it current; the caller holds `write_lock(path)`."""
+    for stale in path.glob(f"{_TEMP_PREFIX}*"):  # left by a writer that was killed
+        shutil.rmtree(stale, ignore_errors=True)
+    temp = Path(tempfile.mkdtemp(prefix=_TEMP_PREFIX, dir=path))
+    checksums = {}
+    for name, data in files.items():
+        _write_synced(temp / name, data)
+        checksums[name] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    manifest = {"format_version": FORMAT_VERSION, **manifest, "files": checksums}
+    _write_synced(temp / MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False).encode())
+    previous = current_version(path)
+    version = f"v{max(_version_numbers(path), default=0) + 1:06d}"
+    os.rename(temp, path / version)
+    _write_synced(path / f"{POINTER}.tmp", version.encode())
+    os.replace(path / f"{POINTER}.tmp", path / POINTER)
+    _fsync_dir(path)
+    for old in _version_numbers(path):  # keep the previous version for readers that opened it just now
+        if f"v{old:06d}" not in (version, previous):
+            shutil.rmtree(path / f"v{old:06d}", ignore_errors=True)
+    return version
+
+
+def encode_jsonl(rows: Iterable[dict]) -> bytes:
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode()
+
+
+def decode_jsonl(data: bytes, path: Path) -> list[dict]:
+    try:
+        return [json.loads(line) for line in data.decode().splitlines() if line]
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise IndexCorrupt(f"{path}: not valid JSON Lines ({exc})") from None
+
+
+def _corrupt(index: Path, file: Path, problem: str) -> IndexCorrupt:
+    return IndexCorrupt(f"index '{index.name}' is damaged: {file}: {problem}; "
+                        f"rebuild it with `wb index build {index.name} PATH...`")
+
+
+def _version_numbers(path: Path) -> list[int]:
+    return sorted(int(m.group(1)) for p in path.iterdir() if (m := _VERSION.match(p.name)))
+
+
+def _write_synced(file: Path, data: bytes) -> None:
+    with open(file, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
