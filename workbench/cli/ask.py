@@ -1,5 +1,160 @@
-"""Placeholder: filled in by its step (do not edit here unless you own it)."""
+"""`wb ask` (one question, one or all strategies side by side) and `wb eval qa` (strategies scored on
+a QA file). Both only build strategies through `StrategyFactory` and print their `Answer`s."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import textwrap
+import time
+from pathlib import Path
+
+from workbench.cli.output import add_json_flag, emit, table
+from workbench.config import Config
+from workbench.corpus import load_qa
+from workbench.errors import WorkbenchError
+from workbench.evaluation.qa import evaluate_qa
+from workbench.strategies import (
+    SELECTIONS,
+    STRATEGY_NAMES,
+    Answer,
+    Strategy,
+    StrategyFactory,
+    StrategyOptions,
+    parse_strategy_names,
+)
+from workbench.strategies.base import as_pair
 
 
 def register(cli) -> None:
-    pass
+    p = cli.command("ask", help="answer a question with one strategy, or all of them side by side")
+    p.add_argument("question", help="the question to answer")
+    p.add_argument("--strategy", default="zero-shot", metavar="NAME",
+                   help=f"{' | '.join(STRATEGY_NAMES)} | all, or a comma-separated list (default: zero-shot)")
+    _add_strategy_options(p)
+    add_json_flag(p)
+    p.set_defaults(handler=_ask)
+
+    p = cli.subcommand("eval", "qa", help="score answering strategies on a QA file (EM, token F1, answer contained)")
+    p.add_argument("--data", required=True, metavar="FILE", help="QA pairs: SQuAD JSON or JSON/JSONL records")
+    p.add_argument("--strategies", default="zero-shot", metavar="LIST",
+                   help=f"comma-separated among {', '.join(STRATEGY_NAMES)}, or all (default: zero-shot)")
+    p.add_argument("--limit", type=int, metavar="N", help="evaluate the first N questions only")
+    p.add_argument("--output", type=Path, metavar="DIR",
+                   help="where predictions-<strategy>.jsonl and scores.json go "
+                        "(default: <training.output_root>/eval-qa/<time>)")
+    _add_strategy_options(p)
+    add_json_flag(p)
+    p.set_defaults(handler=_eval_qa)
+
+
+def _add_strategy_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--index", metavar="NAME", help="the index the retrieval strategies search")
+    p.add_argument("--adapter", action="append", default=[], metavar="PATH|NAME=PATH",
+                   help="a PEFT adapter for the finetuned strategies (repeatable: one answer per adapter)")
+    p.add_argument("--k", type=int, metavar="N", help="chunks retrieved (default: config retrieval.k)")
+    p.add_argument("--shots", type=int, default=3, metavar="N", help="few-shot demonstrations (default: 3)")
+    p.add_argument("--shot-selection", choices=SELECTIONS, default="random",
+                   help="pick demonstrations at random (seeded) or by similarity to the question")
+    p.add_argument("--demonstrations", metavar="FILE", help="QA file of the few-shot demonstration pool")
+    p.add_argument("--model", metavar="NAME", help="generator (default: config models.generator)")
+    p.add_argument("--prompts", metavar="FILE", help="prompt templates merged over configs/prompts.yaml")
+    p.add_argument("--max-new-tokens", type=int, metavar="N", help="answer budget (default: config)")
+
+
+def _options(args: argparse.Namespace) -> StrategyOptions:
+    return StrategyOptions(index=args.index, adapters=tuple(args.adapter), k=args.k, shots=args.shots,
+                           shot_selection=args.shot_selection, demonstrations=args.demonstrations,
+                           model=args.model, prompts=args.prompts, max_new_tokens=args.max_new_tokens)
+
+
+def _ask(args: argparse.Namespace, config: Config) -> None:
+    as_pair(args.question)  # an empty question is one error, not one per strategy
+    names = parse_strategy_names(args.strategy)
+    factory = StrategyFactory(config, _options(args))
+    if len(names) == 1 and not args.json:
+        strategies = factory.build(names[0])
+        if len(strategies) == 1:
+            _stream_one(strategies[0], args.question)
+            return
+    # Several answers: a strategy that cannot be built or fails shows its error in its own column.
+    results: list[tuple[str, Answer | WorkbenchError]] = []
+    for name in names:
+        try:
+            strategies = factory.build(name)
+        except WorkbenchError as exc:
+            results.append((name, exc))
+            continue
+        for strategy in strategies:
+            try:
+                results.append((strategy.label, strategy.answer(args.question)))
+            except WorkbenchError as exc:
+                results.append((strategy.label, exc))
+    data = [{"strategy": label, "error": str(r)} if isinstance(r, WorkbenchError) else
+            {"strategy": label, "answer": r.to_dict()} for label, r in results]
+    emit(args, data, lambda: print(_side_by_side(results)))
+
+
+def _stream_one(strategy: Strategy, question: str) -> None:
+    """Print the answer as it is generated, then the cleaned answer and where it came from."""
+    for item in strategy.stream(question):
+        if isinstance(item, Answer):
+            print()
+            if item.text != item.raw_text.strip():
+                print(f"answer: {item.text}   ({', '.join(item.postprocessing)})")
+            for line in _details(item):
+                print(line)
+        else:
+            print(item, end="", flush=True)
+
+
+def _details(answer: Answer) -> list[str]:
+    lines = [f"[{s.number}] {s.doc_id} (score {s.score:.3f})" for s in answer.sources]
+    lines += [f"demo: {d.question} -> {d.answer}" for d in answer.demonstrations]
+    dropped = len(answer.dropped_sources) + len(answer.dropped_demonstrations)
+    if dropped:
+        lines.append(f"dropped to fit the context window: {dropped}")
+    adapter = f" + {answer.adapter}" if answer.adapter else ""
+    lines.append(f"{answer.model}{adapter}: {answer.tokens_in} tokens in, {answer.tokens_out} out, "
+                 f"retrieval {answer.retrieval_seconds * 1000:.0f} ms, generation {answer.generation_seconds:.2f} s")
+    return lines
+
+
+def _side_by_side(results: list[tuple[str, Answer | WorkbenchError]]) -> str:
+    """One column per strategy, each wrapped to fit the terminal."""
+    gap = 3
+    width = max(20, (shutil.get_terminal_size((120, 24)).columns - gap * (len(results) - 1)) // len(results))
+    columns = []
+    for label, result in results:
+        body = [f"error: {result}"] if isinstance(result, WorkbenchError) else [result.text or "(empty)", ""] + _details(result)
+        lines = [label, "-" * min(width, max(len(label), 8))]
+        for paragraph in body:
+            lines += textwrap.wrap(paragraph, width) or [""]
+        columns.append(lines)
+    height = max(len(c) for c in columns)
+    rows = [(" " * gap).join(c[i].ljust(width) if i < len(c) else " " * width for c in columns).rstrip()
+            for i in range(height)]
+    return "\n".join(rows)
+
+
+def _eval_qa(args: argparse.Namespace, config: Config) -> None:
+    if args.limit is not None and args.limit < 1:
+        raise WorkbenchError(f"--limit must be at least 1, got {args.limit}")
+    every_pair = load_qa(args.data)
+    pairs = every_pair[:args.limit]
+    # Few-shot demonstrations come from the pairs not evaluated (else from the demo corpus).
+    others = every_pair[len(pairs):]
+    factory = StrategyFactory(config, _options(args), default_pool=others or None)
+    strategies = factory.build_many(parse_strategy_names(args.strategies))
+    output = args.output or config.training.output_root / "eval-qa" / time.strftime("%Y%m%d-%H%M%S")
+    scores = evaluate_qa(strategies, pairs, output_dir=output, progress=True)
+
+    def render() -> None:
+        rows = [(s.strategy, s.questions, f"{s.exact_match:.3f}", f"{s.token_f1:.3f}", f"{s.answer_contained:.3f}",
+                 f"{s.questions_per_second:.2f}", f"{s.retrieval_seconds * 1000:.0f}", f"{s.generation_seconds:.2f}",
+                 f"{s.tokens_in:.0f}", f"{s.tokens_out:.1f}") for s in scores]
+        print(table(rows, ["strategy", "n", "EM", "F1", "contained", "q/s", "retrieval ms", "generation s",
+                           "tokens in", "tokens out"]))
+        print(f"\npredictions: {output}")
+
+    emit(args, scores, render)

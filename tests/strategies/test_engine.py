@@ -1,0 +1,66 @@
+"""The generation engine on the real embedded model: batching, streaming, the context budget."""
+
+from __future__ import annotations
+
+import pytest
+
+from workbench.generation import Generation, GenerationEngine, GenerationSettings, QuestionTooLong
+from workbench.strategies import FewShot, ZeroShot
+
+SYSTEM = "Answer the question with a short phrase."
+
+
+def test_batched_generation_equals_one_at_a_time_under_greedy(common, questions):
+    strategy = ZeroShot(**common)
+    batched = strategy.answer_many(questions)  # batch_size 4: two batches, left-padded
+    lengths = {a.tokens_in for a in batched}
+    assert len(lengths) > 1, "the prompts should differ in length so that padding is exercised"
+    one_by_one = [strategy.answer(q) for q in questions]
+    assert [a.raw_text for a in batched] == [a.raw_text for a in one_by_one]
+    assert [a.tokens_out for a in batched] == [a.tokens_out for a in one_by_one]
+
+
+def test_stream_yields_pieces_then_the_same_answer_as_generate(common, questions):
+    strategy = ZeroShot(**common)
+    items = list(strategy.stream(questions[0]))
+    pieces, final = items[:-1], items[-1]
+    assert pieces and all(isinstance(p, str) for p in pieces)
+    assert "".join(pieces).strip() == final.raw_text.strip()
+    assert final.raw_text == strategy.answer(questions[0]).raw_text
+
+
+def test_engine_counts_prompt_tokens_and_stops_at_the_answer_budget(engine, templates, questions):
+    fitted = engine.fit(lambda d, s: templates.messages("zero-shot", questions[0].question, SYSTEM))
+    [generation] = engine.generate([fitted.token_ids])
+    assert isinstance(generation, Generation)
+    assert generation.tokens_in == len(fitted.token_ids) == len(engine.encode(fitted.text))
+    assert 1 <= generation.tokens_out <= engine.settings.max_new_tokens
+
+
+def test_budget_drops_lowest_ranked_sources_first(generator, templates):
+    engine = GenerationEngine(generator, GenerationSettings(max_new_tokens=8, context_window=200))
+    sources = [(f"doc{i}", f"Paragraph {i}: " + "lorem ipsum dolor " * 12) for i in range(1, 6)]
+    fitted = engine.fit(lambda d, s: templates.messages("rag", "Who?", SYSTEM, sources=sources[:s]), n_sources=5)
+    assert 0 < fitted.n_sources < 5
+    assert len(fitted.token_ids) <= 200 - 8
+    kept = [f"[{i}] Paragraph {i}:" for i in range(1, fitted.n_sources + 1)]
+    assert all(marker in fitted.text for marker in kept)
+    assert f"Paragraph {fitted.n_sources + 1}:" not in fitted.text
+
+
+def test_demonstrations_dropped_to_fit_are_recorded_in_the_answer(generator, templates, demo_corpus, questions):
+    small = GenerationEngine(generator, GenerationSettings(max_new_tokens=8, context_window=160))
+    pool = demo_corpus.qa_pairs[100:130]
+    strategy = FewShot(engine=small, templates=templates, system_prompt=SYSTEM, pool=pool, k=8)
+    answer = strategy.answer(questions[0])
+    assert answer.dropped_demonstrations, "160 tokens cannot hold 8 demonstrations"
+    assert len(answer.demonstrations) + len(answer.dropped_demonstrations) == 8
+    assert answer.tokens_in <= 160 - 8
+    assert all(d.question not in answer.prompt for d in answer.dropped_demonstrations)
+
+
+def test_a_question_longer_than_the_window_is_an_error_not_a_truncation(generator, common):
+    small = GenerationEngine(generator, GenerationSettings(max_new_tokens=8, context_window=64))
+    strategy = ZeroShot(**{**common, "engine": small})
+    with pytest.raises(QuestionTooLong, match=r"over the 56 available \(context window 64 - 8 answer tokens\)"):
+        strategy.answer("Why " * 80 + "?")

@@ -1,0 +1,153 @@
+"""PEFT adapters on the one shared copy of a base model: load several, switch per request.
+
+Loading an adapter injects its layers into the base model in place (peft), so the base model object
+that `load_generator` shares with the rest of the process is the one that carries them. To keep that
+shared object behaving as the plain base model, adapter layers stay disabled at rest and are enabled
+only inside `activate(name)`, which also holds a lock: one generation at a time per model.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from workbench.errors import WorkbenchError
+from workbench.models import LoadedGenerator
+from workbench.models.registry import resolve
+
+
+class AdapterError(WorkbenchError):
+    pass
+
+
+@dataclass(frozen=True)
+class LoadedAdapter:
+    name: str
+    path: Path
+    peft_type: str
+    base_model: str  # as recorded in the adapter's adapter_config.json
+
+
+def parse_adapter_spec(spec: str) -> tuple[str, str]:
+    """`NAME=PATH` or `PATH` (named after its folder) → (name, path)."""
+    name, sep, path = spec.partition("=")
+    if not sep:
+        path = spec
+        name = Path(spec.rstrip("/")).name
+    if not name.strip() or not path.strip():
+        raise AdapterError(f"--adapter {spec!r}: expected PATH or NAME=PATH")
+    return name.strip(), path.strip()
+
+
+class AdapterSet:
+    """The adapters loaded on one base model; get it with `adapters_for(generator)`."""
+
+    def __init__(self, generator: LoadedGenerator):
+        self.generator = generator
+        self.lock = threading.RLock()
+        self._peft = None  # the PeftModel wrapping generator.model, created with the first adapter
+        self._adapters: dict[str, LoadedAdapter] = {}
+
+    @property
+    def loaded(self) -> dict[str, LoadedAdapter]:
+        return dict(self._adapters)
+
+    def load(self, path: str | Path, name: str | None = None) -> LoadedAdapter:
+        """Load the adapter folder at `path` (or a `wb train` run folder holding `adapter/`) as `name`
+        (default: the folder name); loading the same folder twice under one name is a no-op."""
+        path = Path(path).expanduser()
+        name = name or path.name
+        if (path / "adapter" / "adapter_config.json").is_file():  # a `wb train` run folder
+            path = path / "adapter"
+        base_model, peft_type = self._read_config(path)
+        with self.lock:
+            known = self._adapters.get(name)
+            if known is not None:
+                if known.path.resolve() == path.resolve():
+                    return known
+                raise AdapterError(f"adapter name '{name}' is already used by {known.path}; pick another NAME=PATH")
+            from peft import PeftModel
+
+            try:
+                if self._peft is None:
+                    self._peft = PeftModel.from_pretrained(self.generator.model, str(path), adapter_name=name,
+                                                           is_trainable=False)
+                else:
+                    self._peft.load_adapter(str(path), adapter_name=name, is_trainable=False)
+            except (OSError, ValueError, RuntimeError, KeyError) as exc:
+                raise AdapterError(f"adapter {path}: cannot be loaded on '{self.generator.name}' ({exc})") from None
+            adapter = LoadedAdapter(name, path, peft_type, base_model)
+            self._adapters[name] = adapter
+            self._set_layers(name, enabled=False)
+        return adapter
+
+    def _read_config(self, path: Path) -> tuple[str, str]:
+        if not path.is_dir():
+            raise AdapterError(f"adapter {path}: folder not found")
+        config_path = path / "adapter_config.json"
+        if not config_path.is_file():
+            hint = (" (a bottleneck adapter from `wb train`: only PEFT adapters can be switched on the shared "
+                    "base model)" if (path / "bottleneck_config.json").is_file() else "")
+            raise AdapterError(f"adapter {path}: not a PEFT adapter folder (no adapter_config.json){hint}")
+        try:
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise AdapterError(f"{config_path}: unreadable adapter config ({exc})") from None
+        base = config.get("base_model_name_or_path")
+        if not isinstance(base, str) or not self._is_our_base(base):
+            raise AdapterError(
+                f"adapter {path} was trained for base model '{base}', not for '{self.generator.name}'; "
+                f"load it with --model {base} or use an adapter trained on {self.generator.name}"
+            )
+        return base, str(config.get("peft_type", "unknown"))
+
+    def _is_our_base(self, base: str) -> bool:
+        """The registry name (what our trainer records) or the folder it resolves to."""
+        if base == self.generator.name:
+            return True
+        ours = Path(resolve(self.generator.name, "generator")).expanduser()
+        theirs = Path(base).expanduser()
+        return base == str(ours) or (theirs.exists() and ours.exists() and theirs.resolve() == ours.resolve())
+
+    def _set_layers(self, name: str, enabled: bool) -> None:
+        # Prompt-learning adapters (prompt/prefix tuning) add no layers to the base: nothing to switch.
+        if not self._peft.peft_config[name].is_prompt_learning:
+            if enabled:
+                self._peft.base_model.enable_adapter_layers()
+            else:
+                self._peft.base_model.disable_adapter_layers()
+
+    @contextmanager
+    def activate(self, name: str | None) -> Iterator[torch.nn.Module]:
+        """The model to call `generate` on: the base model for None, else the base with adapter `name`."""
+        with self.lock:
+            if name is None:
+                yield self.generator.model
+                return
+            if name not in self._adapters:
+                raise AdapterError(f"adapter '{name}' is not loaded (loaded: {', '.join(self._adapters) or 'none'})")
+            self._peft.set_adapter(name, inference_mode=True)
+            self._set_layers(name, enabled=True)
+            try:
+                yield self._peft
+            finally:
+                self._set_layers(name, enabled=False)
+
+
+_SETS: "weakref.WeakKeyDictionary[torch.nn.Module, AdapterSet]" = weakref.WeakKeyDictionary()
+_SETS_LOCK = threading.Lock()
+
+
+def adapters_for(generator: LoadedGenerator) -> AdapterSet:
+    """The one AdapterSet of this base model in this process (like the model itself)."""
+    with _SETS_LOCK:
+        if generator.model not in _SETS:
+            _SETS[generator.model] = AdapterSet(generator)
+        return _SETS[generator.model]

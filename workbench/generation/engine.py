@@ -1,0 +1,160 @@
+"""The generation engine: the model's chat template, token counting against the context window,
+batched generation (left padding, one `generate` per batch) and token streaming (for the UI).
+
+Greedy by default (config `generation`). A batch sorts prompts by length first so that little padding
+is wasted; under greedy decoding a batched answer equals the one-at-a-time answer (tested).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+
+import torch
+from tqdm.auto import tqdm
+
+from workbench.config import Config
+from workbench.generation.adapters import AdapterSet, adapters_for
+from workbench.generation.budget import FittedPrompt, fit_prompt
+from workbench.models import LoadedGenerator, load_generator
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    max_new_tokens: int = 64
+    do_sample: bool = False
+    temperature: float = 0.7
+    top_p: float = 0.9
+    batch_size: int = 8
+    context_window: int | None = None  # tokens; None: the model's max_position_embeddings
+
+    @classmethod
+    def from_config(cls, config: Config, **overrides) -> GenerationSettings:
+        g = config.generation
+        settings = cls(g.max_new_tokens, g.do_sample, g.temperature, g.top_p, g.batch_size,
+                       getattr(g, "context_window", None))  # optional key: absent from older configs
+        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str  # decoded, special tokens removed, not post-processed
+    tokens_in: int
+    tokens_out: int  # generated tokens, the end-of-turn token included
+    seconds: float  # this item's share of its batch's generate time
+
+
+class GenerationEngine:
+    """Generates with one loaded model (and its adapters) under fixed settings."""
+
+    def __init__(self, generator: LoadedGenerator, settings: GenerationSettings | None = None):
+        self.generator = generator
+        self.settings = settings or GenerationSettings()
+        self.adapters: AdapterSet = adapters_for(generator)
+        self.tokenizer = generator.tokenizer
+        model_window = getattr(generator.model.config, "max_position_embeddings", None)
+        limits = [w for w in (model_window, self.settings.context_window) if w]
+        if not limits:
+            raise ValueError(f"{generator.name}: unknown context window; set generation.context_window")
+        self.window = min(limits)
+        self.prompt_limit = self.window - self.settings.max_new_tokens
+
+    @classmethod
+    def from_config(cls, config: Config, model: str | None = None, **overrides) -> GenerationEngine:
+        generator = load_generator(model or config.models.generator, config.models.device)
+        return cls(generator, GenerationSettings.from_config(config, **overrides))
+
+    @property
+    def model_name(self) -> str:
+        return self.generator.name
+
+    def render(self, messages: list[dict]) -> str:
+        """The chat, in the model's own template, ending where the assistant's answer starts."""
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def encode(self, prompt: str) -> list[int]:
+        # The template already wrote the special tokens; adding them again would duplicate BOS.
+        return self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+
+    def fit(self, build_messages: Callable[[int, int], list[dict]], n_demonstrations: int = 0,
+            n_sources: int = 0) -> FittedPrompt:
+        """Render `build_messages(n_demos, n_sources)` with as many items as the window allows."""
+        note = f"context window {self.window} - {self.settings.max_new_tokens} answer tokens"
+        return fit_prompt(lambda d, s: self.render(build_messages(d, s)), self.encode, limit=self.prompt_limit,
+                          n_demonstrations=n_demonstrations, n_sources=n_sources, window_note=note)
+
+    def generate(self, prompts: Sequence[list[int]], adapter: str | None = None,
+                 progress: bool = False) -> list[Generation]:
+        """Answers to tokenized prompts, in order, `batch_size` prompts per `generate` call."""
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        results: list[Generation | None] = [None] * len(prompts)
+        size = self.settings.batch_size
+        with tqdm(total=len(prompts), desc="generating", unit="q", disable=not progress) as bar:
+            for start in range(0, len(order), size):
+                batch = order[start:start + size]
+                for i, generation in zip(batch, self._generate_batch([prompts[i] for i in batch], adapter)):
+                    results[i] = generation
+                bar.update(len(batch))
+        return results
+
+    def _generate_batch(self, prompts: list[list[int]], adapter: str | None) -> list[Generation]:
+        input_ids, attention_mask = self._left_pad(prompts)
+        started = time.perf_counter()
+        with self.adapters.activate(adapter) as model, torch.inference_mode():
+            output = model.generate(input_ids=input_ids, attention_mask=attention_mask, **self._generate_kwargs())
+        seconds = (time.perf_counter() - started) / len(prompts)
+        new_tokens = output[:, input_ids.shape[1]:].tolist()
+        return [self._generation(prompt, tokens, seconds) for prompt, tokens in zip(prompts, new_tokens)]
+
+    def stream(self, prompt: list[int], adapter: str | None = None) -> Iterator[str | Generation]:
+        """Yield text pieces as they are generated, then the finished `Generation`."""
+        from transformers import TextIteratorStreamer
+
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        input_ids, attention_mask = self._left_pad([prompt])
+        outcome: dict[str, object] = {}
+
+        def run() -> None:
+            try:
+                with self.adapters.activate(adapter) as model, torch.inference_mode():
+                    outcome["output"] = model.generate(input_ids=input_ids, attention_mask=attention_mask,
+                                                       streamer=streamer, **self._generate_kwargs())
+            except BaseException as exc:  # re-raised in the caller's thread below
+                outcome["error"] = exc
+                streamer.end()
+
+        started = time.perf_counter()
+        worker = threading.Thread(target=run, name="wb-generate", daemon=True)
+        worker.start()
+        for piece in streamer:
+            if piece:
+                yield piece
+        worker.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        tokens = outcome["output"][0, input_ids.shape[1]:].tolist()
+        yield self._generation(prompt, tokens, time.perf_counter() - started)
+
+    def _left_pad(self, prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Left padding, so every prompt ends where its answer starts (without touching the shared
+        tokenizer's padding_side)."""
+        width = max(len(p) for p in prompts)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], dtype=torch.long)
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], dtype=torch.long)
+        return ids.to(self.generator.device), mask.to(self.generator.device)
+
+    def _generate_kwargs(self) -> dict:
+        s = self.settings
+        sampling = {"temperature": s.temperature, "top_p": s.top_p} if s.do_sample else {}
+        return {"max_new_tokens": s.max_new_tokens, "do_sample": s.do_sample, **sampling,
+                "pad_token_id": self.tokenizer.pad_token_id, "eos_token_id": self.tokenizer.eos_token_id}
+
+    def _generation(self, prompt: list[int], tokens: list[int], seconds: float) -> Generation:
+        eos = self.tokenizer.eos_token_id
+        if eos in tokens:
+            tokens = tokens[:tokens.index(eos) + 1]
+        text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+        return Generation(text=text, tokens_in=len(prompt), tokens_out=len(tokens), seconds=seconds)

@@ -1,0 +1,109 @@
+"""Build strategies by name from the config and per-run options; the CLI, the evaluation and the UI
+all come through here. Shared resources (the engine, the index, the demonstration pool, adapters) are
+opened once per factory, and only when a requested strategy needs them."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from workbench.config import Config
+from workbench.corpus import QAPair, load_demo_corpus, load_qa
+from workbench.errors import WorkbenchError
+from workbench.generation import GenerationEngine, LoadedAdapter, load_prompts, parse_adapter_spec
+from workbench.strategies.base import Strategy, ZeroShot
+from workbench.strategies.few_shot import FewShot
+from workbench.strategies.finetuned import Finetuned, RagFinetuned
+from workbench.strategies.rag import Rag
+
+STRATEGY_NAMES: tuple[str, ...] = ("zero-shot", "few-shot", "rag", "finetuned", "rag+finetuned")
+
+
+@dataclass(frozen=True)
+class StrategyOptions:
+    """Per-run choices; None means the config's value."""
+
+    index: str | None = None
+    adapters: tuple[str, ...] = ()  # PATH or NAME=PATH each; finetuned strategies run once per adapter
+    k: int | None = None  # retrieved chunks (config retrieval.k)
+    shots: int = 3
+    shot_selection: str = "random"
+    demonstrations: str | Path | None = None  # QA file for the few-shot pool (default: see StrategyFactory)
+    model: str | None = None  # config models.generator
+    prompts: str | Path | None = None  # a templates file merged over configs/prompts.yaml
+    max_new_tokens: int | None = None
+    batch_size: int | None = None
+    context_window: int | None = None
+
+
+def parse_strategy_names(spec: str | Sequence[str]) -> list[str]:
+    """`all`, one name, or a comma-separated list → known names, in the given order."""
+    names = spec.split(",") if isinstance(spec, str) else list(spec)
+    names = [n.strip() for n in names if n.strip()]
+    if names == ["all"]:
+        return list(STRATEGY_NAMES)
+    unknown = [n for n in names if n not in STRATEGY_NAMES]
+    if unknown or not names:
+        raise WorkbenchError(f"unknown strategy {', '.join(unknown) or '(none)'}: use all or "
+                             f"a comma-separated list of {', '.join(STRATEGY_NAMES)}")
+    return names
+
+
+class StrategyFactory:
+    """`default_pool`: the few-shot pool when no demonstrations file is given (evaluation passes the
+    QA pairs it does not evaluate); without it, the bundled demo corpus's QA pairs."""
+
+    def __init__(self, config: Config, options: StrategyOptions = StrategyOptions(),
+                 default_pool: Sequence[QAPair] | None = None):
+        self.config, self.options = config, options
+        self.engine = GenerationEngine.from_config(config, options.model, max_new_tokens=options.max_new_tokens,
+                                                   batch_size=options.batch_size,
+                                                   context_window=options.context_window)
+        self.templates = load_prompts(options.prompts)
+        self._default_pool = default_pool
+
+    def build(self, name: str) -> list[Strategy]:
+        """The strategy `name`; the finetuned ones once per adapter."""
+        common = {"engine": self.engine, "templates": self.templates,
+                  "system_prompt": self.config.generation.system_prompt}
+        k = self.options.k or self.config.retrieval.k
+        if name == "zero-shot":
+            return [ZeroShot(**common)]
+        if name == "few-shot":
+            return [FewShot(**common, pool=self._pool, k=self.options.shots, selection=self.options.shot_selection,
+                            seed=self.config.training.seed, embedder=self.config.models.embedder)]
+        if name == "rag":
+            return [Rag(**common, index=self._index, k=k)]
+        adapters = self._adapters or [None]  # None: the strategy explains that it needs an adapter
+        if name == "finetuned":
+            return [Finetuned(**common, adapter=a) for a in adapters]
+        if name == "rag+finetuned":
+            return [RagFinetuned(**common, index=self._index, k=k, adapter=a) for a in adapters]
+        raise WorkbenchError(f"unknown strategy '{name}' (known: {', '.join(STRATEGY_NAMES)})")
+
+    def build_many(self, names: Sequence[str]) -> list[Strategy]:
+        return [strategy for name in names for strategy in self.build(name)]
+
+    @functools.cached_property
+    def _index(self):
+        if not self.options.index:
+            raise WorkbenchError("retrieval strategies need an index: pass --index NAME "
+                                 "(build one with `wb index build`)")
+        from workbench.indexing import open_index
+
+        return open_index(self.options.index, root=self.config.index.root)
+
+    @functools.cached_property
+    def _pool(self) -> list[QAPair]:
+        if self.options.demonstrations is not None:
+            return load_qa(self.options.demonstrations)
+        if self._default_pool is not None:
+            return list(self._default_pool)
+        return load_demo_corpus().qa_pairs
+
+    @functools.cached_property
+    def _adapters(self) -> list[LoadedAdapter]:
+        return [self.engine.adapters.load(path, name)
+                for name, path in map(parse_adapter_spec, self.options.adapters)]
