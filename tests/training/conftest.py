@@ -1,0 +1,38 @@
+"""Tiny data for the finetuning tests: every run is a few optimizer steps on short texts."""
+
+from __future__ import annotations
+
+import pytest
+
+from workbench.training.examples import qa_examples
+from workbench.training.loop import LoopSettings
+
+SYSTEM = "Answer with a short phrase."
+
+
+@pytest.fixture(scope="session")
+def topics(demo_corpus):
+    """(train, eval) lists of LabeledText: 3 article topics, 12 + 4 paragraphs each."""
+    by_topic: dict[str, list] = {}
+    for row in demo_corpus.labeled_documents():
+        by_topic.setdefault(row.label, []).append(row)
+    chosen = sorted(by_topic)[:3]
+    return [r for t in chosen for r in by_topic[t][:12]], [r for t in chosen for r in by_topic[t][12:16]]
+
+
+@pytest.fixture(scope="session")
+def qa(demo_corpus):
+    """(train, eval) prompt–completion examples from demo QA pairs, question only."""
+    examples = qa_examples(demo_corpus.qa_pairs[:16], SYSTEM, with_context=False)
+    return examples[:12], examples[12:]
+
+
+@pytest.fixture(scope="session")
+def loop():
+    """Loop settings for tests: 2 epochs of batch 4 on CPU, no checkpoints; overridable per test."""
+
+    def settings(**overrides) -> LoopSettings:
+        defaults = {"epochs": 2, "batch_size": 4, "learning_rate": 1e-4, "seed": 0, "device": "cpu"}
+        return LoopSettings(**{**defaults, **overrides})
+
+    return settings

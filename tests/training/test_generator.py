@@ -1,0 +1,122 @@
+"""Every generator method trains a few steps, saves, reloads with the same held-out loss; LoRA merges."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from workbench.training.data import IGNORE_INDEX, pad_batch, tokenize_completions
+from workbench.training.generator import (
+    GeneratorOptions,
+    apply_method,
+    attach_adapter,
+    completion_loss,
+    load_base,
+    load_trained_generator,
+    train_generator,
+)
+from workbench.training.loop import fit
+from workbench.training.merge import merge_run
+from workbench.training.runs import RunDir, RunError
+
+LEARNING_RATES = {"lora": 2e-3, "prompt-tuning": 3e-2, "prefix-tuning": 1e-2, "ia3": 2e-2, "adapter": 2e-3, "full": 5e-5}
+
+
+def options(loop, method: str, **overrides) -> GeneratorOptions:
+    settings = {"max_length": 64, "eval_generate": 0, "virtual_tokens": 8, "max_new_tokens": 8}
+    return GeneratorOptions(loop=loop(learning_rate=LEARNING_RATES[method]), method=method, **{**settings, **overrides})
+
+
+@pytest.fixture(scope="module")
+def lora_run(qa, tmp_path_factory, loop):
+    train, held_out = qa
+    return train_generator(train, options(loop, "lora", eval_generate=2), tmp_path_factory.mktemp("lora") / "run", held_out,
+                           general=train[:4])
+
+
+@pytest.mark.parametrize("method", ["prompt-tuning", "prefix-tuning", "ia3", "adapter", "full"])
+def test_method_trains_saves_and_reloads(method, qa, tmp_path, loop):
+    train, held_out = qa
+    run = train_generator(train, options(loop, method), tmp_path / method, held_out)
+    _check_run(run, held_out)
+
+
+def test_lora_run_records_everything(lora_run, qa):
+    _check_run(lora_run, qa[1])
+    summary = lora_run.summary()
+    adapter_config = json.loads((lora_run.path / "adapter" / "adapter_config.json").read_text())
+    assert adapter_config["base_model_name_or_path"] == "smollm2-135m-instruct"
+    assert {"exact_match", "token_f1"} <= set(summary["final"])
+    assert summary["forgetting"]["before"]["loss"] != summary["forgetting"]["after"]["loss"]
+    assert 0 < summary["trainable_percent"] < 1
+
+
+def _check_run(run: RunDir, held_out) -> None:
+    history = run.metrics()
+    assert run.is_complete() and [h["epoch"] for h in history] == [1, 2]
+    assert history[1]["train_loss"] < history[0]["train_loss"]
+    loaded = load_trained_generator(run.path, device="cpu")
+    tokenized, _ = tokenize_completions(held_out, loaded.tokenizer, 64)
+    assert completion_loss(loaded.model, tokenized, loaded.tokenizer.pad_token_id) == pytest.approx(
+        history[-1]["eval_loss"], rel=1e-4)
+
+
+def test_prompt_is_masked_out_of_the_loss(qa, generator):
+    tokenized, report = tokenize_completions(qa[0][:2], generator.tokenizer, 512)
+    for example, item in zip(qa[0], tokenized):
+        learned = [t for t in item["labels"] if t != IGNORE_INDEX]
+        assert generator.tokenizer.decode(learned) == example.completion + "<|im_end|>"
+    assert report.truncated == 0
+
+
+@pytest.mark.parametrize("method", ["lora", "adapter"])
+def test_base_weights_stay_byte_identical(method, qa, tmp_path, loop):
+    model, tokenizer = load_base("smollm2-135m-instruct", "cpu")
+    base = {n: p.detach().clone() for n, p in model.named_parameters()}
+    model = apply_method(model, options(loop, method))
+    tokenized, _ = tokenize_completions(qa[0], tokenizer, 64)
+    fit(model, [{"params": [p for p in model.parameters() if p.requires_grad]}], tokenized,
+        lambda batch: pad_batch(batch, tokenizer.pad_token_id), [len(t["input_ids"]) for t in tokenized],
+        loop(epochs=1, learning_rate=1e-3), RunDir(tmp_path), lambda m: {"eval_loss": 0.0})
+    frozen = {_base_name(n): p for n, p in model.named_parameters() if not p.requires_grad}
+    trained = [p for p in model.parameters() if p.requires_grad]
+    assert set(frozen) == set(base)  # every base weight is frozen, under its wrapped name
+    assert all(torch.equal(frozen[n].detach(), base[n]) for n in base)
+    assert any(p.detach().abs().sum() > 0 for p in trained)
+
+
+def _base_name(name: str) -> str:
+    """A wrapped parameter's name in the plain model (peft's prefix and base_layer, our AdaptedMLP)."""
+    return name.removeprefix("base_model.model.").replace(".base_layer", "").replace("mlp.mlp.", "mlp.")
+
+
+def test_merged_model_matches_base_plus_adapter(lora_run, qa, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    merged_dir = merge_run(lora_run.path, tmp_path / "merged")
+    adapted = load_trained_generator(lora_run.path, device="cpu")
+    merged = AutoModelForCausalLM.from_pretrained(merged_dir).eval()
+    base, _ = load_base("smollm2-135m-instruct", "cpu")
+    batch = pad_batch(tokenize_completions(qa[1], adapted.tokenizer, 64)[0], adapted.tokenizer.pad_token_id)
+    inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    with torch.no_grad():
+        expected, got, untouched = adapted.model(**inputs).logits, merged(**inputs).logits, base.eval()(**inputs).logits
+    adapter_effect = (expected - untouched).abs().max()
+    merge_error = (got - expected).abs().max()
+    # Merging re-rounds each float32 weight, so logits move by ~1e-4; the adapter moves them far more.
+    assert merge_error < adapter_effect / 50, (merge_error, adapter_effect)
+    torch.testing.assert_close(got, expected, atol=1e-3, rtol=1e-3)
+
+
+def test_adapter_from_another_base_model_is_refused(lora_run, tmp_path):
+    adapter = tmp_path / "adapter"
+    shutil.copytree(lora_run.path / "adapter", adapter)
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = "gpt2"
+    (adapter / "adapter_config.json").write_text(json.dumps(config))
+    model, _ = load_base("smollm2-135m-instruct", "cpu")
+    with pytest.raises(RunError, match="trained on base model 'gpt2'"):
+        attach_adapter(model, adapter, "smollm2-135m-instruct")

@@ -1,0 +1,114 @@
+"""Atomic training checkpoints without pickle: tensors in safetensors, everything else in JSON.
+
+A checkpoint holds the trainable parameters, the optimizer's state (moments per parameter), the
+scheduler's state, the torch RNG state (dropout) and the loop's progress. It is written into a
+temporary folder renamed to `step-N` only when complete, so a run killed mid-save (even by SIGKILL)
+resumes from the previous checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from workbench.training.runs import RunError, read_json
+
+
+def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {n: p.detach().contiguous().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def save_checkpoint(folder: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    scheduler: torch.optim.lr_scheduler.LRScheduler, progress: dict[str, Any], keep: int = 1) -> Path:
+    """Write checkpoint `step-N` under `folder` atomically and keep only the newest `keep`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"step-{step}"
+    tmp = folder / f".tmp-step-{step}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        save_file(trainable_state(model), tmp / "trainable.safetensors")
+        optimizer_tensors, optimizer_meta = _flatten_optimizer(optimizer.state_dict())
+        save_file(optimizer_tensors, tmp / "optimizer.safetensors")
+        rng = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state()
+        save_file(rng, tmp / "rng.safetensors")
+        state = {"step": step, "progress": progress, "optimizer": optimizer_meta,
+                 "scheduler": _jsonable(scheduler.state_dict())}
+        (tmp / "state.json").write_text(json.dumps(state, indent=2))
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise RunError(f"{final}: cannot save checkpoint ({exc.strerror or exc})") from None
+    for old in sorted(_checkpoints(folder), key=_step_of)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    found = sorted(_checkpoints(folder), key=_step_of)
+    return found[-1] if found else None
+
+
+def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    scheduler: torch.optim.lr_scheduler.LRScheduler) -> dict[str, Any]:
+    """Restore everything saved by `save_checkpoint`; returns the loop's progress."""
+    params = dict(model.named_parameters())
+    for name, tensor in load_file(path / "trainable.safetensors").items():
+        if name not in params:
+            raise RunError(f"{path}: parameter '{name}' does not exist in this model (different method or model?)")
+        with torch.no_grad():
+            params[name].copy_(tensor)
+    state = read_json(path / "state.json")
+    optimizer.load_state_dict(_unflatten_optimizer(load_file(path / "optimizer.safetensors"), state["optimizer"]))
+    scheduler.load_state_dict(state["scheduler"])
+    rng = load_file(path / "rng.safetensors")
+    torch.set_rng_state(rng["torch"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state(rng["cuda"])
+    return state["progress"]
+
+
+def _checkpoints(folder: Path) -> list[Path]:
+    return [p for p in folder.glob("step-*") if p.is_dir()] if folder.is_dir() else []
+
+
+def _step_of(path: Path) -> int:
+    return int(path.name.removeprefix("step-"))
+
+
+def _flatten_optimizer(state_dict: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split an optimizer state dict into tensors (`state.<param>.<key>`) and JSON metadata."""
+    tensors, scalars = {}, {}
+    for param_id, param_state in state_dict["state"].items():
+        for key, value in param_state.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"state.{param_id}.{key}"] = value.contiguous().cpu()
+            else:
+                scalars[f"{param_id}.{key}"] = value
+    return tensors, {"param_groups": _jsonable(state_dict["param_groups"]), "scalars": scalars}
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+    state: dict[int, dict[str, Any]] = {}
+    for name, tensor in tensors.items():
+        _, param_id, key = name.split(".", 2)
+        state.setdefault(int(param_id), {})[key] = tensor
+    for name, value in meta["scalars"].items():
+        param_id, key = name.split(".", 1)
+        state.setdefault(int(param_id), {})[key] = value
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def _jsonable(value: Any) -> Any:
+    """Scheduler and param-group state is plain numbers, lists and dicts; fail loudly on anything else."""
+    json.dumps(value)
+    return value

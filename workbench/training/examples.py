@@ -1,0 +1,107 @@
+"""Where generator examples come from: QA pairs, Alpaca instructions, chat records → prompt–completion.
+
+The prompt built here is THE prompt of a finetuned generator: inference must send the same
+`chat_messages(system_prompt, user_message(question, context))` through the chat template
+(see docs/training.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from workbench.corpus import (
+    DatasetError,
+    InstructionExample,
+    QAPair,
+    load_demo_corpus,
+    load_instructions,
+    load_qa,
+    read_records,
+)
+
+GENERAL_INSTRUCTIONS = Path(__file__).resolve().parent / "data" / "general_instructions.json"
+
+
+@dataclass(frozen=True)
+class PromptCompletion:
+    """A conversation up to the assistant's turn, and the assistant's reply to learn."""
+
+    messages: tuple[dict[str, str], ...]
+    completion: str
+    answers: tuple[str, ...] = ()  # acceptable answers for the task metric (QA); else (completion,)
+
+
+def user_message(question: str, context: str | None = None) -> str:
+    """The user turn: the question alone, or `Context:\\n...\\n\\nQuestion: ...` with a context."""
+    return f"Context:\n{context}\n\nQuestion: {question}" if context else question
+
+
+def chat_messages(system_prompt: str, user: str) -> tuple[dict[str, str], ...]:
+    return ({"role": "system", "content": system_prompt}, {"role": "user", "content": user})
+
+
+def qa_examples(pairs: Sequence[QAPair], system_prompt: str, with_context: bool) -> list[PromptCompletion]:
+    """Question → first answer; with `with_context` the gold paragraph is in the prompt (RAFT recipe)."""
+    examples = []
+    for pair in pairs:
+        if with_context and not pair.context:
+            raise DatasetError(f"QA pair {pair.id}", "--with-context gold needs a context for every QA pair; this one has none")
+        user = user_message(pair.question, pair.context if with_context else None)
+        examples.append(PromptCompletion(chat_messages(system_prompt, user), pair.answers[0], tuple(pair.answers)))
+    return examples
+
+
+def instruction_examples(records: Sequence[InstructionExample], system_prompt: str) -> list[PromptCompletion]:
+    """Alpaca records: the instruction, then its input after a blank line, → the output."""
+    examples = []
+    for record in records:
+        user = f"{record.instruction}\n\n{record.input}" if record.input.strip() else record.instruction
+        examples.append(PromptCompletion(chat_messages(system_prompt, user), record.output, (record.output,)))
+    return examples
+
+
+def chat_examples(path: str | Path, system_prompt: str) -> list[PromptCompletion]:
+    """Records with `messages` (role/content); the last message, from the assistant, is learned.
+
+    A conversation without a system message gets `system_prompt`."""
+    path = Path(path)
+    examples = []
+    for where, record in read_records(path):
+        messages = record.get("messages")
+        if not isinstance(messages, list) or len(messages) < 2:
+            raise DatasetError(path, "'messages' must be a list of at least two {role, content} messages", where)
+        for message in messages:
+            if not isinstance(message, dict) or not isinstance(message.get("content"), str) \
+                    or message.get("role") not in ("system", "user", "assistant"):
+                raise DatasetError(path, "each message needs a role (system, user, assistant) and a string content", where)
+        if messages[-1]["role"] != "assistant":
+            raise DatasetError(path, "the last message must be the assistant's reply to learn", where)
+        history = [{"role": m["role"], "content": m["content"]} for m in messages[:-1]]
+        if history[0]["role"] != "system":
+            history.insert(0, {"role": "system", "content": system_prompt})
+        reply = messages[-1]["content"]
+        examples.append(PromptCompletion(tuple(history), reply, (reply,)))
+    if not examples:
+        raise DatasetError(path, "no chat records found")
+    return examples
+
+
+def load_examples(path: Path | None, format: str, system_prompt: str,
+                  with_context: bool = False) -> tuple[list[PromptCompletion], str]:
+    """Examples from `path` in `format` (qa, instruction, chat), or the demo corpus's QA pairs when `path` is None."""
+    if path is None:
+        return qa_examples(load_demo_corpus().qa_pairs, system_prompt, with_context), "demo corpus QA pairs"
+    if format == "qa":
+        return qa_examples(load_qa(path), system_prompt, with_context), str(path)
+    if format == "instruction":
+        return instruction_examples(load_instructions(path), system_prompt), str(path)
+    if format == "chat":
+        return chat_examples(path, system_prompt), str(path)
+    raise DatasetError(path, f"unknown format '{format}' (choose qa, instruction or chat)")
+
+
+def bundled_general_examples(system_prompt: str) -> list[PromptCompletion]:
+    """A small general instruction set shipped with workbench, to measure forgetting on."""
+    return instruction_examples(load_instructions(GENERAL_INSTRUCTIONS), system_prompt)

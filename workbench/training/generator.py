@@ -1,0 +1,274 @@
+"""Instruction / QA finetuning of a causal LM on prompt–completion examples.
+
+Methods: `lora`, `prompt-tuning`, `prefix-tuning`, `ia3` (peft, saved with peft's `save_pretrained`
+into RUN_DIR/adapter/ so `PeftModel.from_pretrained(base, RUN_DIR/adapter)` loads them), `adapter`
+(our bottleneck adapter, RUN_DIR/adapter/bottleneck.*), `full` (RUN_DIR/model/, a complete model).
+The loss covers the completion only; prompts use the model's chat template exactly as at inference
+(`workbench.training.data.chat_messages`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from workbench.evaluation.metrics import exact_match, mean, token_f1
+from workbench.models import GENERATOR, LoadedGenerator, resolve_device
+from workbench.models.registry import resolve, unavailable
+from workbench.training.adapters import (
+    BottleneckSettings,
+    LoraSettings,
+    add_bottleneck_adapters,
+    load_bottleneck,
+    lora_config,
+    save_bottleneck,
+)
+from workbench.training.data import IGNORE_INDEX, pad_batch, prompt_text, tokenize_completions
+from workbench.training.examples import PromptCompletion
+from workbench.training.loop import LoopSettings, fit
+from workbench.training.runs import ResourceMeter, RunDir, RunError, folder_size, parameter_counts
+
+METHODS = ("lora", "prompt-tuning", "prefix-tuning", "ia3", "adapter", "full")
+PEFT_METHODS = ("lora", "prompt-tuning", "prefix-tuning", "ia3")
+ADAPTER_DIR, MODEL_DIR = "adapter", "model"
+
+
+@dataclass(frozen=True)
+class GeneratorOptions:
+    loop: LoopSettings
+    method: str = "lora"
+    model: str = GENERATOR
+    max_length: int = 384
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    virtual_tokens: int = 20  # prompt-tuning and prefix-tuning
+    prompt_init_text: str | None = None  # prompt-tuning: start the virtual tokens from this text
+    bottleneck_size: int = 64  # adapter
+    mask_prompt: bool = True  # loss on the completion only
+    pad_to_max_length: bool = False  # True only for the naive throughput baseline
+    eval_generate: int = 16  # eval examples answered greedily at each epoch end for the task metric
+    max_new_tokens: int = 32
+    compare_untuned: bool = False  # also score the untuned model before training (summary "untuned")
+
+
+def load_base(name: str, device: str = "auto") -> tuple[nn.Module, Any]:
+    """A fresh, trainable float32 copy of the causal LM `name` and its tokenizer (not the shared cached one)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = resolve(name, "generator")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
+    except OSError as exc:
+        raise unavailable(name, exc) from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model.to(resolve_device(device)), tokenizer
+
+
+def apply_method(model: nn.Module, options: GeneratorOptions) -> nn.Module:
+    """Wrap or unfreeze `model` for the method; everything not trained is frozen."""
+    import peft
+
+    if options.method not in METHODS:
+        raise RunError(f"unknown generator method '{options.method}' (choose from {', '.join(METHODS)})")
+    if options.method == "full":
+        return model.requires_grad_(True)
+    if options.method == "adapter":
+        add_bottleneck_adapters(model, BottleneckSettings(options.bottleneck_size, options.model))
+        return model
+    if options.method == "lora":
+        config = lora_config(options.lora, "CAUSAL_LM")
+    elif options.method == "prompt-tuning":
+        text_init = {"prompt_tuning_init": "TEXT", "prompt_tuning_init_text": options.prompt_init_text,
+                     "tokenizer_name_or_path": resolve(options.model, "generator")} if options.prompt_init_text else {}
+        config = peft.PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=options.virtual_tokens, **text_init)
+    elif options.method == "prefix-tuning":
+        config = peft.PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=options.virtual_tokens)
+    else:
+        config = peft.IA3Config(task_type="CAUSAL_LM")
+    wrapped = peft.get_peft_model(model, config)
+    wrapped.peft_config["default"].base_model_name_or_path = options.model  # the name as given, not a cache path
+    return wrapped
+
+
+# ---- scoring ----------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def completion_loss(model: nn.Module, tokenized: Sequence[dict[str, list[int]]], pad_id: int,
+                    batch_size: int = 8) -> float:
+    """Mean loss per completion token (prompt tokens excluded), over all examples."""
+    model.eval()
+    device = next(model.parameters()).device
+    total, count = 0.0, 0
+    for start in range(0, len(tokenized), batch_size):
+        batch = {k: v.to(device) for k, v in pad_batch(tokenized[start:start + batch_size], pad_id).items()}
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        logits = logits[:, -batch["labels"].size(1):]  # prompt/prefix tuning prepend virtual tokens
+        targets = batch["labels"][:, 1:]
+        losses = nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)).float(),
+                                             targets.reshape(-1), ignore_index=IGNORE_INDEX, reduction="sum")
+        total += losses.item()
+        count += int((targets != IGNORE_INDEX).sum())
+    return total / count if count else float("nan")
+
+
+@torch.no_grad()
+def generate_replies(model: nn.Module, tokenizer: Any, examples: Sequence[PromptCompletion],
+                     max_new_tokens: int, batch_size: int = 8) -> list[str]:
+    """Greedy replies to each example's prompt (left-padded batches)."""
+    model.eval()
+    device = next(model.parameters()).device
+    replies = []
+    for start in tqdm(range(0, len(examples), batch_size), desc="generating", unit="batch", leave=False):
+        prompts = [tokenizer(prompt_text(tokenizer, e.messages), add_special_tokens=False)["input_ids"]
+                   for e in examples[start:start + batch_size]]
+        width = max(map(len, prompts))
+        input_ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(p)) + p for p in prompts], device=device)
+        attention_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
+        output = model.generate(input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=max_new_tokens,
+                                do_sample=False, pad_token_id=tokenizer.pad_token_id)
+        replies.extend(tokenizer.decode(row[width:], skip_special_tokens=True).strip() for row in output)
+    return replies
+
+
+def answer_scores(replies: Sequence[str], examples: Sequence[PromptCompletion]) -> dict[str, float]:
+    return {"exact_match": mean([exact_match(r, e.answers) for r, e in zip(replies, examples)]),
+            "token_f1": mean([token_f1(r, e.answers) for r, e in zip(replies, examples)])}
+
+
+def score(model: nn.Module, tokenizer: Any, eval_tokenized: Sequence[dict], eval_examples: Sequence[PromptCompletion],
+          options: GeneratorOptions) -> dict[str, float]:
+    """Eval loss on every held-out example, answer quality on the first `eval_generate`."""
+    scores = {"eval_loss": completion_loss(model, eval_tokenized, tokenizer.pad_token_id, options.loop.batch_size)}
+    if options.eval_generate:
+        sample = list(eval_examples[:options.eval_generate])
+        replies = generate_replies(model, tokenizer, sample, options.max_new_tokens, options.loop.batch_size)
+        scores.update(answer_scores(replies, sample))
+    return scores
+
+
+def forgetting_probe(model: nn.Module, tokenizer: Any, general: Sequence[PromptCompletion], max_length: int) -> dict[str, float]:
+    """Completion loss and perplexity on general instructions: how much general ability a run costs."""
+    tokenized, _ = tokenize_completions(general, tokenizer, max_length)
+    loss = completion_loss(model, tokenized, tokenizer.pad_token_id)
+    return {"loss": loss, "perplexity": math.exp(loss)}
+
+
+# ---- training ---------------------------------------------------------------------------------------
+
+
+def train_generator(examples: Sequence[PromptCompletion], options: GeneratorOptions, output: Path,
+                    eval_examples: Sequence[PromptCompletion] | None = None,
+                    general: Sequence[PromptCompletion] | None = None,
+                    source: str = "training data", resume: bool = False) -> RunDir:
+    """Finetune `options.model` on `examples` into the run folder `output`; returns the finished run.
+
+    Without `eval_examples`, a seeded 10% is held out. With `general`, the summary reports the
+    loss/perplexity on it before and after training (catastrophic forgetting)."""
+    examples = list(examples)
+    if eval_examples is None:
+        order = torch.randperm(len(examples), generator=torch.Generator().manual_seed(options.loop.seed)).tolist()
+        n_eval = max(1, len(examples) // 10)
+        eval_examples = [examples[i] for i in order[:n_eval]]
+        examples = [examples[i] for i in order[n_eval:]]
+    if len(examples) < options.loop.batch_size:
+        raise RunError(f"{source}: {len(examples)} training examples, fewer than the batch size "
+                       f"{options.loop.batch_size}; lower --batch-size")
+    config = {"kind": "generator", "source": source, "train_examples": len(examples),
+              "eval_examples": len(eval_examples), "options": asdict(options)}
+    run = RunDir.create(output, config, resume)
+
+    with ResourceMeter() as meter:
+        torch.manual_seed(options.loop.seed)
+        model, tokenizer = load_base(options.model, options.loop.device)
+        train_tokenized, truncation = tokenize_completions(examples, tokenizer, options.max_length, options.mask_prompt)
+        eval_tokenized, eval_truncation = tokenize_completions(eval_examples, tokenizer, options.max_length)
+        truncation.warn("training examples", options.max_length)
+        eval_truncation.warn("evaluation examples", options.max_length)
+        extra: dict[str, Any] = {}
+        if general:
+            extra["forgetting"] = {"before": forgetting_probe(model, tokenizer, general, options.max_length)}
+        if options.compare_untuned:
+            extra["untuned"] = score(model, tokenizer, eval_tokenized, eval_examples, options)
+        model = apply_method(model, options)
+        pad_to = options.max_length if options.pad_to_max_length else None
+        progress = fit(model, [{"params": [p for p in model.parameters() if p.requires_grad]}], train_tokenized,
+                       lambda batch: pad_batch(batch, tokenizer.pad_token_id, pad_to),
+                       [len(e["input_ids"]) for e in train_tokenized], options.loop, run,
+                       lambda trained: score(trained, tokenizer, eval_tokenized, eval_examples, options),
+                       resume=resume, description=f"generator/{options.method}")
+        if general:
+            extra["forgetting"]["after"] = forgetting_probe(model, tokenizer, general, options.max_length)
+        saved = save_generator(model, tokenizer, options, run.path)
+
+    summary = {
+        "kind": "generator", "method": options.method, "model": options.model,
+        **parameter_counts(model), "saved_bytes": saved, **meter.report(),
+        "train_seconds": round(progress.train_seconds, 2),
+        "examples_per_second": round(progress.examples / progress.train_seconds, 2) if progress.train_seconds else None,
+        "tokens_per_second": round(progress.tokens / progress.train_seconds, 1) if progress.train_seconds else None,
+        "steps": progress.global_step, "epochs": len(progress.history),
+        "truncation": {"train": truncation.as_dict(), "eval": eval_truncation.as_dict()},
+        "final": progress.history[-1], **extra,
+    }
+    run.finish(summary)
+    return run
+
+
+def save_generator(model: nn.Module, tokenizer: Any, options: GeneratorOptions, folder: Path) -> int:
+    """Save what the method trained; returns its size on disk in bytes."""
+    if options.method == "full":
+        model.save_pretrained(folder / MODEL_DIR)
+        tokenizer.save_pretrained(folder / MODEL_DIR)
+        return folder_size(folder / MODEL_DIR)
+    if options.method == "adapter":
+        save_bottleneck(model, folder / ADAPTER_DIR, BottleneckSettings(options.bottleneck_size, options.model))
+    else:
+        model.save_pretrained(folder / ADAPTER_DIR, save_embedding_layers=False)
+    return folder_size(folder / ADAPTER_DIR)
+
+
+# ---- using a trained generator ----------------------------------------------------------------------
+
+
+def load_trained_generator(path: Path, device: str = "auto") -> LoadedGenerator:
+    """The finetuned generator of a finished run: base + adapter, or the full model, in eval mode."""
+    run = RunDir.open(path)
+    config = run.config()
+    if config.get("kind") != "generator":
+        raise RunError(f"{path}: a {config.get('kind')} run, not a generator")
+    options = config["options"]
+    name = f"{options['model']}+{run.path.name}"
+    if options["method"] == "full":
+        model, tokenizer = load_base(str(run.path / MODEL_DIR), device)
+        return LoadedGenerator(name, model.eval(), tokenizer, next(model.parameters()).device)
+    model, tokenizer = load_base(options["model"], device)
+    model = attach_adapter(model, run.path / ADAPTER_DIR, options["model"])
+    return LoadedGenerator(name, model.eval(), tokenizer, next(model.parameters()).device)
+
+
+def attach_adapter(model: nn.Module, folder: Path, base_name: str) -> nn.Module:
+    """Put the adapter saved in `folder` on `model`, after checking it was trained on `base_name`."""
+    config_file = folder / ("bottleneck_config.json" if (folder / "bottleneck_config.json").is_file() else "adapter_config.json")
+    if not config_file.is_file():
+        raise RunError(f"{folder}: no adapter here (expected adapter_config.json or bottleneck_config.json)")
+    trained_on = json.loads(config_file.read_text()).get("base_model_name_or_path")
+    if trained_on and trained_on != base_name:
+        raise RunError(f"{folder}: this adapter was trained on base model '{trained_on}', not '{base_name}'")
+    try:
+        if config_file.name == "bottleneck_config.json":
+            return load_bottleneck(model, folder)
+        from peft import PeftModel
+
+        return PeftModel.from_pretrained(model, folder)
+    except RuntimeError as exc:  # shape mismatches: an adapter for another architecture
+        raise RunError(f"{folder}: adapter does not fit base model '{base_name}': {str(exc).splitlines()[0]}") from None

@@ -1,0 +1,158 @@
+"""The one training loop behind every method: accelerate-driven, checkpointed, resumable, measured.
+
+Going through `accelerate` means the same command runs on one CPU, one GPU, or several processes
+under `accelerate launch` / `torchrun`. Data order is a pure function of (seed, epoch), and the
+checkpoint restores the torch RNG, so a run killed and resumed ends with the same metrics as one
+that never stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
+
+from workbench.training.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
+from workbench.training.data import LengthGroupedBatches
+from workbench.training.runs import RunDir
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    seed: int
+    checkpoint_every: int = 0  # optimizer steps between checkpoints (and one at each epoch end); 0: none
+    max_steps: int | None = None  # stop early (tests, quick looks); None: all epochs
+    early_stopping_patience: int | None = None  # epochs without a better eval loss before stopping
+    warmup_ratio: float = 0.06
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    group_by_length: bool = True
+    device: str = "auto"
+
+
+@dataclass
+class Progress:
+    """Where the loop is; saved in every checkpoint (JSON)."""
+
+    epoch: int = 0
+    batches_done: int = 0  # in the current epoch
+    global_step: int = 0
+    loss_sum: float = 0.0  # over the current epoch's batches so far
+    loss_count: int = 0
+    examples: int = 0
+    tokens: int = 0
+    train_seconds: float = 0.0
+    best_eval_loss: float | None = None
+    stale_epochs: int = 0
+    history: list[dict[str, Any]] | None = None
+
+
+def fit(model: torch.nn.Module, param_groups: list[dict[str, Any]], dataset: Sequence[dict[str, Any]],
+        collate: Callable[[list[dict[str, Any]]], dict[str, torch.Tensor]], lengths: Sequence[int],
+        settings: LoopSettings, run: RunDir, evaluate: Callable[[torch.nn.Module], dict[str, float]],
+        resume: bool = False, description: str = "training") -> Progress:
+    """Train `model` on `dataset` (examples batched by `collate`), evaluating after each epoch.
+
+    `lengths` (tokens per example) drive length-grouped batching and the tokens/s count;
+    `evaluate(model)` returns at least `eval_loss`. Returns the final progress with the history."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    from workbench.models import resolve_device
+
+    accelerator = Accelerator(cpu=resolve_device(settings.device).type == "cpu")
+    set_seed(settings.seed)
+    batches = LengthGroupedBatches(lengths, settings.batch_size, settings.seed, settings.group_by_length)
+    # Its own generator: creating an epoch's iterator must not draw from the global RNG, which the
+    # checkpoint restores for dropout (a resumed run creates one more iterator than a straight one).
+    loader = DataLoader(list(range(len(dataset))), batch_sampler=batches, generator=torch.Generator(),
+                        collate_fn=lambda ids: {**collate([dataset[i] for i in ids]), "_ids": ids})
+    optimizer = torch.optim.AdamW(param_groups, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    steps_per_epoch = len(batches)
+    total_steps = steps_per_epoch * settings.epochs
+    if settings.max_steps is not None:
+        total_steps = min(total_steps, settings.max_steps)
+    scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(settings.warmup_ratio * total_steps), total_steps)
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+
+    progress = Progress(history=[])
+    checkpoint = latest_checkpoint(run.checkpoints) if resume else None
+    if checkpoint is not None:
+        progress = Progress(**load_checkpoint(checkpoint, accelerator.unwrap_model(model), optimizer, scheduler))
+
+    def checkpoint_now() -> None:
+        if settings.checkpoint_every and accelerator.is_main_process:
+            save_checkpoint(run.checkpoints, progress.global_step, accelerator.unwrap_model(model),
+                            optimizer, scheduler, asdict(progress))
+
+    bar = tqdm(total=total_steps, initial=progress.global_step, desc=description, unit="step",
+               disable=not accelerator.is_main_process)
+    while progress.epoch < settings.epochs and progress.global_step < total_steps and not _should_stop(progress, settings):
+        model.train()
+        started = time.perf_counter()
+        epoch_batches = accelerator.skip_first_batches(loader, progress.batches_done) if progress.batches_done else loader
+        # accelerate's loader re-seeds the batch order from its own iteration counter: give it our epoch
+        # (a resumed run's loader has counted fewer epochs); the sampler too, when accelerate wraps it.
+        epoch_batches.set_epoch(progress.epoch)
+        batches.set_epoch(progress.epoch)
+        for batch in epoch_batches:
+            ids = batch.pop("_ids")
+            loss = model(**batch).loss
+            accelerator.backward(loss)
+            if settings.max_grad_norm:
+                accelerator.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], settings.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            progress.global_step += 1
+            progress.batches_done += 1
+            progress.loss_sum += loss.item()
+            progress.loss_count += 1
+            progress.examples += len(ids)
+            progress.tokens += sum(lengths[i] for i in ids)
+            bar.update(1)
+            bar.set_postfix(loss=f"{progress.loss_sum / progress.loss_count:.4f}", epoch=progress.epoch + 1)
+            if settings.checkpoint_every and progress.global_step % settings.checkpoint_every == 0:
+                progress.train_seconds += time.perf_counter() - started
+                started = time.perf_counter()
+                checkpoint_now()
+            if progress.global_step >= total_steps:
+                break
+        progress.train_seconds += time.perf_counter() - started
+        _end_epoch(progress, accelerator.unwrap_model(model), evaluate, run)
+        checkpoint_now()
+    bar.close()
+    return progress
+
+
+def _end_epoch(progress: Progress, model: torch.nn.Module, evaluate: Callable[[torch.nn.Module], dict[str, float]],
+               run: RunDir) -> None:
+    """Evaluate, append the epoch's metrics, update early stopping, and move to the next epoch."""
+    model.eval()
+    with torch.no_grad():
+        scores = evaluate(model)
+    train_loss = progress.loss_sum / progress.loss_count if progress.loss_count else float("nan")
+    progress.history.append({"epoch": progress.epoch + 1, "step": progress.global_step,
+                             "train_loss": train_loss, **scores})
+    run.write_metrics(progress.history)
+    if progress.best_eval_loss is None or scores["eval_loss"] < progress.best_eval_loss:
+        progress.best_eval_loss, progress.stale_epochs = scores["eval_loss"], 0
+    else:
+        progress.stale_epochs += 1
+    progress.epoch += 1
+    progress.batches_done, progress.loss_sum, progress.loss_count = 0, 0.0, 0
+
+
+def _should_stop(progress: Progress, settings: LoopSettings) -> bool:
+    patience = settings.early_stopping_patience
+    return patience is not None and progress.stale_epochs >= patience
