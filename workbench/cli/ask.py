@@ -21,6 +21,7 @@ from workbench.strategies import (
     Strategy,
     StrategyFactory,
     StrategyOptions,
+    StrategyOutcome,
     parse_strategy_names,
 )
 from workbench.strategies.base import as_pair
@@ -78,21 +79,10 @@ def _ask(args: argparse.Namespace, config: Config) -> None:
             _stream_one(strategies[0], args.question)
             return
     # Several answers: a strategy that cannot be built or fails shows its error in its own column.
-    results: list[tuple[str, Answer | WorkbenchError]] = []
-    for name in names:
-        try:
-            strategies = factory.build(name)
-        except WorkbenchError as exc:
-            results.append((name, exc))
-            continue
-        for strategy in strategies:
-            try:
-                results.append((strategy.label, strategy.answer(args.question)))
-            except WorkbenchError as exc:
-                results.append((strategy.label, exc))
-    data = [{"strategy": label, "error": str(r)} if isinstance(r, WorkbenchError) else
-            {"strategy": label, "answer": r.to_dict()} for label, r in results]
-    emit(args, data, lambda: print(_side_by_side(results)))
+    outcomes = factory.answer_each(names, [args.question])
+    data = [{"strategy": o.label, "error": str(o.error)} if o.error else
+            {"strategy": o.label, "answer": o.answers[0].to_dict()} for o in outcomes]
+    emit(args, data, lambda: print(side_by_side(outcomes, 0)))
 
 
 def _stream_one(strategy: Strategy, question: str) -> None:
@@ -120,14 +110,19 @@ def _details(answer: Answer) -> list[str]:
     return lines
 
 
-def _side_by_side(results: list[tuple[str, Answer | WorkbenchError]]) -> str:
-    """One column per strategy, each wrapped to fit the terminal."""
+def side_by_side(outcomes: list[StrategyOutcome], question: int) -> str:
+    """One column per strategy, each wrapped to fit the terminal: its answer to the `question`-th
+    question with where it came from, or its error."""
     gap = 3
-    width = max(20, (shutil.get_terminal_size((120, 24)).columns - gap * (len(results) - 1)) // len(results))
+    width = max(20, (shutil.get_terminal_size((120, 24)).columns - gap * (len(outcomes) - 1)) // len(outcomes))
     columns = []
-    for label, result in results:
-        body = [f"error: {result}"] if isinstance(result, WorkbenchError) else [result.text or "(empty)", ""] + _details(result)
-        lines = [label, "-" * min(width, max(len(label), 8))]
+    for outcome in outcomes:
+        if outcome.error:
+            body = [f"error: {outcome.error}"]
+        else:
+            answer = outcome.answers[question]
+            body = [answer.text or "(empty)", ""] + _details(answer)
+        lines = [outcome.label, "-" * min(width, max(len(outcome.label), 8))]
         for paragraph in body:
             lines += textwrap.wrap(paragraph, width) or [""]
         columns.append(lines)

@@ -1,5 +1,51 @@
-"""`wb demo` (owned by the lead)."""
+"""`wb demo`: the embedded models on the bundled corpus, every strategy side by side (workbench.demo)."""
+
+from __future__ import annotations
+
+import argparse
+
+from workbench.cli.ask import side_by_side
+from workbench.cli.output import add_json_flag, emit
+from workbench.config import Config
+from workbench.demo import DEMO_INDEX, DemoResult, run_demo
 
 
 def register(cli) -> None:
-    pass
+    p = cli.command("demo", help="prepare the models, index the demo corpus, train a small adapter once, "
+                                 "and answer demo questions with every strategy side by side")
+    p.add_argument("--headless", action="store_true", help="print the answers and exit (no browser UI)")
+    add_json_flag(p)
+    p.set_defaults(handler=demo_command)
+
+
+def demo_command(args: argparse.Namespace, config: Config) -> None:
+    result = run_demo(config, progress=not args.json)
+    emit(args, _as_dict(result), lambda: _print(result, args.headless))
+
+
+def _print(result: DemoResult, headless: bool) -> None:
+    update = result.index.last_update
+    print(f"\nindex '{DEMO_INDEX}': {update.chunks_total} chunks of {len(result.index.document_ids())} paragraphs "
+          f"from six SQuAD v1.1 articles (CC BY-SA 4.0); {update.chunks_embedded} embedded now, "
+          f"{result.index_seconds:.1f} s")
+    how = f"trained now in {result.adapter_seconds:.0f} s" if result.adapter_trained else "trained earlier, reused"
+    print(f"adapter 'demo': LoRA on the demo QA pairs, {how}: {result.adapter}")
+    for number, pair in enumerate(result.questions):
+        print(f"\n=== Q{number + 1} ({pair.topic}): {pair.question}")
+        print(f"    gold answer: {' | '.join(pair.answers)}\n")
+        print(side_by_side(result.outcomes, number))
+    print(f"\nAsk your own: wb ask \"...\" --strategy all --index {DEMO_INDEX} --adapter demo={result.adapter}")
+    if not headless:
+        print("The browser UI is not built yet (step 6 of the plan); this demo ends here.")
+
+
+def _as_dict(result: DemoResult) -> dict:
+    return {
+        "index": result.index.info(),
+        "adapter": str(result.adapter),
+        "adapter_trained": result.adapter_trained,
+        "questions": [{"id": q.id, "question": q.question, "answers": list(q.answers),
+                       "answers_by_strategy": {o.label: (o.answers[i].to_dict() if not o.error else {"error": str(o.error)})
+                                               for o in result.outcomes}}
+                      for i, q in enumerate(result.questions)],
+    }

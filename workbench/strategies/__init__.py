@@ -3,7 +3,13 @@ one `Answer` record; build them by name with `StrategyFactory`."""
 
 from workbench.strategies.answer import Answer, Demonstration, Source
 from workbench.strategies.base import Context, EmptyQuestion, Question, Strategy, ZeroShot
-from workbench.strategies.factory import STRATEGY_NAMES, StrategyFactory, StrategyOptions, parse_strategy_names
+from workbench.strategies.factory import (
+    STRATEGY_NAMES,
+    StrategyFactory,
+    StrategyOptions,
+    StrategyOutcome,
+    parse_strategy_names,
+)
 from workbench.strategies.few_shot import SELECTIONS, FewShot, FewShotError
 from workbench.strategies.finetuned import Finetuned, RagFinetuned
 from workbench.strategies.rag import Rag
@@ -25,6 +31,7 @@ __all__ = [
     "Strategy",
     "StrategyFactory",
     "StrategyOptions",
+    "StrategyOutcome",
     "ZeroShot",
     "parse_strategy_names",
 ]

@@ -13,7 +13,8 @@ from workbench.config import Config
 from workbench.corpus import QAPair, load_demo_corpus, load_qa
 from workbench.errors import WorkbenchError
 from workbench.generation import GenerationEngine, LoadedAdapter, load_prompts, parse_adapter_spec
-from workbench.strategies.base import Strategy, ZeroShot
+from workbench.strategies.answer import Answer
+from workbench.strategies.base import Question, Strategy, ZeroShot
 from workbench.strategies.few_shot import FewShot
 from workbench.strategies.finetuned import Finetuned, RagFinetuned
 from workbench.strategies.rag import Rag
@@ -36,6 +37,15 @@ class StrategyOptions:
     max_new_tokens: int | None = None
     batch_size: int | None = None
     context_window: int | None = None
+
+
+@dataclass(frozen=True)
+class StrategyOutcome:
+    """One strategy's answers to a list of questions, in order, or why it could not give them."""
+
+    label: str
+    answers: tuple[Answer, ...] = ()
+    error: WorkbenchError | None = None
 
 
 def parse_strategy_names(spec: str | Sequence[str]) -> list[str]:
@@ -85,6 +95,25 @@ class StrategyFactory:
 
     def build_many(self, names: Sequence[str]) -> list[Strategy]:
         return [strategy for name in names for strategy in self.build(name)]
+
+    def answer_each(self, names: Sequence[str], questions: Sequence[Question],
+                    progress: bool = False) -> list[StrategyOutcome]:
+        """Every strategy in `names` answers every question (batched). A strategy that cannot be built
+        or fails reports its error in its own outcome, and the others still answer: side-by-side
+        views (`wb ask --strategy all`, the demo, the UI) show one column per outcome."""
+        outcomes = []
+        for name in names:
+            try:
+                strategies = self.build(name)
+            except WorkbenchError as exc:
+                outcomes.append(StrategyOutcome(name, error=exc))
+                continue
+            for strategy in strategies:
+                try:
+                    outcomes.append(StrategyOutcome(strategy.label, tuple(strategy.answer_many(questions, progress))))
+                except WorkbenchError as exc:
+                    outcomes.append(StrategyOutcome(strategy.label, error=exc))
+        return outcomes
 
     @functools.cached_property
     def _index(self):

@@ -1,0 +1,106 @@
+"""The demo: the embedded models on the bundled corpus, every strategy side by side.
+
+`run_demo` does, in order, what a new user would do by hand: prepare the models, build the `demo`
+index over the bundled SQuAD articles, finetune a small LoRA adapter on the demo QA pairs, and ask a
+few held-out questions of every strategy. The index and the adapter are built once and reused; a
+demo interrupted while training resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from workbench.config import Config
+from workbench.corpus import QAPair, load_demo_corpus
+from workbench.indexing import Index, build_index
+from workbench.models import prepare_generator
+from workbench.strategies import STRATEGY_NAMES, StrategyFactory, StrategyOptions, StrategyOutcome
+from workbench.training.examples import qa_examples
+from workbench.training.generator import GeneratorOptions, train_generator
+from workbench.training.loop import LoopSettings
+from workbench.training.runs import RunDir
+
+DEMO_INDEX = "demo"
+DEMO_RUN = "demo-lora"  # under training.output_root
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """Small enough to finish in minutes on a laptop CPU; see the README for what it shows."""
+
+    questions: int = 3  # held-out questions, one per article, each answered by every strategy
+    adapter_examples: int = 108  # demo QA pairs the adapter learns from (half of them with their paragraph)
+    adapter_steps: int = 12  # one pass over the examples (10 % held out) at batch 8
+    adapter_learning_rate: float = 1e-3  # high for LoRA, so that a dozen steps move it
+    max_new_tokens: int = 24
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    index: Index
+    index_seconds: float
+    adapter: Path
+    adapter_trained: bool  # False: an adapter from an earlier demo was reused
+    adapter_seconds: float
+    questions: list[QAPair]
+    outcomes: list[StrategyOutcome]  # one per strategy, each answering every question in order
+
+
+def demo_questions(pairs: Sequence[QAPair], count: int) -> list[QAPair]:
+    """The first question of each of the first `count` articles: kept out of the adapter's training
+    data and, being the evaluated question, out of the few-shot demonstrations too."""
+    firsts: dict[str, QAPair] = {}
+    for pair in pairs:
+        firsts.setdefault(pair.topic or "", pair)
+    return list(firsts.values())[:count]
+
+
+def prepare_demo_index(config: Config, progress: bool = True) -> Index:
+    """Build the `demo` index, or bring it up to date (an unchanged corpus embeds nothing)."""
+    return build_index(DEMO_INDEX, load_demo_corpus().documents, config=config, progress=progress)
+
+
+def prepare_demo_adapter(config: Config, held_out: Sequence[QAPair], settings: DemoSettings) -> tuple[Path, bool]:
+    """A LoRA adapter for the finetuned strategies: trained once, then reused.
+
+    Half of its examples carry the gold paragraph (the RAFT recipe, for `rag+finetuned`), half the
+    question alone (for `finetuned`). Returns the run folder and whether it was trained now."""
+    path = Path(config.training.output_root) / DEMO_RUN
+    if RunDir(path).is_complete():
+        return path, False
+    excluded = {pair.id for pair in held_out}
+    pairs = [pair for pair in load_demo_corpus().qa_pairs if pair.id not in excluded][:settings.adapter_examples]
+    half = len(pairs) // 2
+    system = config.generation.system_prompt
+    examples = qa_examples(pairs[:half], system, with_context=True) + qa_examples(pairs[half:], system, with_context=False)
+    section = config.training.generator
+    loop = LoopSettings(epochs=1, batch_size=section.batch_size, learning_rate=settings.adapter_learning_rate,
+                        seed=config.training.seed, checkpoint_every=5, max_steps=settings.adapter_steps,
+                        device=config.models.device)
+    options = GeneratorOptions(loop=loop, method="lora", model=config.models.generator,
+                               max_length=section.max_length, eval_generate=0)
+    train_generator(examples, options, path, source="demo corpus QA pairs", resume=path.is_dir())
+    return path, True
+
+
+def run_demo(config: Config, settings: DemoSettings = DemoSettings(), progress: bool = True) -> DemoResult:
+    """Everything the demo shows, from a fresh machine to answers side by side."""
+    if config.models.generator == "smollm2-135m-instruct":
+        prepare_generator()
+    started = time.perf_counter()
+    index = prepare_demo_index(config, progress)
+    index_seconds = time.perf_counter() - started
+
+    questions = demo_questions(load_demo_corpus().qa_pairs, settings.questions)
+    started = time.perf_counter()
+    adapter, trained = prepare_demo_adapter(config, questions, settings)
+    adapter_seconds = time.perf_counter() - started
+
+    factory = StrategyFactory(config, StrategyOptions(index=DEMO_INDEX, adapters=(f"demo={adapter}",),
+                                                      shot_selection="similar",
+                                                      max_new_tokens=settings.max_new_tokens))
+    outcomes = factory.answer_each(STRATEGY_NAMES, questions, progress=progress)
+    return DemoResult(index, index_seconds, adapter, trained, adapter_seconds, questions, outcomes)
