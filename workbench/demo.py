@@ -71,8 +71,9 @@ def prepare_demo_adapter(config: Config, held_out: Sequence[QAPair], settings: D
     path = Path(config.training.output_root) / DEMO_RUN
     if RunDir(path).is_complete():
         return path, False
-    excluded = {pair.id for pair in held_out}
-    pairs = [pair for pair in load_demo_corpus().qa_pairs if pair.id not in excluded][:settings.adapter_examples]
+    held_out_paragraphs = {pair.doc_id for pair in held_out}  # other questions on them would leak answers
+    pairs = [pair for pair in load_demo_corpus().qa_pairs
+             if pair.doc_id not in held_out_paragraphs][:settings.adapter_examples]
     half = len(pairs) // 2
     system = config.generation.system_prompt
     examples = qa_examples(pairs[:half], system, with_context=True) + qa_examples(pairs[half:], system, with_context=False)

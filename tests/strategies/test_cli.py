@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 from workbench.cli.main import main
 from workbench.evaluation.metrics import exact_match, token_f1
@@ -35,6 +36,21 @@ def test_ask_all_answers_with_every_strategy_side_by_side(capsys, small_index, l
     assert code == 0
     assert out.splitlines()[0].split() == ["zero-shot", "finetuned"]  # side by side, the error in its column
     assert out.count("error:") == 1
+
+
+def test_ask_all_isolates_a_strategy_that_breaks(capsys, small_index, lora_adapters, tmp_path):
+    """An adapter whose weights file is garbage: a clear error in its column, the others answer."""
+    _, root = small_index
+    broken = tmp_path / "broken"
+    shutil.copytree(lora_adapters[0], broken)
+    (broken / "adapter_model.safetensors").write_bytes(b"not safetensors at all")
+    code, out, _ = _run(capsys, "ask", "Who ruled the duchy of Normandy?", "--strategy", "zero-shot,finetuned",
+                        "--adapter", f"broken={broken}", "--max-new-tokens", "4", "--json",
+                        "--set", f"index.root={root}")
+    assert code == 0
+    results = {r["strategy"]: r for r in json.loads(out)}
+    assert "answer" in results["zero-shot"]
+    assert f"adapter {broken}: cannot be loaded" in results["finetuned"]["error"]
 
 
 def test_ask_one_strategy_streams_and_reports_errors_clearly(capsys, config):

@@ -40,10 +40,12 @@ def test_zero_shot_answer_records_prompt_tokens_model_and_timing(common, questio
     json.dumps(answer.to_dict())  # the record is plain data
 
 
-def test_few_shot_never_shows_the_evaluated_question(common, demo_corpus):
+def test_few_shot_never_shows_the_evaluated_question_nor_its_paragraph(common, demo_corpus):
     question = demo_corpus.qa_pairs[0]
     twin = QAPair("other-id", "  " + question.question.upper() + " ", ("x",))  # same text, other id
-    pool = [question, twin] + demo_corpus.qa_pairs[200:204]
+    sibling = QAPair("sibling", "Who ruled there?", ("Rollo",), doc_id=question.doc_id)  # same paragraph
+    assert question.doc_id and all(p.doc_id != question.doc_id for p in demo_corpus.qa_pairs[200:204])
+    pool = [question, twin, sibling] + demo_corpus.qa_pairs[200:204]
     strategy = FewShot(**common, pool=pool, k=10, seed=7)
     answer = strategy.answer(question)
     shown = {d.id for d in answer.demonstrations}

@@ -80,9 +80,14 @@ def _ask(args: argparse.Namespace, config: Config) -> None:
             return
     # Several answers: a strategy that cannot be built or fails shows its error in its own column.
     outcomes = factory.answer_each(names, [args.question])
-    data = [{"strategy": o.label, "error": str(o.error)} if o.error else
+    data = [{"strategy": o.label, "error": _describe(o.error)} if o.error else
             {"strategy": o.label, "answer": o.answers[0].to_dict()} for o in outcomes]
     emit(args, data, lambda: print(side_by_side(outcomes, 0)))
+
+
+def _describe(error: Exception) -> str:
+    """Our errors explain themselves; anything else also says what kind of failure it was."""
+    return str(error) if isinstance(error, WorkbenchError) else f"{type(error).__name__}: {error}"
 
 
 def _stream_one(strategy: Strategy, question: str) -> None:
@@ -118,7 +123,7 @@ def side_by_side(outcomes: list[StrategyOutcome], question: int) -> str:
     columns = []
     for outcome in outcomes:
         if outcome.error:
-            body = [f"error: {outcome.error}"]
+            body = [f"error: {_describe(outcome.error)}"]
         else:
             answer = outcome.answers[question]
             body = [answer.text or "(empty)", ""] + _details(answer)
@@ -137,8 +142,10 @@ def _eval_qa(args: argparse.Namespace, config: Config) -> None:
         raise WorkbenchError(f"--limit must be at least 1, got {args.limit}")
     every_pair = load_qa(args.data)
     pairs = every_pair[:args.limit]
-    # Few-shot demonstrations come from the pairs not evaluated (else from the demo corpus).
-    others = every_pair[len(pairs):]
+    # Few-shot demonstrations come from the pairs not evaluated (else from the demo corpus), and never
+    # from an evaluated question's own paragraph: that would hand the model its answer.
+    evaluated_paragraphs = {p.doc_id for p in pairs if p.doc_id}
+    others = [p for p in every_pair[len(pairs):] if p.doc_id not in evaluated_paragraphs]
     factory = StrategyFactory(config, _options(args), default_pool=others or None)
     strategies = factory.build_many(parse_strategy_names(args.strategies))
     output = args.output or config.training.output_root / "eval-qa" / time.strftime("%Y%m%d-%H%M%S")

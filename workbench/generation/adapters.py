@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 
 from workbench.errors import WorkbenchError
 from workbench.models import LoadedGenerator
@@ -81,7 +82,7 @@ class AdapterSet:
                                                            is_trainable=False)
                 else:
                     self._peft.load_adapter(str(path), adapter_name=name, is_trainable=False)
-            except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            except (OSError, ValueError, RuntimeError, KeyError, SafetensorError) as exc:
                 raise AdapterError(f"adapter {path}: cannot be loaded on '{self.generator.name}' ({exc})") from None
             adapter = LoadedAdapter(name, path, peft_type, base_model)
             self._adapters[name] = adapter

@@ -45,7 +45,7 @@ class StrategyOutcome:
 
     label: str
     answers: tuple[Answer, ...] = ()
-    error: WorkbenchError | None = None
+    error: Exception | None = None
 
 
 def parse_strategy_names(spec: str | Sequence[str]) -> list[str]:
@@ -99,19 +99,19 @@ class StrategyFactory:
     def answer_each(self, names: Sequence[str], questions: Sequence[Question],
                     progress: bool = False) -> list[StrategyOutcome]:
         """Every strategy in `names` answers every question (batched). A strategy that cannot be built
-        or fails reports its error in its own outcome, and the others still answer: side-by-side
-        views (`wb ask --strategy all`, the demo, the UI) show one column per outcome."""
+        or fails, for whatever reason, reports its error in its own outcome and the others still answer:
+        side-by-side views (`wb ask --strategy all`, the demo, the UI) show one column per outcome."""
         outcomes = []
         for name in names:
             try:
                 strategies = self.build(name)
-            except WorkbenchError as exc:
+            except Exception as exc:  # noqa: BLE001 - one broken strategy must not hide the others
                 outcomes.append(StrategyOutcome(name, error=exc))
                 continue
             for strategy in strategies:
                 try:
                     outcomes.append(StrategyOutcome(strategy.label, tuple(strategy.answer_many(questions, progress))))
-                except WorkbenchError as exc:
+                except Exception as exc:  # noqa: BLE001 - one broken strategy must not hide the others
                     outcomes.append(StrategyOutcome(strategy.label, error=exc))
         return outcomes
 

@@ -1,6 +1,7 @@
 """Few-shot: k solved QA pairs shown as earlier chat turns, chosen at random (seeded per question,
 so a batch and a single call pick the same ones) or by semantic similarity to the question.
-The evaluated pair itself is never shown: excluded by id and by identical question text."""
+The evaluated pair itself is never shown (excluded by id and by identical question text), nor any other
+question on the same paragraph (same doc_id), whose answer would often be the answer sought."""
 
 from __future__ import annotations
 
@@ -53,10 +54,10 @@ class FewShot(Strategy):
         return store
 
     def _excluded(self, pair: QAPair) -> set[int]:
-        """Pool positions of the question itself (same id or same text)."""
+        """Pool positions of the question itself (same id or same text) and of its paragraph's other questions."""
         text = _same_text(pair.question)
         return {i for i, (p, p_text) in enumerate(zip(self.pool, self._pool_texts))
-                if p_text == text or (pair.id and p.id == pair.id)}
+                if p_text == text or (pair.id and p.id == pair.id) or (pair.doc_id and p.doc_id == pair.doc_id)}
 
     def _gather(self, pairs: list[QAPair]) -> list[Context]:
         excluded = [self._excluded(pair) for pair in pairs]
