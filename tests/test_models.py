@@ -55,6 +55,15 @@ def test_missing_model_is_a_clear_error():
         load_generator("no-such-org/no-such-model")
 
 
+def test_a_full_finetuning_run_folder_serves_as_a_generator(tmp_path):
+    from workbench.models.registry import resolve
+
+    (tmp_path / "run" / "model").mkdir(parents=True)
+    (tmp_path / "run" / "model" / "config.json").write_text("{}")
+    assert resolve(str(tmp_path / "run"), "generator") == str(tmp_path / "run" / "model")
+    assert resolve(str(tmp_path / "run" / "model"), "generator") == str(tmp_path / "run" / "model")
+
+
 def test_unknown_device_is_a_clear_error():
     with pytest.raises(Exception, match="unknown device"):
         resolve_device("tpu-9000")

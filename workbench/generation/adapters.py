@@ -94,8 +94,11 @@ class AdapterSet:
             raise AdapterError(f"adapter {path}: folder not found")
         config_path = path / "adapter_config.json"
         if not config_path.is_file():
-            hint = (" (a bottleneck adapter from `wb train`: only PEFT adapters can be switched on the shared "
-                    "base model)" if (path / "bottleneck_config.json").is_file() else "")
+            hint = ""
+            if (path / "bottleneck_config.json").is_file():
+                hint = " (a bottleneck adapter from `wb train`: only PEFT adapters can be switched on the shared base model)"
+            elif (path / "config.json").is_file() or (path / "model" / "config.json").is_file():
+                hint = f" (a fully finetuned model: answer with it as the generator, --model {path})"
             raise AdapterError(f"adapter {path}: not a PEFT adapter folder (no adapter_config.json){hint}")
         try:
             config = json.loads(config_path.read_text(encoding="utf-8"))

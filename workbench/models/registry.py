@@ -151,7 +151,10 @@ def resolve(name: str, kind: Literal["embedder", "generator"]) -> str:
         return str(prepare_generator())
     if name in (EMBEDDER, GENERATOR):
         raise ModelUnavailable(f"'{name}' is the embedded {'embedder' if name == EMBEDDER else 'generator'}, not a {kind}")
-    return str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
+    folder = Path(name).expanduser()
+    if (folder / "model" / "config.json").is_file():  # a `wb train generator --method full` run folder
+        return str(folder / "model")
+    return str(folder) if folder.exists() else name
 
 
 def unavailable(name: str, exc: Exception) -> ModelUnavailable:
