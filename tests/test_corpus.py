@@ -1,11 +1,15 @@
 """Dataset loaders: good input loads; malformed input names the file, the record and the problem."""
 
 import json
+import re
 
 import pytest
 
 from workbench.corpus import (
     DatasetError,
+    InstructionExample,
+    LabeledText,
+    PreferenceExample,
     load_demo_corpus,
     load_instructions,
     load_labeled_table,
@@ -19,6 +23,11 @@ from workbench.corpus import (
 def write(path, text):
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def raises_at(path, where, problem):
+    """Users fix a bad record from the message alone: it names the file, the line or record, then the problem."""
+    return pytest.raises(DatasetError, match=re.escape(f"{path}: {where}: ") + problem)
 
 
 def test_demo_corpus_gives_documents_qa_pairs_and_topics(demo_corpus):
@@ -36,6 +45,39 @@ def test_demo_corpus_gives_documents_qa_pairs_and_topics(demo_corpus):
 def test_squad_loader_reads_shared_articles(shared_data):
     corpus = load_squad(shared_data / "squad-v1.1-dev-articles-00-11.json")
     assert len(corpus.documents) == 620 and len(corpus.qa_pairs) == 3468
+
+
+def test_squad_loader_reads_a_small_file(tmp_path):
+    """Without the shared data: one document per paragraph, answers deduplicated, load_qa sniffs SQuAD."""
+    steam = "James Watt improved the steam engine in 1776."
+    data = {"version": "1.1", "data": [
+        {"title": "Steam", "paragraphs": [
+            {"context": steam, "qas": [{"id": "q1", "question": "Who improved the steam engine?", "answers": [
+                {"text": "James Watt", "answer_start": 0}, {"text": "James Watt", "answer_start": 0},
+                {"text": "Watt", "answer_start": 6}]}]},
+            {"context": "A paragraph without questions.", "qas": []}]},
+        {"title": "Victoria", "paragraphs": [
+            {"context": "Melbourne is the capital of Victoria.",
+             "qas": [{"question": "What is the capital?", "answers": [{"text": "Melbourne"}]}]}]},
+    ]}
+    path = write(tmp_path / "mini-squad.json", json.dumps(data))
+    corpus = load_squad(path)
+    assert corpus.name == "mini-squad" and corpus.topics() == ["Steam", "Victoria"]
+    assert [d.id for d in corpus.documents] == ["Steam/p0", "Steam/p1", "Victoria/p0"]
+    assert corpus.documents[2].metadata == {"title": "Victoria", "paragraph": 0, "source": str(path)}
+    watt, capital = corpus.qa_pairs
+    assert (watt.id, watt.answers, watt.context, watt.doc_id, watt.topic) == (
+        "q1", ("James Watt", "Watt"), steam, "Steam/p0", "Steam")
+    assert capital.id == "Victoria/p0/q0"  # no id in the file: derived from the paragraph
+    assert load_qa(path) == corpus.qa_pairs
+
+
+def test_load_qa_reports_squad_errors_by_article_paragraph_question(tmp_path):
+    """A SQuAD file given to load_qa is read as SQuAD, so its errors point into the article tree."""
+    path = write(tmp_path / "squad.json", json.dumps({"data": [{"title": "T", "paragraphs": [
+        {"context": "c", "qas": [{"question": "q?", "answers": [{"text": "a"}]}, {"answers": [{"text": "a"}]}]}]}]}))
+    with raises_at(path, "article 0 ('T') paragraph 0 question 1", "missing field 'question'"):
+        load_qa(path)
 
 
 @pytest.mark.parametrize(
@@ -89,6 +131,47 @@ def test_instructions_shared_and_errors(tmp_path, shared_data):
         load_instructions(bad)
 
 
+def test_instructions_json_list_and_jsonl(tmp_path):
+    """Without the shared data: Alpaca records load from a JSON list or JSON Lines, `input` optional."""
+    as_list = write(tmp_path / "alpaca.json", json.dumps([
+        {"instruction": "Translate to French", "input": "cat", "output": "chat"},
+        {"instruction": "Say hi", "output": "Hi!"},
+    ]))
+    assert load_instructions(as_list) == [InstructionExample("Translate to French", "cat", "chat"),
+                                          InstructionExample("Say hi", "", "Hi!")]
+    as_lines = write(tmp_path / "alpaca.jsonl", '{"instruction": "Count", "input": "", "output": "1 2 3"}\n\n'
+                                                '{"instruction": "Say hi", "output": "Hi!"}\n')
+    assert load_instructions(as_lines) == [InstructionExample("Count", "", "1 2 3"),
+                                           InstructionExample("Say hi", "", "Hi!")]
+
+
+@pytest.mark.parametrize(
+    "name, content, where, problem",
+    [
+        ("alpaca.json", json.dumps([{"instruction": "Do it", "output": "Done"}, {"instruction": "x"}]),
+         "record 2", "missing field 'output'"),
+        ("alpaca.json", '[{"instruction": "Do it", "output": "Done"}, "oops"]', "record 2",
+         "expected a JSON object, got str"),
+        ("alpaca.json", '[{"instruction": "Do it",\n "output": }]', "line 2", r"invalid JSON \(Expecting value\)"),
+        ("alpaca.jsonl", '{"instruction": "Do it", "output": "Done"}\n'
+                         '{"instruction": "x", "input": 3, "output": "y"}\n',
+         "line 2", "field 'input' must be a string, got int"),
+        ("alpaca.jsonl", '{"instruction": "  ", "output": "y"}\n', "line 1", "field 'instruction' is empty"),
+    ],
+)
+def test_instruction_errors(tmp_path, name, content, where, problem):
+    path = write(tmp_path / name, content)
+    with raises_at(path, where, problem):
+        load_instructions(path)
+
+
+def test_instructions_empty_list_is_an_error(tmp_path):
+    """An empty list is a wrong file, not a valid data set of zero examples."""
+    path = write(tmp_path / "alpaca.json", "[]")
+    with pytest.raises(DatasetError, match=re.escape(f"{path}: no instruction records found")):
+        load_instructions(path)
+
+
 def test_preferences_accept_prompt_or_instruction(tmp_path, shared_data):
     examples = load_preferences(shared_data / "instruction-data-with-preference.json")
     assert len(examples) == 1100 and examples[0].chosen != examples[0].rejected
@@ -101,6 +184,44 @@ def test_preferences_accept_prompt_or_instruction(tmp_path, shared_data):
         load_preferences(bad)
 
 
+def test_preferences_prompt_and_instruction_forms(tmp_path):
+    """Without the shared data: `prompt`, or `instruction` joined with a non-blank `input`, in JSONL or a JSON list."""
+    lines = write(tmp_path / "prefs.jsonl", "\n".join(json.dumps(r) for r in [
+        {"prompt": "Hi", "chosen": "Hello!", "rejected": "Go away"},
+        {"instruction": "Add", "input": "1+1", "chosen": "2", "rejected": "3"},
+        {"instruction": "Name a colour", "input": "  ", "chosen": "Blue", "rejected": "Seven"},
+    ]))
+    assert load_preferences(lines) == [PreferenceExample("Hi", "Hello!", "Go away"),
+                                       PreferenceExample("Add\n\n1+1", "2", "3"),
+                                       PreferenceExample("Name a colour", "Blue", "Seven")]
+    as_list = write(tmp_path / "prefs.json",
+                    json.dumps([{"instruction": "Be brief", "chosen": "OK", "rejected": "Well..."}]))
+    assert load_preferences(as_list) == [PreferenceExample("Be brief", "OK", "Well...")]
+
+
+@pytest.mark.parametrize(
+    "name, content, where, problem",
+    [
+        ("prefs.jsonl", '{"prompt": "Hi", "chosen": "Hello!", "rejected": "Bye"}\n'
+                        '{"prompt": "Hi", "chosen": "Hello!"}\n',
+         "line 2", "missing field 'rejected'"),
+        ("prefs.jsonl", '{"question": "Hi", "chosen": "Hello!", "rejected": "Bye"}\n', "line 1",
+         r"missing field 'prompt' \(or 'instruction'\)"),
+        ("prefs.jsonl", '{"prompt": "Hi", "chosen": 1, "rejected": "Bye"}\n', "line 1",
+         "field 'chosen' must be a string, got int"),
+        ("prefs.json", json.dumps([{"instruction": "Add", "input": ["1", "1"], "chosen": "2", "rejected": "3"}]),
+         "record 1", "field 'input' must be a string, got list"),
+        ("prefs.json", json.dumps([{"instruction": "Add", "chosen": "2", "rejected": "3"},
+                                   {"instruction": "", "chosen": "2", "rejected": "3"}]),
+         "record 2", "field 'instruction' is empty"),
+    ],
+)
+def test_preference_errors(tmp_path, name, content, where, problem):
+    path = write(tmp_path / name, content)
+    with raises_at(path, where, problem):
+        load_preferences(path)
+
+
 def test_labeled_tables_csv_tsv_and_custom_columns(tmp_path, shared_data):
     sst2 = load_labeled_table(shared_data / "sst2-dev.tsv", text_column="sentence")
     assert len(sst2) == 872 and {r.label for r in sst2} == {"0", "1"}
@@ -109,18 +230,42 @@ def test_labeled_tables_csv_tsv_and_custom_columns(tmp_path, shared_data):
     assert rows[0].text == "Great, really great" and rows[1].label == "1"
 
 
+def test_labeled_tables_csv_and_tsv_with_custom_columns(tmp_path):
+    """Without the shared data: CSV quoting works, TSV quotes are literal (SST-2), extra columns are ignored."""
+    csv_path = write(tmp_path / "reviews.csv", 'id,review,stars\n1,"Great, really great",5\n'
+                                               '2,"She said ""wow""",4\n3, Awful ,1\n')
+    assert load_labeled_table(csv_path, text_column="review", label_column="stars") == [
+        LabeledText("Great, really great", "5"), LabeledText('She said "wow"', "4"), LabeledText("Awful", "1")]
+    tsv_path = write(tmp_path / "sst.tsv", 'idx\tsentence\tpolarity\n0\tit \'s a "charming journey\tpos\n'
+                                           '1\tflat , dull\tneg\n')
+    assert load_labeled_table(tsv_path, text_column="sentence", label_column="polarity") == [
+        LabeledText('it \'s a "charming journey', "pos"), LabeledText("flat , dull", "neg")]
+    semicolons = write(tmp_path / "rows.txt", "text;label\nbonjour, le monde;fr\n")
+    assert load_labeled_table(semicolons, delimiter=";") == [LabeledText("bonjour, le monde", "fr")]
+
+
 @pytest.mark.parametrize(
-    "content, kwargs, message",
+    "name, content, kwargs, message",
     [
-        ("text,label\nhello,1\n", {"text_column": "sentence"}, r"missing column 'sentence' \(columns: text, label\)"),
-        ("text,label\nhello,1\n,0\n", {}, r"line 3: empty 'text'"),
-        ("text,label\nhello\n", {}, r"line 2: expected 2 columns"),
-        ("text,label\n", {}, "no rows found"),
+        ("table.csv", "text,label\nhello,1\n", {"text_column": "sentence"},
+         r"missing column 'sentence' \(columns: text, label\)"),
+        ("table.csv", "text,label\nhello,1\n,0\n", {}, r"line 3: empty 'text'"),
+        ("table.csv", "text,label\nhello\n", {}, r"line 2: expected 2 columns"),
+        ("table.csv", "text,label\n", {}, "no rows found"),
+        ("reviews.csv", 'review,stars\n"Great, really",\n', {"text_column": "review", "label_column": "stars"},
+         r"line 2: empty 'stars'"),
+        ("table.tsv", "text,label\nhello,1\n", {}, r"missing column 'text' \(columns: text,label\)"),
+        ("table.tsv", "sentence\tpolarity\ngood\tpos\nfine\n", {"text_column": "sentence", "label_column": "polarity"},
+         r"line 3: expected 2 columns"),
+        ("table.tsv", "sentence\tpolarity\ngood\tpos\textra\n", {"text_column": "sentence", "label_column": "polarity"},
+         r"line 2: expected 2 columns"),
+        ("table.tsv", "sentence\tpolarity\ngood\t \n", {"text_column": "sentence", "label_column": "polarity"},
+         r"line 2: empty 'polarity'"),
     ],
 )
-def test_labeled_table_errors(tmp_path, content, kwargs, message):
-    path = write(tmp_path / "table.csv", content)
-    with pytest.raises(DatasetError, match=rf"table\.csv: {message}"):
+def test_labeled_table_errors(tmp_path, name, content, kwargs, message):
+    path = write(tmp_path / name, content)
+    with pytest.raises(DatasetError, match=rf"{re.escape(str(path))}: {message}"):
         load_labeled_table(path, **kwargs)
 
 

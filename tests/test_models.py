@@ -1,5 +1,6 @@
 """The embedded models load for real; the generator's one-time conversion is atomic."""
 
+import json
 import os
 import signal
 import subprocess
@@ -9,7 +10,9 @@ import time
 import pytest
 import torch
 
+from workbench.cli.main import main
 from workbench.models import (
+    EMBEDDER,
     GENERATOR,
     ModelUnavailable,
     is_generator_ready,
@@ -48,6 +51,25 @@ def test_list_models_reports_ready_embedded_models(generator):
     models = {m.name: m for m in list_models()}
     assert models["minilm"].ready and models["minilm"].size_bytes > 50_000_000
     assert models[GENERATOR].ready and models[GENERATOR].location == generator_cache_dir()
+
+
+def test_models_list_and_prepare_print_json_for_scripts(generator, capsys):
+    """Scripts read `wb models list|prepare --json`: each embedded model with its state, and the cache path."""
+    assert main(["models", "list", "--json"]) == 0
+    listed = {m["name"]: m for m in json.loads(capsys.readouterr().out)}
+    assert {name: listed[name]["kind"] for name in listed} == {EMBEDDER: "embedder", GENERATOR: "generator"}
+    for model in listed.values():
+        assert model["ready"] is True and model["size_bytes"] > 0
+        assert os.path.isdir(model["location"])
+    assert listed[GENERATOR]["location"] == str(generator_cache_dir())
+
+    weights = {f: f.stat().st_mtime_ns for f in generator_cache_dir().iterdir() if f.is_file()}
+    assert main(["models", "prepare", "--json"]) == 0
+    prepared = json.loads(capsys.readouterr().out)
+    assert set(prepared) == {"path", "seconds"} and isinstance(prepared["seconds"], float)
+    assert prepared["path"] == str(generator_cache_dir()) and os.path.isdir(prepared["path"])
+    # already converted: nothing is rewritten
+    assert {f: f.stat().st_mtime_ns for f in generator_cache_dir().iterdir() if f.is_file()} == weights
 
 
 def test_missing_model_is_a_clear_error():

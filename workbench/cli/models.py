@@ -11,6 +11,7 @@ from workbench.models import list_models, prepare_generator
 def register(cli) -> None:
     p = cli.subcommand("models", "prepare", help="convert the embedded generator once into the model cache")
     p.add_argument("--force", action="store_true", help="convert again even if the cache is ready")
+    add_json_flag(p)
     p.set_defaults(handler=run_prepare)
     p = cli.subcommand("models", "list", help="show each model, its size, whether it is ready and where it lives")
     add_json_flag(p)
@@ -20,7 +21,9 @@ def register(cli) -> None:
 def run_prepare(args, config) -> None:
     started = time.perf_counter()
     path = prepare_generator(force=args.force)
-    print(f"generator ready in {time.perf_counter() - started:.1f} s: {path}")
+    seconds = time.perf_counter() - started
+    emit(args, {"path": path, "seconds": round(seconds, 3)},
+         lambda: print(f"generator ready in {seconds:.1f} s: {path}"))
 
 
 def run_list(args, config) -> None:
