@@ -75,6 +75,7 @@ class GeneratorTrainingConfig(_Section):
     batch_size: int = Field(gt=0)
     learning_rate: float = Field(gt=0)
     max_length: int = Field(gt=0)
+    gradient_checkpointing: bool
 
 
 class LoraConfig(_Section):

@@ -1,4 +1,5 @@
-"""Every generator method trains a few steps, saves, reloads with the same held-out loss; LoRA merges."""
+"""Every generator method trains a few steps, saves, reloads with the same held-out loss; LoRA merges;
+the memory savings (logits on labelled positions only, gradient checkpointing) change no number."""
 
 from __future__ import annotations
 
@@ -8,15 +9,19 @@ import shutil
 import pytest
 import torch
 
+from workbench.cli.main import main
 from workbench.training.data import IGNORE_INDEX, pad_batch, tokenize_completions
 from workbench.training.generator import (
     GeneratorOptions,
     apply_method,
     attach_adapter,
     completion_loss,
+    completion_token_loss,
     load_base,
     load_trained_generator,
+    mean_completion_token_loss,
     train_generator,
+    virtual_tokens_prepended,
 )
 from workbench.training.loop import fit
 from workbench.training.merge import merge_run
@@ -120,3 +125,47 @@ def test_adapter_from_another_base_model_is_refused(lora_run, tmp_path):
     model, _ = load_base("smollm2-135m-instruct", "cpu")
     with pytest.raises(RunError, match="trained on base model 'gpt2'"):
         attach_adapter(model, adapter, "smollm2-135m-instruct")
+
+
+@pytest.mark.parametrize("method", ["lora", "prompt-tuning", "prefix-tuning"])
+def test_logits_on_labelled_positions_give_the_transformers_loss(method, qa, loop):
+    """The selective LM head reproduces `model(**batch).loss` on a batch with masked prompts and padding."""
+    model, tokenizer = load_base("smollm2-135m-instruct", "cpu")
+    torch.manual_seed(0)
+    model = apply_method(model, options(loop, method)).eval()
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.requires_grad:  # move every adapter off its neutral start (LoRA's B starts at zero)
+                param.add_(0.02 * torch.randn_like(param))
+    batch = pad_batch(tokenize_completions(qa[0][:4], tokenizer, 64)[0], tokenizer.pad_token_id)
+    learned = batch["labels"][:, 1:] != IGNORE_INDEX
+    assert (batch["attention_mask"] == 0).any() and learned.sum() < learned.numel() / 2  # padding, masked prompts
+    with torch.no_grad():
+        expected = model(**batch).loss
+        total, count = completion_token_loss(model, batch, virtual_tokens_prepended(model))
+    assert count == learned.sum()
+    assert abs((total / count).item() - expected.item()) < 1e-5
+
+
+def test_gradient_checkpointing_changes_memory_not_gradients(qa, loop):
+    """One LoRA backward pass (dropout on) gives the same gradients with activations recomputed as with them kept."""
+    gradients = {}
+    for checkpointing in (False, True):
+        model, tokenizer = load_base("smollm2-135m-instruct", "cpu")
+        torch.manual_seed(0)
+        model = apply_method(model, options(loop, "lora", gradient_checkpointing=checkpointing))
+        assert model.is_activation_checkpointing == checkpointing
+        batch = pad_batch(tokenize_completions(qa[0][:4], tokenizer, 64)[0], tokenizer.pad_token_id)
+        mean_completion_token_loss(model.train(), batch, virtual_tokens=0).backward()
+        gradients[checkpointing] = {n: p.grad for n, p in model.named_parameters() if p.requires_grad}
+    assert any(g.abs().sum() > 0 for g in gradients[True].values())
+    for name, gradient in gradients[False].items():
+        torch.testing.assert_close(gradients[True][name], gradient, rtol=1e-5, atol=1e-7)
+
+
+def test_cli_records_the_gradient_checkpointing_setting(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "generator", "--demo", "--no-gradient-checkpointing", "--max-steps", "1", "--batch-size", "4",
+                 "--max-length", "96", "--eval-generate", "0", "--output", str(run), "--set", "models.device=cpu"]) == 0
+    assert json.loads((run / "config.json").read_text())["options"]["gradient_checkpointing"] is False
+    assert json.loads((run / "summary.json").read_text())["gradient_checkpointing"] is False

@@ -36,6 +36,9 @@ def register(cli) -> None:
     p.add_argument("--virtual-tokens", type=int, default=20, help="prompt/prefix tuning: virtual tokens (default: 20)")
     p.add_argument("--prompt-init-text", help="prompt tuning: initialise the virtual tokens from this text")
     p.add_argument("--bottleneck-size", type=int, default=64, help="adapter: bottleneck width (default: 64)")
+    p.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction,
+                   help="recompute activations in the backward pass: less memory, slower steps "
+                        "(default: training.generator.gradient_checkpointing)")
     p.add_argument("--eval-generate", type=int, default=16,
                    help="held-out examples answered at each epoch end for exact match / F1 (default: 16; 0: none)")
     p.add_argument("--general-data", type=Path,
@@ -168,7 +171,9 @@ def train_generator_command(args: argparse.Namespace, config: Config) -> None:
                                max_length=args.max_length or section.max_length, lora=_lora(config),
                                virtual_tokens=args.virtual_tokens, prompt_init_text=args.prompt_init_text,
                                bottleneck_size=args.bottleneck_size, eval_generate=args.eval_generate,
-                               max_new_tokens=config.generation.max_new_tokens)
+                               max_new_tokens=config.generation.max_new_tokens,
+                               gradient_checkpointing=section.gradient_checkpointing
+                               if args.gradient_checkpointing is None else args.gradient_checkpointing)
     run = train_generator(examples, options, _run_path(args, config, "generator", method), eval_examples,
                           general=general, source=source, resume=args.resume)
     _report(args, run)

@@ -5,6 +5,10 @@ into RUN_DIR/adapter/ so `PeftModel.from_pretrained(base, RUN_DIR/adapter)` load
 (our bottleneck adapter, RUN_DIR/adapter/bottleneck.*), `full` (RUN_DIR/model/, a complete model).
 The loss covers the completion only; prompts use the model's chat template exactly as at inference
 (`workbench.training.data.chat_messages`).
+
+Memory (CPU, SmolLM2 LoRA, batch 8 x 384 tokens; bench/results/training.md): by default each block's
+activations are recomputed during the backward pass instead of kept (`gradient_checkpointing`), and
+the LM head runs only at the positions whose next token is learned (`completion_token_loss`).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +38,7 @@ from workbench.training.adapters import (
 )
 from workbench.training.data import IGNORE_INDEX, pad_batch, prompt_text, tokenize_completions
 from workbench.training.examples import PromptCompletion
-from workbench.training.loop import LoopSettings, fit
+from workbench.training.loop import Batch, LoopSettings, fit, model_loss
 from workbench.training.runs import ResourceMeter, RunDir, RunError, folder_size, parameter_counts
 
 METHODS = ("lora", "prompt-tuning", "prefix-tuning", "ia3", "adapter", "full")
@@ -51,8 +56,10 @@ class GeneratorOptions:
     virtual_tokens: int = 20  # prompt-tuning and prefix-tuning
     prompt_init_text: str | None = None  # prompt-tuning: start the virtual tokens from this text
     bottleneck_size: int = 64  # adapter
+    gradient_checkpointing: bool = True  # recompute block activations in the backward pass: less memory, slower
     mask_prompt: bool = True  # loss on the completion only
-    pad_to_max_length: bool = False  # True only for the naive throughput baseline
+    pad_to_max_length: bool = False  # True only for the naive baseline and the memory benchmark
+    logits_on_labels_only: bool = True  # False only for the naive baseline: logits everywhere, transformers' loss
     eval_generate: int = 16  # eval examples answered greedily at each epoch end for the task metric
     max_new_tokens: int = 32
     compare_untuned: bool = False  # also score the untuned model before training (summary "untuned")
@@ -74,11 +81,18 @@ def load_base(name: str, device: str = "auto") -> tuple[nn.Module, Any]:
 
 
 def apply_method(model: nn.Module, options: GeneratorOptions) -> nn.Module:
-    """Wrap or unfreeze `model` for the method; everything not trained is frozen."""
+    """Wrap or unfreeze `model` for the method; everything not trained is frozen.
+
+    With `options.gradient_checkpointing`, a training forward keeps only each block's input and the
+    backward pass recomputes the rest, block by block (non-reentrant checkpointing, which needs no
+    input that requires grad, so frozen embeddings under LoRA are fine). Not for prefix-tuning:
+    peft refuses it there (the prefix is an attention cache), so prefix-tuning trains without."""
     import peft
 
     if options.method not in METHODS:
         raise RunError(f"unknown generator method '{options.method}' (choose from {', '.join(METHODS)})")
+    if options.gradient_checkpointing and options.method != "prefix-tuning":
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     if options.method == "full":
         return model.requires_grad_(True)
     if options.method == "adapter":
@@ -102,22 +116,51 @@ def apply_method(model: nn.Module, options: GeneratorOptions) -> nn.Module:
 # ---- scoring ----------------------------------------------------------------------------------------
 
 
+def virtual_tokens_prepended(model: nn.Module) -> int:
+    """Positions prompt-tuning puts in front of the input (prefix-tuning's live in the attention cache)."""
+    from peft import PeftType
+
+    config = getattr(model, "active_peft_config", None)
+    return config.num_virtual_tokens if config is not None and config.peft_type == PeftType.PROMPT_TUNING else 0
+
+
+def completion_token_loss(model: nn.Module, batch: Batch, virtual_tokens: int = 0) -> tuple[torch.Tensor, int]:
+    """Summed cross-entropy over the labelled tokens of `batch`, and how many there are.
+
+    Position t predicts token t + 1, so logits are needed only at the positions followed by a label.
+    Given as a boolean `logits_to_keep` mask, the model runs its LM head on those rows alone instead
+    of batch x length x vocabulary (8 x 384 x 49,152 float32 = 604 MB, and as much again for the
+    log-softmax and for its gradient). Same value as transformers' own loss from `labels`
+    (tests/training/test_generator.py). `virtual_tokens`: see `virtual_tokens_prepended`."""
+    labels = batch["labels"]
+    targets = labels[:, 1:]
+    learned = targets != IGNORE_INDEX
+    rows = labels.size(0)
+    keep = torch.cat([learned.new_zeros(rows, virtual_tokens), learned, learned.new_zeros(rows, 1)], dim=1)
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=keep).logits
+    loss = nn.functional.cross_entropy(logits.float(), targets[learned], reduction="sum")
+    return loss, int(learned.sum())
+
+
+def mean_completion_token_loss(model: nn.Module, batch: Batch, virtual_tokens: int) -> torch.Tensor:
+    """The training loss: `completion_token_loss` per labelled token of the batch."""
+    total, count = completion_token_loss(model, batch, virtual_tokens)
+    return total / count
+
+
 @torch.no_grad()
 def completion_loss(model: nn.Module, tokenized: Sequence[dict[str, list[int]]], pad_id: int,
                     batch_size: int = 8) -> float:
     """Mean loss per completion token (prompt tokens excluded), over all examples."""
     model.eval()
     device = next(model.parameters()).device
+    virtual_tokens = virtual_tokens_prepended(model)
     total, count = 0.0, 0
     for start in range(0, len(tokenized), batch_size):
         batch = {k: v.to(device) for k, v in pad_batch(tokenized[start:start + batch_size], pad_id).items()}
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        logits = logits[:, -batch["labels"].size(1):]  # prompt/prefix tuning prepend virtual tokens
-        targets = batch["labels"][:, 1:]
-        losses = nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)).float(),
-                                             targets.reshape(-1), ignore_index=IGNORE_INDEX, reduction="sum")
-        total += losses.item()
-        count += int((targets != IGNORE_INDEX).sum())
+        loss, tokens = completion_token_loss(model, batch, virtual_tokens)
+        total += loss.item()
+        count += tokens
     return total / count if count else float("nan")
 
 
@@ -201,17 +244,20 @@ def train_generator(examples: Sequence[PromptCompletion], options: GeneratorOpti
             extra["untuned"] = score(model, tokenizer, eval_tokenized, eval_examples, options)
         model = apply_method(model, options)
         pad_to = options.max_length if options.pad_to_max_length else None
+        loss = (partial(mean_completion_token_loss, virtual_tokens=virtual_tokens_prepended(model))
+                if options.logits_on_labels_only else model_loss)
         progress = fit(model, [{"params": [p for p in model.parameters() if p.requires_grad]}], train_tokenized,
                        lambda batch: pad_batch(batch, tokenizer.pad_token_id, pad_to),
                        [len(e["input_ids"]) for e in train_tokenized], options.loop, run,
                        lambda trained: score(trained, tokenizer, eval_tokenized, eval_examples, options),
-                       resume=resume, description=f"generator/{options.method}")
+                       resume=resume, description=f"generator/{options.method}", compute_loss=loss)
         if general:
             extra["forgetting"]["after"] = forgetting_probe(model, tokenizer, general, options.max_length)
         saved = save_generator(model, tokenizer, options, run.path)
 
     summary = {
         "kind": "generator", "method": options.method, "model": options.model,
+        "gradient_checkpointing": model.is_activation_checkpointing,
         **parameter_counts(model), "saved_bytes": saved, **meter.report(),
         "train_seconds": round(progress.train_seconds, 2),
         "examples_per_second": round(progress.examples / progress.train_seconds, 2) if progress.train_seconds else None,

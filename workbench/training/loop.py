@@ -23,6 +23,8 @@ from workbench.training.checkpoints import latest_checkpoint, load_checkpoint, s
 from workbench.training.data import LengthGroupedBatches
 from workbench.training.runs import RunDir
 
+Batch = dict[str, torch.Tensor]  # a collated batch: input_ids, attention_mask, labels
+
 
 @dataclass(frozen=True)
 class LoopSettings:
@@ -57,14 +59,22 @@ class Progress:
     history: list[dict[str, Any]] | None = None
 
 
+def model_loss(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
+    """The loss the model computes itself from the batch's `labels`."""
+    return model(**batch).loss
+
+
 def fit(model: torch.nn.Module, param_groups: list[dict[str, Any]], dataset: Sequence[dict[str, Any]],
-        collate: Callable[[list[dict[str, Any]]], dict[str, torch.Tensor]], lengths: Sequence[int],
+        collate: Callable[[list[dict[str, Any]]], Batch], lengths: Sequence[int],
         settings: LoopSettings, run: RunDir, evaluate: Callable[[torch.nn.Module], dict[str, float]],
-        resume: bool = False, description: str = "training") -> Progress:
+        resume: bool = False, description: str = "training",
+        compute_loss: Callable[[torch.nn.Module, Batch], torch.Tensor] = model_loss) -> Progress:
     """Train `model` on `dataset` (examples batched by `collate`), evaluating after each epoch.
 
     `lengths` (tokens per example) drive length-grouped batching and the tokens/s count;
-    `evaluate(model)` returns at least `eval_loss`. Returns the final progress with the history."""
+    `evaluate(model)` returns at least `eval_loss`. `compute_loss(model, batch)` gets the model as
+    prepared by accelerate and must call it, not its submodules: with several processes it is a
+    wrapper whose forward keeps the gradients in sync. Returns the final progress with the history."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
@@ -107,7 +117,7 @@ def fit(model: torch.nn.Module, param_groups: list[dict[str, Any]], dataset: Seq
         batches.set_epoch(progress.epoch)
         for batch in epoch_batches:
             ids = batch.pop("_ids")
-            loss = model(**batch).loss
+            loss = compute_loss(model, batch)
             accelerator.backward(loss)
             if settings.max_grad_norm:
                 accelerator.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], settings.max_grad_norm)
