@@ -82,7 +82,8 @@ def prepare_demo_adapter(config: Config, held_out: Sequence[QAPair], settings: D
                         seed=config.training.seed, checkpoint_every=5, max_steps=settings.adapter_steps,
                         device=config.models.device)
     options = GeneratorOptions(loop=loop, method="lora", model=config.models.generator,
-                               max_length=section.max_length, eval_generate=0)
+                               max_length=section.max_length, gradient_checkpointing=section.gradient_checkpointing,
+                               eval_generate=0)
     train_generator(examples, options, path, source="demo corpus QA pairs", resume=path.is_dir())
     return path, True
 

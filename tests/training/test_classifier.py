@@ -47,6 +47,22 @@ def test_method_trains_saves_reloads_and_evaluates(method, topics, tmp_path, loo
     assert sum(map(sum, result["confusion"]["rows_gold_columns_predicted"])) == len(held_out)
 
 
+@pytest.mark.parametrize("method", ["lora", "last-n"])
+def test_decoder_backbone_reads_the_last_token(method, topics, tmp_path, loop):
+    """The embedded SmolLM2 as backbone: pooled at the last real token, trained, reloaded, scored."""
+    train, held_out = topics
+    settings = ClassifierOptions(loop=loop(epochs=2, batch_size=6), method=method, last_n=1, max_length=32,
+                                 head_learning_rate=1e-2, backbone="smollm2-135m-instruct")
+    run = train_classifier([r.text for r in train], [r.label for r in train], settings, tmp_path / method,
+                           eval_texts=[r.text for r in held_out], eval_labels=[r.label for r in held_out])
+    history = run.metrics()
+    assert history[1]["train_loss"] < history[0]["train_loss"]
+    classifier = load_classifier(run.path)
+    assert classifier.model.pooling == "last"
+    result = evaluate_classifier(run.path, [r.text for r in held_out], [r.label for r in held_out])
+    assert result["accuracy"] == pytest.approx(history[-1]["accuracy"])
+
+
 def test_last_n_saves_only_the_last_blocks(topics, tmp_path, loop):
     train, _ = topics
     run = train_classifier([r.text for r in train], [r.label for r in train], options(loop, "last-n", epochs=1), tmp_path / "run")

@@ -46,7 +46,8 @@ def load_backbone(name: str) -> Backbone:
         model = AutoModel.from_pretrained(source, dtype=torch.float32)
     except OSError as exc:
         raise unavailable(name, exc) from None
-    is_decoder = config.is_decoder or any(a.endswith("ForCausalLM") for a in config.architectures or [])
+    # transformers 5 sets `is_decoder` only on configs that have the flag (BERT-like), not on Llama's.
+    is_decoder = getattr(config, "is_decoder", False) or any(a.endswith("ForCausalLM") for a in config.architectures or [])
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return Backbone(name, model, tokenizer, "last" if is_decoder else "mean")
