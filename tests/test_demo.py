@@ -34,3 +34,10 @@ def test_demo_answers_with_every_strategy_then_reuses_index_and_adapter(config, 
     for name in STRATEGY_NAMES:
         assert name in out
     assert "error:" not in out
+
+    # An unfinished demo run from other settings (an older version, say) is started over, not a dead end.
+    (first.adapter / "COMPLETE").unlink()
+    (first.adapter / "config.json").write_text('{"kind": "generator", "options": {"method": "older"}}')
+    again = run_demo(config, TINY, progress=False)
+    assert again.adapter_trained and (again.adapter / "COMPLETE").is_file()
+    assert all(outcome.error is None for outcome in again.outcomes)

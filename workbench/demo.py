@@ -8,6 +8,7 @@ demo interrupted while training resumes from its last checkpoint.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,12 +17,12 @@ from pathlib import Path
 from workbench.config import Config
 from workbench.corpus import QAPair, load_demo_corpus
 from workbench.indexing import Index, build_index
-from workbench.models import prepare_generator
+from workbench.models import GENERATOR, prepare_generator
 from workbench.strategies import STRATEGY_NAMES, StrategyFactory, StrategyOptions, StrategyOutcome
 from workbench.training.examples import qa_examples
 from workbench.training.generator import GeneratorOptions, train_generator
 from workbench.training.loop import LoopSettings
-from workbench.training.runs import RunDir
+from workbench.training.runs import RunDir, RunError
 
 DEMO_INDEX = "demo"
 DEMO_RUN = "demo-lora"  # under training.output_root
@@ -84,13 +85,19 @@ def prepare_demo_adapter(config: Config, held_out: Sequence[QAPair], settings: D
     options = GeneratorOptions(loop=loop, method="lora", model=config.models.generator,
                                max_length=section.max_length, gradient_checkpointing=section.gradient_checkpointing,
                                eval_generate=0)
-    train_generator(examples, options, path, source="demo corpus QA pairs", resume=path.is_dir())
+    if (path / "config.json").is_file():
+        try:
+            train_generator(examples, options, path, source="demo corpus QA pairs", resume=True)
+            return path, True
+        except RunError:  # the demo's own unfinished run, started with other settings: start over
+            shutil.rmtree(path)
+    train_generator(examples, options, path, source="demo corpus QA pairs")
     return path, True
 
 
 def run_demo(config: Config, settings: DemoSettings = DemoSettings(), progress: bool = True) -> DemoResult:
     """Everything the demo shows, from a fresh machine to answers side by side."""
-    if config.models.generator == "smollm2-135m-instruct":
+    if config.models.generator == GENERATOR:
         prepare_generator()
     started = time.perf_counter()
     index = prepare_demo_index(config, progress)
