@@ -5,9 +5,7 @@ traced back to the answers and prompts behind it."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -16,6 +14,7 @@ from pathlib import Path
 from workbench.corpus import QAPair
 from workbench.evaluation.metrics import answer_contained, exact_match, mean, token_f1
 from workbench.strategies import Answer, Strategy
+from workbench.training.runs import write_atomic  # fsync'd temp file + rename; a full disk is a clear error
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ def evaluate_strategy(strategy: Strategy, pairs: Sequence[QAPair], output_dir: s
     saved = None
     if output_dir is not None:
         saved = Path(output_dir) / f"predictions-{_file_safe(strategy.label)}.jsonl"
-        _write_atomic(saved, "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items))
+        write_atomic(saved, "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items))
     return QAScores(
         strategy=strategy.label,
         questions=len(items),
@@ -77,21 +76,9 @@ def evaluate_qa(strategies: Sequence[Strategy], pairs: Sequence[QAPair], output_
     """Scores per strategy; with `output_dir`, also predictions-<strategy>.jsonl and scores.json there."""
     scores = [evaluate_strategy(s, pairs, output_dir, progress) for s in strategies]
     if output_dir is not None:
-        _write_atomic(Path(output_dir) / "scores.json", json.dumps([asdict(s) for s in scores], indent=2) + "\n")
+        write_atomic(Path(output_dir) / "scores.json", json.dumps([asdict(s) for s in scores], indent=2) + "\n")
     return scores
 
 
 def _file_safe(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("_")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
