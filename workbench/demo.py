@@ -17,7 +17,6 @@ from pathlib import Path
 from workbench.config import Config
 from workbench.corpus import QAPair, load_demo_corpus
 from workbench.indexing import Index, build_index
-from workbench.models import GENERATOR, prepare_generator
 from workbench.strategies import STRATEGY_NAMES, StrategyFactory, StrategyOptions, StrategyOutcome
 from workbench.training.examples import qa_examples
 from workbench.training.generator import GeneratorOptions, train_generator
@@ -41,8 +40,7 @@ class DemoSettings:
 
 @dataclass(frozen=True)
 class DemoResult:
-    index: Index
-    index_seconds: float
+    index: Index  # index.last_update says what this run embedded, and in how long
     adapter: Path
     adapter_trained: bool  # False: an adapter from an earlier demo was reused
     adapter_seconds: float
@@ -96,12 +94,9 @@ def prepare_demo_adapter(config: Config, held_out: Sequence[QAPair], settings: D
 
 
 def run_demo(config: Config, settings: DemoSettings = DemoSettings(), progress: bool = True) -> DemoResult:
-    """Everything the demo shows, from a fresh machine to answers side by side."""
-    if config.models.generator == GENERATOR:
-        prepare_generator()
-    started = time.perf_counter()
+    """Everything the demo shows, from a fresh machine to answers side by side (the generator is
+    converted on first load)."""
     index = prepare_demo_index(config, progress)
-    index_seconds = time.perf_counter() - started
 
     questions = demo_questions(load_demo_corpus().qa_pairs, settings.questions)
     started = time.perf_counter()
@@ -112,4 +107,4 @@ def run_demo(config: Config, settings: DemoSettings = DemoSettings(), progress: 
                                                       shot_selection="similar",
                                                       max_new_tokens=settings.max_new_tokens))
     outcomes = factory.answer_each(STRATEGY_NAMES, questions, progress=progress)
-    return DemoResult(index, index_seconds, adapter, trained, adapter_seconds, questions, outcomes)
+    return DemoResult(index, adapter, trained, adapter_seconds, questions, outcomes)

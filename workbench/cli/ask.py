@@ -142,10 +142,9 @@ def _eval_qa(args: argparse.Namespace, config: Config) -> None:
         raise WorkbenchError(f"--limit must be at least 1, got {args.limit}")
     every_pair = load_qa(args.data)
     pairs = every_pair[:args.limit]
-    # Few-shot demonstrations come from the pairs not evaluated (else from the demo corpus), and never
-    # from an evaluated question's own paragraph: that would hand the model its answer.
-    evaluated_paragraphs = {p.doc_id for p in pairs if p.doc_id}
-    others = [p for p in every_pair[len(pairs):] if p.doc_id not in evaluated_paragraphs]
+    # Few-shot demonstrations come from the pairs not evaluated (else from the demo corpus); FewShot
+    # itself skips the evaluated question's paragraph.
+    others = every_pair[len(pairs):]
     factory = StrategyFactory(config, _options(args), default_pool=others or None)
     strategies = factory.build_many(parse_strategy_names(args.strategies))
     output = args.output or config.training.output_root / "eval-qa" / time.strftime("%Y%m%d-%H%M%S")

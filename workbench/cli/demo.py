@@ -27,7 +27,7 @@ def _print(result: DemoResult, headless: bool) -> None:
     update = result.index.last_update
     print(f"\nindex '{DEMO_INDEX}': {update.chunks_total} chunks of {len(result.index.document_ids())} paragraphs "
           f"from six SQuAD v1.1 articles (CC BY-SA 4.0); {update.chunks_embedded} embedded now, "
-          f"{result.index_seconds:.1f} s")
+          f"{update.seconds:.1f} s")
     how = f"trained now in {result.adapter_seconds:.0f} s" if result.adapter_trained else "trained earlier, reused"
     print(f"adapter 'demo': LoRA on the demo QA pairs, {how}: {result.adapter}")
     for number, pair in enumerate(result.questions):
