@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import random
 import sys
 import tempfile
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from strategies import SQUAD, run  # bench/strategies.py: same scoring, same question sample
+from strategies import SQUAD, run, split_questions  # bench/strategies.py: same scoring, same question sample
 from workbench.config import load_config
 from workbench.corpus import QAPair, load_squad
 from workbench.generation import GenerationEngine, GenerationSettings, load_prompts
@@ -47,9 +46,7 @@ def main() -> int:
         torch.set_num_threads(args.threads)
     started = time.perf_counter()
     corpus = load_squad(SQUAD)
-    titles = list(dict.fromkeys(p.topic for p in corpus.qa_pairs))
-    evaluated = set(titles[0::2])  # the same sample as bench/strategies.py
-    pairs = random.Random(0).sample([p for p in corpus.qa_pairs if p.topic in evaluated], args.questions)
+    pairs, _ = split_questions(corpus.qa_pairs, args.questions)  # the same sample as bench/strategies.py
 
     with tempfile.TemporaryDirectory(prefix="wb-bench-") as root:
         config = load_config(overrides=[f"index.root={root}", f"chunking.chunk_size={args.chunk_size}",

@@ -53,6 +53,16 @@ class GoldParagraph(Strategy):
                 for p in pairs]
 
 
+def split_questions(qa_pairs: list[QAPair], n: int) -> tuple[list[QAPair], list[QAPair]]:
+    """`n` questions (seed 0) from every other article, and the other articles' pairs as the few-shot
+    pool: no demonstration shares an article with an evaluated question."""
+    titles = list(dict.fromkeys(p.topic for p in qa_pairs))
+    evaluated_titles = set(titles[0::2])
+    candidates = [p for p in qa_pairs if p.topic in evaluated_titles]
+    pool = [p for p in qa_pairs if p.topic not in evaluated_titles]
+    return random.Random(0).sample(candidates, min(n, len(candidates))), pool
+
+
 def score(answers: list[Answer], pairs: list[QAPair], wall: float) -> dict:
     def avg(metric, raw=False):
         return mean([metric(a.raw_text if raw else a.text, p.answers) for a, p in zip(answers, pairs)])
@@ -106,11 +116,7 @@ def main() -> int:
     started = time.perf_counter()
 
     corpus = load_squad(SQUAD)
-    titles = list(dict.fromkeys(p.topic for p in corpus.qa_pairs))
-    evaluated_titles = set(titles[0::2])
-    candidates = [p for p in corpus.qa_pairs if p.topic in evaluated_titles]
-    pairs = random.Random(0).sample(candidates, min(n, len(candidates)))
-    pool = [p for p in corpus.qa_pairs if p.topic not in evaluated_titles]
+    pairs, pool = split_questions(corpus.qa_pairs, n)
 
     root = Path(tempfile.mkdtemp(prefix="wb-bench-"))
     atexit.register(shutil.rmtree, root, True)  # the bench index is rebuilt every run
