@@ -1,5 +1,5 @@
-"""Fixtures for the strategy tests: the real embedded generator with a short answer budget, two tiny
-real LoRA adapters saved with peft, and (when workbench.indexing is present) a small real index."""
+"""Fixtures for the strategy tests: the real embedded generator with a short answer budget, tiny real
+adapters (LoRA, prompt tuning, IA3 saved with peft; a bottleneck adapter), and a small real index."""
 
 from __future__ import annotations
 
@@ -50,14 +50,9 @@ def questions(demo_corpus) -> list[QAPair]:
 def _save_lora(folder, seed: int, base_name: str | None) -> None:
     """A LoRA with random (non-zero) weights on a private copy of the base model, saved with peft."""
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    from workbench.models import GENERATOR
-    from workbench.models.registry import resolve
 
     torch.manual_seed(seed)
-    base = AutoModelForCausalLM.from_pretrained(resolve(GENERATOR, "generator"))  # not the shared copy
-    model = get_peft_model(base, LoraConfig(r=4, lora_alpha=16, target_modules=["q_proj", "v_proj"],
+    model = get_peft_model(_private_base(), LoraConfig(r=4, lora_alpha=16, target_modules=["q_proj", "v_proj"],
                                             init_lora_weights=False, task_type="CAUSAL_LM"))
     model.save_pretrained(folder)
     if base_name is not None:  # what our trainer records: the registry name given to load_generator
@@ -76,6 +71,60 @@ def lora_adapters(tmp_path_factory):
     _save_lora(root / "alpha", seed=1, base_name=None)
     _save_lora(root / "beta", seed=2, base_name=GENERATOR)
     return root / "alpha", root / "beta"
+
+
+def _private_base():
+    """A copy of the base model of our own (float32), not the process-wide shared one."""
+    from transformers import AutoModelForCausalLM
+
+    from workbench.models import GENERATOR
+    from workbench.models.registry import resolve
+
+    return AutoModelForCausalLM.from_pretrained(resolve(GENERATOR, "generator"))
+
+
+@pytest.fixture(scope="session")
+def private_base():
+    """`private_base()`: a fresh copy of the base model, to check the shared one against."""
+    return _private_base
+
+
+@pytest.fixture(scope="session")
+def bottleneck_adapter(tmp_path_factory):
+    """A bottleneck adapter with random (non-zero) weights, saved the way `wb train --method adapter` does."""
+    from workbench.models import GENERATOR
+    from workbench.models.bottleneck import BottleneckSettings, add_bottleneck, save_bottleneck
+
+    torch.manual_seed(3)
+    model = _private_base()
+    settings = BottleneckSettings(size=16, base_model_name_or_path=GENERATOR)
+    with torch.no_grad():
+        for layer in add_bottleneck(model, settings):
+            layer.up.weight.normal_(0, 0.05)  # the up-projection starts at zero: move it
+    folder = tmp_path_factory.mktemp("bottleneck") / "adapter"
+    save_bottleneck(model, folder, settings)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def peft_adapter_factory(tmp_path_factory):
+    """`make(kind)`: a prompt-tuning or IA3 adapter with non-neutral weights, saved with peft."""
+    from peft import IA3Config, PromptTuningConfig, get_peft_model
+
+    from workbench.models import GENERATOR
+
+    def make(kind: str):
+        torch.manual_seed(4)
+        config = (PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4) if kind == "prompt-tuning"
+                  else IA3Config(task_type="CAUSAL_LM", init_ia3_weights=False))
+        model = get_peft_model(_private_base(), config)
+        folder = tmp_path_factory.mktemp(kind) / "adapter"
+        model.save_pretrained(folder)
+        config_path = folder / "adapter_config.json"
+        config_path.write_text(json.dumps({**json.loads(config_path.read_text()), "base_model_name_or_path": GENERATOR}))
+        return folder
+
+    return make
 
 
 @pytest.fixture(scope="session")

@@ -115,23 +115,71 @@ def test_adapters_switch_per_request_on_one_base_model(common, lora_adapters, qu
     assert generator.model is adapters.generator.model  # one copy of the base model
 
 
-def test_a_switched_adapter_answers_like_a_freshly_loaded_peft_model(common, lora_adapters, questions):
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
+def _fresh_answer(model, engine, prompt: str) -> str:
+    """The greedy answer of `model`, called directly (no engine, no adapter switching), to `prompt`."""
+    ids = engine.encode(prompt)
+    with torch.inference_mode():
+        output = model.generate(input_ids=torch.tensor([ids]), max_new_tokens=8, do_sample=False,
+                                pad_token_id=engine.tokenizer.pad_token_id)
+    return engine.tokenizer.decode(output[0, len(ids):], skip_special_tokens=True)
 
-    from workbench.models.registry import resolve
+
+def test_a_switched_adapter_answers_like_a_freshly_loaded_peft_model(common, lora_adapters, questions, private_base):
+    from peft import PeftModel
 
     alpha_path, _ = lora_adapters
     engine = common["engine"]
     answer = Finetuned(**common, adapter=engine.adapters.load(alpha_path, "alpha")).answer(questions[1])
-    fresh = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(resolve("smollm2-135m-instruct",
-                                                                                  "generator")), alpha_path)
-    ids = engine.encode(answer.prompt)
-    with torch.inference_mode():
-        output = fresh.generate(input_ids=torch.tensor([ids]), max_new_tokens=8, do_sample=False,
-                                pad_token_id=engine.tokenizer.pad_token_id)
-    expected = engine.tokenizer.decode(output[0, len(ids):], skip_special_tokens=True)
-    assert answer.raw_text == expected
+    assert answer.raw_text == _fresh_answer(PeftModel.from_pretrained(private_base(), alpha_path), engine, answer.prompt)
+
+
+def test_bottleneck_adapter_switches_on_the_shared_base_model(common, bottleneck_adapter, questions, private_base):
+    from workbench.models.bottleneck import load_bottleneck
+
+    engine = common["engine"]
+    base_before = ZeroShot(**common).answer(questions[2])
+    adapter = engine.adapters.load(bottleneck_adapter, "bottleneck")
+    answer = Finetuned(**common, adapter=adapter).answer(questions[2])
+    base_after = ZeroShot(**common).answer(questions[2])
+    fresh = private_base()
+    load_bottleneck(fresh, bottleneck_adapter)
+
+    assert adapter.peft_type == "BOTTLENECK" and answer.strategy == "finetuned[bottleneck]"
+    assert answer.raw_text == _fresh_answer(fresh.eval(), engine, answer.prompt)
+    assert answer.raw_text != base_before.raw_text  # the adapter changes the output
+    assert base_after.raw_text == base_before.raw_text  # at rest the shared model is the base model
+
+
+def test_prompt_tuning_loads_beside_lora_and_a_second_layer_type_is_refused(common, lora_adapters, questions,
+                                                                           peft_adapter_factory, private_base):
+    """peft combines one adapter type per PeftModel: prompt tuning gets its own; IA3 beside LoRA cannot."""
+    from peft import PeftModel
+
+    engine = common["engine"]
+    alpha = Finetuned(**common, adapter=engine.adapters.load(lora_adapters[0], "alpha"))
+    before = alpha.answer(questions[3])
+    prompt_path = peft_adapter_factory("prompt-tuning")
+    soft = Finetuned(**common, adapter=engine.adapters.load(prompt_path, "soft-prompt")).answer(questions[3])
+
+    assert alpha.answer(questions[3]).raw_text == before.raw_text
+    assert soft.raw_text == _fresh_answer(PeftModel.from_pretrained(private_base(), prompt_path).eval(), engine,
+                                          soft.prompt)
+    with pytest.raises(AdapterError, match="IA3 adapters cannot be loaded beside the LORA adapters"):
+        engine.adapters.load(peft_adapter_factory("ia3"), "ia3")
+
+
+def test_finetuning_examples_carry_the_prompts_the_finetuned_strategies_send(common, small_index, demo_corpus):
+    """Training = inference: `qa_examples` renders the very prompt `finetuned` / `rag+finetuned` send."""
+    from workbench.training.examples import qa_examples
+
+    index, _ = small_index
+    pairs, system, engine = demo_corpus.qa_pairs[:2], common["system_prompt"], common["engine"]
+    for context, strategy in (("none", Finetuned(**common, variant="check")),
+                              ("retrieved", RagFinetuned(**common, index=index, k=2, variant="check"))):
+        examples = qa_examples(pairs, system, context, index, k=2)
+        assert [engine.render(list(e.messages)) for e in examples] == [a.prompt for a in strategy.answer_many(pairs)]
+    gold = qa_examples(pairs[:1], system, "gold")[0]
+    assert gold.messages[-1]["content"].startswith(f"Context:\n[1] {pairs[0].context}\n\nQuestion: ")
 
 
 def test_rag_finetuned_retrieves_and_uses_the_adapter(common, small_index, lora_adapters, questions):
@@ -162,7 +210,7 @@ def test_adapter_errors_name_the_folder_and_the_problem(common, tmp_path, lora_a
     with pytest.raises(AdapterError, match="folder not found"):
         adapters.load(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(AdapterError, match="no adapter_config.json"):
+    with pytest.raises(AdapterError, match="no adapter_config.json nor bottleneck_config.json"):
         adapters.load(tmp_path / "empty")
     foreign = tmp_path / "foreign"
     foreign.mkdir()

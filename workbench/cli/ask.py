@@ -52,7 +52,8 @@ def register(cli) -> None:
 def _add_strategy_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index", metavar="NAME", help="the index the retrieval strategies search")
     p.add_argument("--adapter", action="append", default=[], metavar="PATH|NAME=PATH",
-                   help="a PEFT adapter for the finetuned strategies (repeatable: one answer per adapter)")
+                   help="for the finetuned strategies: an adapter folder or a `wb train generator` run folder "
+                        "(any method, full included; repeatable: one answer per adapter)")
     p.add_argument("--k", type=int, metavar="N", help="chunks retrieved (default: config retrieval.k)")
     p.add_argument("--shots", type=int, default=3, metavar="N", help="few-shot demonstrations (default: 3)")
     p.add_argument("--shot-selection", choices=SELECTIONS, default="random",

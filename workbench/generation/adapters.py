@@ -1,9 +1,15 @@
-"""PEFT adapters on the one shared copy of a base model: load several, switch per request.
+"""Adapters on the one shared copy of a base model: load several, switch per request.
 
-Loading an adapter injects its layers into the base model in place (peft), so the base model object
-that `load_generator` shares with the rest of the process is the one that carries them. To keep that
-shared object behaving as the plain base model, adapter layers stay disabled at rest and are enabled
-only inside `activate(name)`, which also holds a lock: one generation at a time per model.
+PEFT adapters (LoRA, IA3, prompt and prefix tuning) and workbench's bottleneck adapters
+(workbench.models.bottleneck) both inject their layers into the base model in place, so the base model
+object that `load_generator` shares with the rest of the process is the one that carries them. To keep
+that shared object behaving as the plain base model, adapter layers stay disabled at rest and are
+enabled only inside `activate(name)`, which also holds a lock: one generation at a time per model.
+
+peft combines adapters of one type only, so each type gets its own PeftModel around the same base
+model. Prompt-learning adapters (prompt, prefix tuning) add no layers to the base, bottleneck adapters
+switch their own layers; but layer-injecting PEFT types (LoRA, IA3) switch their layers all together,
+so only one of those types can be loaded per base model (a clear error says so).
 """
 
 from __future__ import annotations
@@ -15,13 +21,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
 
 from workbench.errors import WorkbenchError
 from workbench.models import LoadedGenerator
+from workbench.models.bottleneck import BOTTLENECK_CONFIG, load_bottleneck, set_active_bottleneck
 from workbench.models.registry import resolve
+
+BOTTLENECK = "BOTTLENECK"  # the peft_type recorded for a bottleneck adapter
 
 
 class AdapterError(WorkbenchError):
@@ -32,8 +42,8 @@ class AdapterError(WorkbenchError):
 class LoadedAdapter:
     name: str
     path: Path
-    peft_type: str
-    base_model: str  # as recorded in the adapter's adapter_config.json
+    peft_type: str  # peft's (LORA, IA3, PROMPT_TUNING, PREFIX_TUNING) or BOTTLENECK
+    base_model: str  # as recorded in the adapter's config
 
 
 def parse_adapter_spec(spec: str) -> tuple[str, str]:
@@ -53,7 +63,7 @@ class AdapterSet:
     def __init__(self, generator: LoadedGenerator):
         self.generator = generator
         self.lock = threading.RLock()
-        self._peft = None  # the PeftModel wrapping generator.model, created with the first adapter
+        self._peft: dict[str, Any] = {}  # peft type → the PeftModel around generator.model for that type
         self._adapters: dict[str, LoadedAdapter] = {}
 
     @property
@@ -65,7 +75,7 @@ class AdapterSet:
         (default: the folder name); loading the same folder twice under one name is a no-op."""
         path = Path(path).expanduser()
         name = name or path.name
-        if (path / "adapter" / "adapter_config.json").is_file():  # a `wb train` run folder
+        if (path / "adapter").is_dir():  # a `wb train` run folder
             path = path / "adapter"
         base_model, peft_type = self._read_config(path)
         with self.lock:
@@ -76,13 +86,17 @@ class AdapterSet:
                 raise AdapterError(f"adapter name '{name}' is already used by {known.path}; pick another NAME=PATH")
             from peft import PeftModel
 
+            if peft_type != BOTTLENECK and peft_type not in self._peft:
+                self._check_combinable(path, peft_type)
             try:
-                if self._peft is None:
-                    self._peft = PeftModel.from_pretrained(self.generator.model, str(path), adapter_name=name,
-                                                           is_trainable=False)
+                if peft_type == BOTTLENECK:
+                    load_bottleneck(self.generator.model, path, name)
+                elif peft_type in self._peft:
+                    self._peft[peft_type].load_adapter(str(path), adapter_name=name, is_trainable=False)
                 else:
-                    self._peft.load_adapter(str(path), adapter_name=name, is_trainable=False)
-            except (OSError, ValueError, RuntimeError, KeyError, SafetensorError) as exc:
+                    self._peft[peft_type] = PeftModel.from_pretrained(self.generator.model, str(path),
+                                                                      adapter_name=name, is_trainable=False)
+            except (OSError, ValueError, RuntimeError, KeyError, SafetensorError, WorkbenchError) as exc:
                 raise AdapterError(f"adapter {path}: cannot be loaded on '{self.generator.name}' ({exc})") from None
             adapter = LoadedAdapter(name, path, peft_type, base_model)
             self._adapters[name] = adapter
@@ -93,13 +107,15 @@ class AdapterSet:
         if not path.is_dir():
             raise AdapterError(f"adapter {path}: folder not found")
         config_path = path / "adapter_config.json"
-        if not config_path.is_file():
+        if (path / BOTTLENECK_CONFIG).is_file():
+            config_path = path / BOTTLENECK_CONFIG
+        elif not config_path.is_file():
             hint = ""
-            if (path / "bottleneck_config.json").is_file():
-                hint = " (a bottleneck adapter from `wb train`: only PEFT adapters can be switched on the shared base model)"
-            elif (path / "config.json").is_file() or (path / "model" / "config.json").is_file():
-                hint = f" (a fully finetuned model: answer with it as the generator, --model {path})"
-            raise AdapterError(f"adapter {path}: not a PEFT adapter folder (no adapter_config.json){hint}")
+            if (path / "config.json").is_file() or (path / "model" / "config.json").is_file():
+                hint = (f" (a complete model: answer with it as the generator, --model {path}; the finetuned "
+                        "strategies take a `wb train generator --method full` run folder as --adapter)")
+            raise AdapterError(f"adapter {path}: not an adapter folder (no adapter_config.json nor "
+                               f"{BOTTLENECK_CONFIG}){hint}")
         try:
             config = json.loads(config_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -110,7 +126,22 @@ class AdapterSet:
                 f"adapter {path} was trained for base model '{base}', not for '{self.generator.name}'; "
                 f"load it with --model {base} or use an adapter trained on {self.generator.name}"
             )
-        return base, str(config.get("peft_type", "unknown"))
+        return base, BOTTLENECK if config_path.name == BOTTLENECK_CONFIG else str(config.get("peft_type", "unknown"))
+
+    def _check_combinable(self, path: Path, peft_type: str) -> None:
+        """Refuse a second layer-injecting PEFT type (see the module docstring)."""
+        from peft import PeftConfig
+
+        try:
+            if PeftConfig.from_pretrained(str(path)).is_prompt_learning:
+                return
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise AdapterError(f"adapter {path}: unreadable adapter config ({exc})") from None
+        for loaded_type, model in self._peft.items():
+            if not model.peft_config[next(iter(model.peft_config))].is_prompt_learning:
+                raise AdapterError(f"adapter {path}: {peft_type} adapters cannot be loaded beside the {loaded_type} "
+                                   f"adapters already on '{self.generator.name}' in this process (peft switches "
+                                   "their layers together); answer with each type in a separate run")
 
     def _is_our_base(self, base: str) -> bool:
         """The registry name (what our trainer records) or the folder it resolves to."""
@@ -121,12 +152,16 @@ class AdapterSet:
         return base == str(ours) or (theirs.exists() and ours.exists() and theirs.resolve() == ours.resolve())
 
     def _set_layers(self, name: str, enabled: bool) -> None:
+        if self._adapters[name].peft_type == BOTTLENECK:
+            set_active_bottleneck(self.generator.model, name if enabled else None)
+            return
+        model = self._peft[self._adapters[name].peft_type]
         # Prompt-learning adapters (prompt/prefix tuning) add no layers to the base: nothing to switch.
-        if not self._peft.peft_config[name].is_prompt_learning:
+        if not model.peft_config[name].is_prompt_learning:
             if enabled:
-                self._peft.base_model.enable_adapter_layers()
+                model.base_model.enable_adapter_layers()
             else:
-                self._peft.base_model.disable_adapter_layers()
+                model.base_model.disable_adapter_layers()
 
     @contextmanager
     def activate(self, name: str | None) -> Iterator[torch.nn.Module]:
@@ -137,10 +172,14 @@ class AdapterSet:
                 return
             if name not in self._adapters:
                 raise AdapterError(f"adapter '{name}' is not loaded (loaded: {', '.join(self._adapters) or 'none'})")
-            self._peft.set_adapter(name, inference_mode=True)
+            if self._adapters[name].peft_type == BOTTLENECK:  # PEFT layers, if any, stay disabled
+                model = self.generator.model
+            else:
+                model = self._peft[self._adapters[name].peft_type]
+                model.set_adapter(name, inference_mode=True)
             self._set_layers(name, enabled=True)
             try:
-                yield self._peft
+                yield model
             finally:
                 self._set_layers(name, enabled=False)
 

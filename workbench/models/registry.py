@@ -152,9 +152,13 @@ def resolve(name: str, kind: Literal["embedder", "generator"]) -> str:
     if name in (EMBEDDER, GENERATOR):
         raise ModelUnavailable(f"'{name}' is the embedded {'embedder' if name == EMBEDDER else 'generator'}, not a {kind}")
     folder = Path(name).expanduser()
-    if (folder / "model" / "config.json").is_file():  # a `wb train generator --method full` run folder
-        return str(folder / "model")
-    return str(folder) if folder.exists() else name
+    return str(full_finetuning_model(name) or (folder if folder.exists() else name))
+
+
+def full_finetuning_model(path: str | Path) -> Path | None:
+    """The model folder of a `wb train generator --method full` run folder, else None."""
+    model = Path(path).expanduser() / "model"
+    return model if (model / "config.json").is_file() else None
 
 
 def unavailable(name: str, exc: Exception) -> ModelUnavailable:

@@ -53,16 +53,19 @@ class Strategy:
     name: ClassVar[str]
 
     def __init__(self, engine: GenerationEngine, templates: PromptTemplates, system_prompt: str,
-                 adapter: LoadedAdapter | None = None):
+                 adapter: LoadedAdapter | None = None, variant: str | None = None):
+        """`adapter`: generate with this adapter of the engine's model switched on. `variant`: what
+        tells this strategy apart from others of its name (default: the adapter's name)."""
         self.engine = engine
         self.templates = templates
         self.system_prompt = system_prompt
         self.adapter = adapter
+        self.variant = variant or (adapter.name if adapter else None)
 
     @property
     def label(self) -> str:
-        """The name shown in tables: several finetuned strategies differ by their adapter."""
-        return f"{self.name}[{self.adapter.name}]" if self.adapter else self.name
+        """The name shown in tables: several finetuned strategies differ by their adapter or model."""
+        return f"{self.name}[{self.variant}]" if self.variant else self.name
 
     def answer(self, question: Question) -> Answer:
         return self.answer_many([question])[0]

@@ -13,6 +13,7 @@ from workbench.config import Config
 from workbench.corpus import QAPair, load_demo_corpus, load_qa
 from workbench.errors import WorkbenchError
 from workbench.generation import GenerationEngine, LoadedAdapter, load_prompts, parse_adapter_spec
+from workbench.models.registry import full_finetuning_model
 from workbench.strategies.answer import Answer
 from workbench.strategies.base import Question, Strategy, ZeroShot
 from workbench.strategies.few_shot import FewShot
@@ -27,7 +28,7 @@ class StrategyOptions:
     """Per-run choices; None means the config's value."""
 
     index: str | None = None
-    adapters: tuple[str, ...] = ()  # PATH or NAME=PATH each; finetuned strategies run once per adapter
+    adapters: tuple[str, ...] = ()  # PATH or NAME=PATH each (adapter or run folder); finetuned strategies run once per adapter
     k: int | None = None  # retrieved chunks (config retrieval.k)
     shots: int = 3
     shot_selection: str = "random"
@@ -37,6 +38,16 @@ class StrategyOptions:
     max_new_tokens: int | None = None
     batch_size: int | None = None
     context_window: int | None = None
+
+
+@dataclass(frozen=True)
+class FinetunedGenerator:
+    """What a finetuned strategy answers with: an adapter on the shared base model's engine, or the
+    model of a full-finetuning run on an engine of its own (adapter None)."""
+
+    name: str
+    engine: GenerationEngine
+    adapter: LoadedAdapter | None = None
 
 
 @dataclass(frozen=True)
@@ -68,9 +79,7 @@ class StrategyFactory:
     def __init__(self, config: Config, options: StrategyOptions = StrategyOptions(),
                  default_pool: Sequence[QAPair] | None = None):
         self.config, self.options = config, options
-        self.engine = GenerationEngine.from_config(config, options.model, max_new_tokens=options.max_new_tokens,
-                                                   batch_size=options.batch_size,
-                                                   context_window=options.context_window)
+        self.engine = self._engine(options.model)
         self.templates = load_prompts(options.prompts)
         self._default_pool = default_pool
 
@@ -86,11 +95,12 @@ class StrategyFactory:
                             seed=self.config.training.seed, embedder=self.config.models.embedder)]
         if name == "rag":
             return [Rag(**common, index=self._index, k=k)]
-        adapters = self._adapters or [None]  # None: the strategy explains that it needs an adapter
+        # Without --adapter, the strategy itself explains that it needs one.
+        tuned = [{"engine": t.engine, "adapter": t.adapter, "variant": t.name} for t in self._finetuned] or [{}]
         if name == "finetuned":
-            return [Finetuned(**common, adapter=a) for a in adapters]
+            return [Finetuned(**{**common, **t}) for t in tuned]
         if name == "rag+finetuned":
-            return [RagFinetuned(**common, index=self._index, k=k, adapter=a) for a in adapters]
+            return [RagFinetuned(**{**common, **t}, index=self._index, k=k) for t in tuned]
         raise WorkbenchError(f"unknown strategy '{name}' (known: {', '.join(STRATEGY_NAMES)})")
 
     def build_many(self, names: Sequence[str]) -> list[Strategy]:
@@ -132,7 +142,17 @@ class StrategyFactory:
             return list(self._default_pool)
         return load_demo_corpus().qa_pairs
 
+    def _engine(self, model: str | None) -> GenerationEngine:
+        return GenerationEngine.from_config(self.config, model, max_new_tokens=self.options.max_new_tokens,
+                                            batch_size=self.options.batch_size,
+                                            context_window=self.options.context_window)
+
     @functools.cached_property
-    def _adapters(self) -> list[LoadedAdapter]:
-        return [self.engine.adapters.load(path, name)
-                for name, path in map(parse_adapter_spec, self.options.adapters)]
+    def _finetuned(self) -> list[FinetunedGenerator]:
+        finetuned = []
+        for name, path in map(parse_adapter_spec, self.options.adapters):
+            if full_finetuning_model(path) is not None:
+                finetuned.append(FinetunedGenerator(name, self._engine(path)))
+            else:
+                finetuned.append(FinetunedGenerator(name, self.engine, self.engine.adapters.load(path, name)))
+        return finetuned

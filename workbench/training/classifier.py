@@ -25,7 +25,8 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from workbench.evaluation.metrics import accuracy, macro_f1, per_class_scores
 from workbench.models import EMBEDDER
-from workbench.training.adapters import LoraSettings, lora_config, transformer_blocks
+from workbench.models.bottleneck import transformer_blocks
+from workbench.training.adapters import LoraSettings, lora_config
 from workbench.training.backbones import Backbone, load_backbone, pool
 from workbench.training.data import Truncation, pad_batch
 from workbench.training.features import cached_embeddings, fit_logistic_regression
