@@ -75,7 +75,7 @@ def prepare_demo_adapter(config: Config, held_out: Sequence[QAPair], settings: D
              if pair.doc_id not in held_out_paragraphs][:settings.adapter_examples]
     half = len(pairs) // 2
     system = config.generation.system_prompt
-    examples = qa_examples(pairs[:half], system, with_context=True) + qa_examples(pairs[half:], system, with_context=False)
+    examples = qa_examples(pairs[:half], system, with_context="gold") + qa_examples(pairs[half:], system)
     section = config.training.generator
     loop = LoopSettings(epochs=1, batch_size=section.batch_size, learning_rate=settings.adapter_learning_rate,
                         seed=config.training.seed, checkpoint_every=5, max_steps=settings.adapter_steps,

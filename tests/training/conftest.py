@@ -23,7 +23,7 @@ def topics(demo_corpus):
 @pytest.fixture(scope="session")
 def qa(demo_corpus):
     """(train, eval) prompt–completion examples from demo QA pairs, question only."""
-    examples = qa_examples(demo_corpus.qa_pairs[:16], SYSTEM, with_context=False)
+    examples = qa_examples(demo_corpus.qa_pairs[:16], SYSTEM)
     return examples[:12], examples[12:]
 
 

@@ -1,15 +1,22 @@
-"""Every generator method trains a few steps, saves, reloads with the same held-out loss; LoRA merges;
-the memory savings (logits on labelled positions only, gradient checkpointing) change no number."""
+"""Every generator method trains a few steps, saves, reloads with the same held-out loss and answers
+through the finetuned strategy like the reloaded model; the base weights stay byte-identical; LoRA
+merges; the memory savings (logits on labelled positions only, gradient checkpointing) change no number."""
 
 from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
 
 from workbench.cli.main import main
+from workbench.config import load_config
+from workbench.corpus import QAPair
+from workbench.generation import GenerationEngine, GenerationSettings, load_prompts
+from workbench.models import LoadedGenerator
+from workbench.strategies import Finetuned, StrategyFactory, StrategyOptions
 from workbench.training.data import IGNORE_INDEX, pad_batch, tokenize_completions
 from workbench.training.generator import (
     GeneratorOptions,
@@ -17,6 +24,7 @@ from workbench.training.generator import (
     attach_adapter,
     completion_loss,
     completion_token_loss,
+    generate_replies,
     load_base,
     load_trained_generator,
     mean_completion_token_loss,
@@ -42,15 +50,30 @@ def lora_run(qa, tmp_path_factory, loop):
                            general=train[:4])
 
 
+@pytest.fixture(scope="module")
+def method_runs(qa, tmp_path_factory, loop):
+    """`run(method)`: a short finished run of `method`, trained once per module."""
+    runs = {}
+
+    def run(method: str) -> RunDir:
+        if method not in runs:
+            train, held_out = qa
+            runs[method] = train_generator(train, options(loop, method), tmp_path_factory.mktemp(method) / "run", held_out)
+        return runs[method]
+
+    return run
+
+
 @pytest.mark.parametrize("method", ["prompt-tuning", "prefix-tuning", "ia3", "adapter", "full"])
-def test_method_trains_saves_and_reloads(method, qa, tmp_path, loop):
-    train, held_out = qa
-    run = train_generator(train, options(loop, method), tmp_path / method, held_out)
-    _check_run(run, held_out)
+def test_method_trains_saves_reloads_and_answers(method, method_runs, qa):
+    run = method_runs(method)
+    _check_run(run, qa[1])
+    _check_finetuned_strategy(run, qa[1])
 
 
 def test_lora_run_records_everything(lora_run, qa):
     _check_run(lora_run, qa[1])
+    _check_finetuned_strategy(lora_run, qa[1])
     summary = lora_run.summary()
     adapter_config = json.loads((lora_run.path / "adapter" / "adapter_config.json").read_text())
     assert adapter_config["base_model_name_or_path"] == "smollm2-135m-instruct"
@@ -69,6 +92,47 @@ def _check_run(run: RunDir, held_out) -> None:
         history[-1]["eval_loss"], rel=1e-4)
 
 
+def _check_finetuned_strategy(run: RunDir, held_out) -> None:
+    """The finetuned strategy, given the run folder, answers exactly like the run's model loaded on its
+    own: adapters switched on a base model (a fresh one here, so adapter types never meet) or, for a
+    full run, the run's model on an engine of its own (built by the factory, as `wb eval qa` does)."""
+    loaded = load_trained_generator(run.path, device="cpu")
+    replies = generate_replies(loaded.model, loaded.tokenizer, held_out[:2], max_new_tokens=8)
+    templates, system = load_prompts(), held_out[0].messages[0]["content"]
+    if (run.path / "model").is_dir():
+        factory = StrategyFactory(load_config(overrides=["models.device=cpu"]),
+                                  StrategyOptions(adapters=(f"full={run.path}",), max_new_tokens=8))
+        tuned = factory._finetuned[0]
+        strategy = Finetuned(engine=tuned.engine, templates=templates, system_prompt=system, variant=tuned.name)
+        assert tuned.adapter is None and tuned.engine is not factory.engine
+    else:
+        model, tokenizer = load_base("smollm2-135m-instruct", "cpu")
+        engine = GenerationEngine(LoadedGenerator("smollm2-135m-instruct", model.eval(), tokenizer, model.device),
+                                  GenerationSettings(max_new_tokens=8))
+        strategy = Finetuned(engine=engine, templates=templates, system_prompt=system,
+                             adapter=engine.adapters.load(run.path, "trained"))
+    questions = [QAPair(id=str(i), question=e.messages[-1]["content"], answers=e.answers) for i, e in enumerate(held_out[:2])]
+    assert [a.raw_text.strip() for a in strategy.answer_many(questions)] == replies
+
+
+def test_eval_qa_scores_bottleneck_and_full_runs_given_as_adapters(method_runs, qa, tmp_path, capsys):
+    """`wb eval qa --strategies finetuned --adapter RUN_DIR` for the two kinds that are not PEFT adapters."""
+    data = tmp_path / "qa.jsonl"
+    data.write_text("".join(json.dumps({"id": str(i), "question": e.messages[-1]["content"], "answers": list(e.answers)}) + "\n"
+                            for i, e in enumerate(qa[1])))
+    bottleneck, full = method_runs("adapter"), method_runs("full")
+    assert main(["eval", "qa", "--data", str(data), "--strategies", "finetuned", "--adapter", f"bottleneck={bottleneck.path}",
+                 "--adapter", f"full={full.path}", "--max-new-tokens", "4", "--output", str(tmp_path / "eval"), "--json",
+                 "--set", "models.device=cpu"]) == 0
+    scores = {s["strategy"]: s for s in json.loads(capsys.readouterr().out)}
+    assert set(scores) == {"finetuned[bottleneck]", "finetuned[full]"}
+    assert all(s["questions"] == len(qa[1]) for s in scores.values())
+    answers = {label: [json.loads(line)["answer"] for line in Path(s["predictions"]).read_text().splitlines()]
+               for label, s in scores.items()}
+    assert {a["adapter"] for a in answers["finetuned[bottleneck]"]} == {"bottleneck"}
+    assert {a["model"] for a in answers["finetuned[full]"]} == {str(full.path)}
+
+
 def test_prompt_is_masked_out_of_the_loss(qa, generator):
     tokenized, report = tokenize_completions(qa[0][:2], generator.tokenizer, 512)
     for example, item in zip(qa[0], tokenized):
@@ -77,7 +141,7 @@ def test_prompt_is_masked_out_of_the_loss(qa, generator):
     assert report.truncated == 0
 
 
-@pytest.mark.parametrize("method", ["lora", "adapter"])
+@pytest.mark.parametrize("method", ["lora", "prompt-tuning", "prefix-tuning", "ia3", "adapter"])
 def test_base_weights_stay_byte_identical(method, qa, tmp_path, loop):
     model, tokenizer = load_base("smollm2-135m-instruct", "cpu")
     base = {n: p.detach().clone() for n, p in model.named_parameters()}
@@ -86,16 +150,18 @@ def test_base_weights_stay_byte_identical(method, qa, tmp_path, loop):
     fit(model, [{"params": [p for p in model.parameters() if p.requires_grad]}], tokenized,
         lambda batch: pad_batch(batch, tokenizer.pad_token_id), [len(t["input_ids"]) for t in tokenized],
         loop(epochs=1, learning_rate=1e-3), RunDir(tmp_path), lambda m: {"eval_loss": 0.0})
-    frozen = {_base_name(n): p for n, p in model.named_parameters() if not p.requires_grad}
+    frozen = {_base_name(n, base): p for n, p in model.named_parameters() if not p.requires_grad}
     trained = [p for p in model.parameters() if p.requires_grad]
     assert set(frozen) == set(base)  # every base weight is frozen, under its wrapped name
     assert all(torch.equal(frozen[n].detach(), base[n]) for n in base)
     assert any(p.detach().abs().sum() > 0 for p in trained)
 
 
-def _base_name(name: str) -> str:
-    """A wrapped parameter's name in the plain model (peft's prefix and base_layer, our AdaptedMLP)."""
-    return name.removeprefix("base_model.model.").replace(".base_layer", "").replace("mlp.mlp.", "mlp.")
+def _base_name(name: str, base: dict) -> str:
+    """A wrapped parameter's name in the plain model: peft's prefix (`base_model.model.` for LoRA/IA3,
+    `base_model.` for prompt learning) and `base_layer`, our AdaptedMLP's `mlp.mlp.`."""
+    plain = name.replace(".base_layer", "").replace("mlp.mlp.", "mlp.")
+    return next((c for c in (plain.removeprefix("base_model.model."), plain.removeprefix("base_model.")) if c in base), plain)
 
 
 def test_merged_model_matches_base_plus_adapter(lora_run, qa, tmp_path):
@@ -169,3 +235,25 @@ def test_cli_records_the_gradient_checkpointing_setting(tmp_path, capsys):
                  "--max-length", "96", "--eval-generate", "0", "--output", str(run), "--set", "models.device=cpu"]) == 0
     assert json.loads((run / "config.json").read_text())["options"]["gradient_checkpointing"] is False
     assert json.loads((run / "summary.json").read_text())["gradient_checkpointing"] is False
+
+
+def test_cli_trains_with_retrieved_context(tmp_path, capsys, demo_corpus):
+    """RAFT with retrieval: each prompt carries the top-k chunks of an index; without --index, a clear error."""
+    from workbench.indexing import build_index
+
+    root = tmp_path / "indexes"
+    title = demo_corpus.documents[0].metadata["title"]
+    build_index("normans", [d for d in demo_corpus.documents if d.metadata["title"] == title],
+                config=load_config(overrides=[f"index.root={root}"]), root=root, progress=False)
+    data = tmp_path / "qa.jsonl"
+    data.write_text("".join(json.dumps({"question": p.question, "answers": list(p.answers)}) + "\n"
+                            for p in demo_corpus.qa_pairs[:12]))
+    command = ["train", "generator", "--data", str(data), "--with-context", "retrieved", "--max-steps", "1",
+               "--batch-size", "4", "--max-length", "512", "--eval-generate", "0", "--set", "models.device=cpu",
+               "--set", f"index.root={root}"]
+    assert main([*command, "--output", str(tmp_path / "no-index")]) == 2
+    assert "--with-context retrieved needs --index NAME" in capsys.readouterr().err
+    assert main([*command, "--index", "normans", "--k", "2", "--output", str(tmp_path / "run")]) == 0
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["source"] == f"{data} (context: retrieved top-2 from index 'normans')"
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["truncation"]["train"]["dropped"] == 0

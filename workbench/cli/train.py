@@ -28,8 +28,11 @@ def register(cli) -> None:
     p = cli.subcommand("train", "generator", help="finetune a generator on QA, instruction or chat data")
     _data_arguments(p, "QA (SQuAD JSON or records), Alpaca instructions, or chat records")
     p.add_argument("--format", choices=("qa", "instruction", "chat"), default="qa", help="what --data holds (default: qa)")
-    p.add_argument("--with-context", choices=("gold", "none"), default="none",
-                   help="qa: put the gold paragraph in the prompt (RAFT recipe) or not (default: none)")
+    p.add_argument("--with-context", choices=("none", "gold", "retrieved"), default="none",
+                   help="qa: the question alone, with its gold paragraph, or with the top-k chunks of --index "
+                        "(RAFT recipe; the prompt rag+finetuned sends) (default: none)")
+    p.add_argument("--index", help="--with-context retrieved: the index to retrieve from")
+    p.add_argument("--k", type=int, metavar="N", help="--with-context retrieved: chunks per question (default: retrieval.k)")
     p.add_argument("--method", choices=("lora", "prompt-tuning", "prefix-tuning", "ia3", "adapter", "full"),
                    help="what trains (default: training.generator.method)")
     p.add_argument("--model", help="base causal LM (default: models.generator)")
@@ -160,9 +163,20 @@ def train_generator_command(args: argparse.Namespace, config: Config) -> None:
 
     section = config.training.generator
     system = config.generation.system_prompt
-    with_context = args.with_context == "gold"
-    examples, source = load_examples(None if args.demo else args.data, args.format, system, with_context)
-    eval_examples = load_examples(args.eval_data, args.format, system, with_context)[0] if args.eval_data else None
+    _positive(args, "k")
+    index = None
+    if args.with_context == "retrieved":
+        if not args.index:
+            raise WorkbenchError("--with-context retrieved needs --index NAME (build one with `wb index build`)")
+        from workbench.indexing import open_index
+
+        index = open_index(args.index, root=config.index.root)
+    context = {"with_context": args.with_context, "index": index, "k": args.k or config.retrieval.k}
+    examples, source = load_examples(None if args.demo else args.data, args.format, system, **context)
+    if args.format == "qa" and args.with_context != "none":
+        source += (f" (context: retrieved top-{context['k']} from index '{args.index}')"
+                   if args.with_context == "retrieved" else " (context: gold paragraph)")
+    eval_examples = load_examples(args.eval_data, args.format, system, **context)[0] if args.eval_data else None
     general = (load_examples(args.general_data, "instruction", system, False)[0] if args.general_data
                else bundled_general_examples(system))
     method = args.method or section.method

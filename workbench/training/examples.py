@@ -1,8 +1,8 @@
 """Where generator examples come from: QA pairs, Alpaca instructions, chat records → prompt–completion.
 
-The prompt built here is THE prompt of a finetuned generator: inference must send the same
-`chat_messages(system_prompt, user_message(question, context))` through the chat template
-(see docs/training.md).
+A QA example is rendered with the prompt templates the finetuned strategies answer with
+(configs/prompts.yaml: `finetuned` for the question alone, `rag+finetuned` with numbered sources), so a
+finetuned generator is trained on exactly the prompt it is later asked with (see docs/training.md).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from workbench.corpus import (
     DatasetError,
@@ -20,6 +21,7 @@ from workbench.corpus import (
     load_qa,
     read_records,
 )
+from workbench.generation.prompts import PromptTemplates, load_prompts
 
 GENERAL_INSTRUCTIONS = Path(__file__).resolve().parent / "data" / "general_instructions.json"
 
@@ -33,24 +35,40 @@ class PromptCompletion:
     answers: tuple[str, ...] = ()  # acceptable answers for the task metric (QA); else (completion,)
 
 
-def user_message(question: str, context: str | None = None) -> str:
-    """The user turn: the question alone, or `Context:\\n...\\n\\nQuestion: ...` with a context."""
-    return f"Context:\n{context}\n\nQuestion: {question}" if context else question
-
-
 def chat_messages(system_prompt: str, user: str) -> tuple[dict[str, str], ...]:
     return ({"role": "system", "content": system_prompt}, {"role": "user", "content": user})
 
 
-def qa_examples(pairs: Sequence[QAPair], system_prompt: str, with_context: bool) -> list[PromptCompletion]:
-    """Question → first answer; with `with_context` the gold paragraph is in the prompt (RAFT recipe)."""
-    examples = []
-    for pair in pairs:
-        if with_context and not pair.context:
-            raise DatasetError(f"QA pair {pair.id}", "--with-context gold needs a context for every QA pair; this one has none")
-        user = user_message(pair.question, pair.context if with_context else None)
-        examples.append(PromptCompletion(chat_messages(system_prompt, user), pair.answers[0], tuple(pair.answers)))
-    return examples
+CONTEXTS = ("none", "gold", "retrieved")
+
+
+def qa_examples(pairs: Sequence[QAPair], system_prompt: str, with_context: str = "none", index: Any = None,
+                k: int = 3, templates: PromptTemplates | None = None) -> list[PromptCompletion]:
+    """Question → first answer, in the prompt of the strategy that will ask the finetuned model:
+
+    - `none`: the question alone (`finetuned`);
+    - `gold`: the pair's own paragraph as source [1] (`rag+finetuned`; the RAFT recipe's oracle context);
+    - `retrieved`: the top-`k` chunks `index` returns for the question (`rag+finetuned`), i.e. what the
+      model will read at inference, gold paragraph or not (RAFT's retrieved context)."""
+    if with_context not in CONTEXTS:
+        raise ValueError(f"with_context must be one of {', '.join(CONTEXTS)}, not {with_context!r}")
+    templates = templates or load_prompts()
+    pairs = list(pairs)
+    if with_context == "gold":
+        for pair in pairs:
+            if not pair.context:
+                raise DatasetError(f"QA pair {pair.id}", "--with-context gold needs a context for every QA pair; this one has none")
+        sources = [[(pair.doc_id or "", pair.context)] for pair in pairs]
+    elif with_context == "retrieved":
+        if index is None:
+            raise ValueError("--with-context retrieved needs an index (--index NAME)")
+        sources = [[(hit.doc_id, hit.text) for hit in hits] for hits in index.search_many([p.question for p in pairs], k)]
+    else:
+        sources = [[] for _ in pairs]
+    strategy = "finetuned" if with_context == "none" else "rag+finetuned"
+    return [PromptCompletion(tuple(templates.messages(strategy, pair.question, system_prompt, sources=found)),
+                             pair.answers[0], tuple(pair.answers))
+            for pair, found in zip(pairs, sources)]
 
 
 def instruction_examples(records: Sequence[InstructionExample], system_prompt: str) -> list[PromptCompletion]:
@@ -88,13 +106,14 @@ def chat_examples(path: str | Path, system_prompt: str) -> list[PromptCompletion
     return examples
 
 
-def load_examples(path: Path | None, format: str, system_prompt: str,
-                  with_context: bool = False) -> tuple[list[PromptCompletion], str]:
-    """Examples from `path` in `format` (qa, instruction, chat), or the demo corpus's QA pairs when `path` is None."""
+def load_examples(path: Path | None, format: str, system_prompt: str, with_context: str = "none",
+                  index: Any = None, k: int = 3) -> tuple[list[PromptCompletion], str]:
+    """Examples from `path` in `format` (qa, instruction, chat), or the demo corpus's QA pairs when
+    `path` is None; `with_context`, `index`, `k`: see `qa_examples`."""
     if path is None:
-        return qa_examples(load_demo_corpus().qa_pairs, system_prompt, with_context), "demo corpus QA pairs"
+        return qa_examples(load_demo_corpus().qa_pairs, system_prompt, with_context, index, k), "demo corpus QA pairs"
     if format == "qa":
-        return qa_examples(load_qa(path), system_prompt, with_context), str(path)
+        return qa_examples(load_qa(path), system_prompt, with_context, index, k), str(path)
     if format == "instruction":
         return instruction_examples(load_instructions(path), system_prompt), str(path)
     if format == "chat":

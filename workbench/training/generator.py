@@ -3,8 +3,8 @@
 Methods: `lora`, `prompt-tuning`, `prefix-tuning`, `ia3` (peft, saved with peft's `save_pretrained`
 into RUN_DIR/adapter/ so `PeftModel.from_pretrained(base, RUN_DIR/adapter)` loads them), `adapter`
 (our bottleneck adapter, RUN_DIR/adapter/bottleneck.*), `full` (RUN_DIR/model/, a complete model).
-The loss covers the completion only; prompts use the model's chat template exactly as at inference
-(`workbench.training.data.chat_messages`).
+The loss covers the completion only; QA prompts are the finetuned strategies' own templates
+(`workbench.training.examples.qa_examples`), in the model's chat template exactly as at inference.
 
 Memory (CPU, SmolLM2 LoRA, batch 8 x 384 tokens; bench/results/training.md): by default each block's
 activations are recomputed during the backward pass instead of kept (`gradient_checkpointing`), and
@@ -27,14 +27,14 @@ from torch import nn
 from workbench.evaluation.metrics import exact_match, mean, token_f1
 from workbench.models import GENERATOR, LoadedGenerator, resolve_device
 from workbench.models.registry import resolve, unavailable
-from workbench.training.adapters import (
+from workbench.models.bottleneck import (
+    BOTTLENECK_CONFIG,
     BottleneckSettings,
-    LoraSettings,
-    add_bottleneck_adapters,
+    add_bottleneck,
     load_bottleneck,
-    lora_config,
     save_bottleneck,
 )
+from workbench.training.adapters import LoraSettings, lora_config
 from workbench.training.data import IGNORE_INDEX, pad_batch, tokenize_completions
 from workbench.training.examples import PromptCompletion
 from workbench.training.loop import Batch, LoopSettings, fit, model_loss
@@ -95,7 +95,8 @@ def apply_method(model: nn.Module, options: GeneratorOptions) -> nn.Module:
     if options.method == "full":
         return model.requires_grad_(True)
     if options.method == "adapter":
-        add_bottleneck_adapters(model, BottleneckSettings(options.bottleneck_size, options.model))
+        model.requires_grad_(False)
+        add_bottleneck(model, BottleneckSettings(options.bottleneck_size, options.model))
         return model
     if options.method == "lora":
         config = lora_config(options.lora, "CAUSAL_LM")
@@ -298,15 +299,16 @@ def load_trained_generator(path: Path, device: str = "auto") -> LoadedGenerator:
 
 def attach_adapter(model: nn.Module, folder: Path, base_name: str) -> nn.Module:
     """Put the adapter saved in `folder` on `model`, after checking it was trained on `base_name`."""
-    config_file = folder / ("bottleneck_config.json" if (folder / "bottleneck_config.json").is_file() else "adapter_config.json")
+    config_file = folder / (BOTTLENECK_CONFIG if (folder / BOTTLENECK_CONFIG).is_file() else "adapter_config.json")
     if not config_file.is_file():
         raise RunError(f"{folder}: no adapter here (expected adapter_config.json or bottleneck_config.json)")
     trained_on = json.loads(config_file.read_text()).get("base_model_name_or_path")
     if trained_on and trained_on != base_name:
         raise RunError(f"{folder}: this adapter was trained on base model '{trained_on}', not '{base_name}'")
     try:
-        if config_file.name == "bottleneck_config.json":
-            return load_bottleneck(model, folder)
+        if config_file.name == BOTTLENECK_CONFIG:
+            load_bottleneck(model, folder)
+            return model
         from peft import PeftModel
 
         return PeftModel.from_pretrained(model, folder)
