@@ -4,9 +4,11 @@ Sections (`--sections`, default all; a section not re-run keeps its numbers and 
 
 - classification: MiniLM backbone; feature, head, last-n (N=1, 2), full and lora on SST-2 (the 6,000
   shared training rows, 1 epoch; the 872 dev rows) and on the demo corpus topics (3 epochs, it is tiny);
-- generator: LoRA on SmolLM2-135M-Instruct with SQuAD QA pairs and their gold paragraph in the prompt,
-  trained on some articles, evaluated on others: exact match / F1 untuned vs tuned, and the forgetting
-  probe (completion loss on general instructions before/after);
+- generator: two LoRA adapters on SmolLM2-135M-Instruct, trained on the SQuAD QA pairs of 9 articles
+  with the gold paragraph or with the retrieved top-3 chunks in the prompt (RAFT), then every
+  answering strategy (untuned and with each adapter; no context, retrieved top-3, gold paragraph) on
+  held-out questions of the 3 other articles, scored by workbench.evaluation.qa; eval loss and the
+  forgetting probe (completion loss on general instructions before/after) per adapter;
 - throughput: tokens/s of naive batching vs ours, without and with gradient checkpointing, and the peak
   RSS of SmolLM2 LoRA at batch 8 x 384 tokens (every batch padded to 384), also with glibc's allocator
   returning freed tensors to the system.
@@ -22,6 +24,7 @@ Usage: .venv/bin/python bench/training.py [--sections classification,throughput]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import random
@@ -40,8 +43,12 @@ SQUAD = SHARED / "squad-v1.1-dev-articles-00-11.json"
 INSTRUCTIONS = SHARED / "instruction-data.json"
 SECTIONS = ("classification", "generator", "throughput")
 
+from strategies import GoldParagraph  # noqa: E402  bench/strategies.py: the question's own paragraph as the source
 from workbench.config import load_config  # noqa: E402
 from workbench.corpus import load_demo_corpus, load_instructions, load_labeled_table, load_squad  # noqa: E402
+from workbench.evaluation.qa import evaluate_strategy  # noqa: E402
+from workbench.indexing import build_index, open_index  # noqa: E402
+from workbench.strategies import StrategyFactory, StrategyOptions  # noqa: E402
 from workbench.training.classifier import ClassifierOptions, split_holdout, train_classifier  # noqa: E402
 from workbench.training.examples import PromptCompletion, instruction_examples, qa_examples  # noqa: E402
 from workbench.training.generator import GeneratorOptions, train_generator  # noqa: E402
@@ -56,6 +63,14 @@ CLASSIFIER_METHODS = [  # (label, method, last_n, backbone learning rate, head l
     ("lora (r=8)", "lora", 1, 5e-4, 1e-3),
 ]
 CLASSIFICATION_DATA = {"SST-2": (1, 64), "demo topics": (3, 128)}  # name: (epochs, max_length)
+
+# Generator quality: LoRA r=8 trained with each context on the QA pairs of the first 9 articles (sorted
+# by title), every strategy evaluated on pairs of the other 3. The index holds all 12 articles in 400-character
+# chunks (better than 800 for retrieval and RAG in bench/results/indexing.md and strategies.md).
+ADAPTER_CONTEXTS = ("gold", "retrieved")
+QUALITY = {"train_pairs": 240, "eval_pairs": 100, "general": 64, "k": 3, "chunk_size": 400, "max_length": 512,
+           "learning_rate": 5e-4, "max_new_tokens": 24}
+QUICK_QUALITY = {**QUALITY, "train_pairs": 16, "eval_pairs": 8, "general": 8}
 
 # Throughput variants, all LoRA r=8, batch 8, max_length 384. Naive: every batch padded to 384, random
 # order, loss on every token (logits at every position, transformers' loss). Ours: dynamic padding,
@@ -103,27 +118,66 @@ def run_classifier(spec: dict[str, Any], output: Path) -> dict[str, Any]:
             "train": len(train), "dev": len(dev)}
 
 
-def run_generator_quality(spec: dict[str, Any], output: Path) -> dict[str, Any]:
-    quick, system = spec["quick"], load_config().generation.system_prompt
-    corpus = load_squad(SQUAD)
-    titles = sorted({p.topic for p in corpus.qa_pairs})
+class GoldParagraphFinetuned(GoldParagraph):
+    """The gold paragraph as the only source, in the finetuned generator's prompt (`rag+finetuned`)."""
+
+    name = "rag+finetuned"
+
+
+def quality_setup(work: Path, quick: bool) -> tuple[Any, list, list, dict[str, Any]]:
+    """(config with the bench index, train pairs, eval pairs, settings): the same in every process."""
+    settings = QUICK_QUALITY if quick else QUALITY
+    config = load_config(overrides=[f"index.root={work / 'index'}", f"chunking.chunk_size={settings['chunk_size']}",
+                                    "chunking.chunk_overlap=50", f"retrieval.k={settings['k']}"])
+    pairs = load_squad(SQUAD).qa_pairs
+    titles = sorted({p.topic for p in pairs})
     rng = random.Random(42)
-    train_titles, eval_titles = titles[:9], titles[9:]
-    train_pairs = rng.sample([p for p in corpus.qa_pairs if p.topic in train_titles], 32 if quick else 160)
-    eval_pairs = rng.sample([p for p in corpus.qa_pairs if p.topic in eval_titles], 8 if quick else 48)
-    general = instruction_examples(rng.sample(load_instructions(INSTRUCTIONS), 16 if quick else 64), system)
-    options = GeneratorOptions(loop=LoopSettings(epochs=1, batch_size=8, learning_rate=3e-4, seed=42), method="lora",
-                               max_length=384, eval_generate=len(eval_pairs), max_new_tokens=24, compare_untuned=True)
-    run = train_generator(qa_examples(train_pairs, system, True), options, output, qa_examples(eval_pairs, system, True),
-                          general=general, source="SQuAD QA")
-    return {"summary": run.summary(), "data": {"train_articles": train_titles, "eval_articles": eval_titles,
-                                               "train_pairs": len(train_pairs), "eval_pairs": len(eval_pairs),
-                                               "general": len(general)}}
+    train = rng.sample([p for p in pairs if p.topic in titles[:9]], settings["train_pairs"])
+    held_out = rng.sample([p for p in pairs if p.topic in titles[9:]], settings["eval_pairs"])
+    return config, train, held_out, {**settings, "train_articles": titles[:9], "eval_articles": titles[9:]}
+
+
+def run_generator_training(spec: dict[str, Any], output: Path) -> dict[str, Any]:
+    """One LoRA adapter trained with `spec['context']` (gold or retrieved) in every prompt."""
+    config, train, held_out, settings = quality_setup(Path(spec["work"]), spec["quick"])
+    system = config.generation.system_prompt
+    index = open_index("squad", root=config.index.root) if spec["context"] == "retrieved" else None
+
+    def examples(pairs):
+        return qa_examples(pairs, system, spec["context"], index, settings["k"])
+
+    general = instruction_examples(random.Random(42).sample(load_instructions(INSTRUCTIONS), settings["general"]), system)
+    options = GeneratorOptions(loop=LoopSettings(epochs=1, batch_size=8, learning_rate=settings["learning_rate"], seed=42),
+                               method="lora", max_length=settings["max_length"], eval_generate=0, compare_untuned=True)
+    run = train_generator(examples(train), options, output, examples(held_out), general=general,
+                          source=f"SQuAD QA + {spec['context']} context")
+    return {"summary": run.summary(), "path": str(run.path)}
+
+
+def run_generator_answers(spec: dict[str, Any], output: Path) -> dict[str, Any]:
+    """Every strategy, untuned and with each adapter, on the held-out questions (workbench.evaluation.qa)."""
+    config, _, held_out, settings = quality_setup(Path(spec["work"]), spec["quick"])
+    adapters = tuple(f"{context}={path}" for context, path in spec["adapters"].items())
+    factory = StrategyFactory(config, StrategyOptions(index="squad", adapters=adapters, k=settings["k"],
+                                                      max_new_tokens=settings["max_new_tokens"]))
+    finetuned = factory.build("finetuned")
+    common = {"engine": factory.engine, "templates": factory.templates, "system_prompt": config.generation.system_prompt}
+    gold = [GoldParagraph(**common), *(GoldParagraphFinetuned(**common, adapter=s.adapter) for s in finetuned)]
+    rows = []
+    for context, strategies in (("none", [*factory.build("zero-shot"), *finetuned]),
+                                (f"retrieved top-{settings['k']}", [*factory.build("rag"), *factory.build("rag+finetuned")]),
+                                ("gold paragraph", gold)):
+        for strategy in strategies:
+            print(f"[generator] answers: {context}, {strategy.label}", file=sys.stderr, flush=True)
+            scores = evaluate_strategy(strategy, held_out, progress=False)
+            rows.append({"context": context, "adapter": strategy.adapter.name if strategy.adapter else "untuned",
+                         "strategy": strategy.label, **dataclasses.asdict(scores)})
+    return {"rows": rows}
 
 
 def throughput_examples(system: str) -> dict[str, list[PromptCompletion]]:
     rng = random.Random(7)
-    return {"SQuAD QA + gold context": qa_examples(rng.sample(load_squad(SQUAD).qa_pairs, 96), system, True),
+    return {"SQuAD QA + gold context": qa_examples(rng.sample(load_squad(SQUAD).qa_pairs, 96), system, "gold"),
             "Alpaca instructions": instruction_examples(rng.sample(load_instructions(INSTRUCTIONS), 96), system)}
 
 
@@ -140,7 +194,8 @@ def run_throughput(spec: dict[str, Any], output: Path) -> dict[str, Any]:
             "seconds_per_step": round(s["train_seconds"] / s["steps"], 1)}
 
 
-RUNNERS = {"classifier": run_classifier, "generator": run_generator_quality, "throughput": run_throughput}
+RUNNERS = {"classifier": run_classifier, "generator-training": run_generator_training,
+           "generator-answers": run_generator_answers, "throughput": run_throughput}
 
 
 def run_one(spec: dict[str, Any]) -> None:
@@ -175,8 +230,21 @@ def classification(work: Path, quick: bool) -> dict[str, Any]:
 
 
 def generator(work: Path, quick: bool) -> dict[str, Any]:
-    print("[generator] lora on SQuAD QA with gold context", file=sys.stderr, flush=True)
-    return measure({"run": "generator", "quick": quick}, work)
+    """The bench index, one adapter per context (each its own process), then every strategy's answers."""
+    config, train, held_out, settings = quality_setup(work, quick)
+    print("[generator] index: 12 SQuAD articles", file=sys.stderr, flush=True)
+    index = build_index("squad", load_squad(SQUAD).documents, config=config, root=config.index.root, progress=False)
+    gold_in_top_k = sum(any(h.doc_id == p.doc_id for h in hits)
+                        for p, hits in zip(held_out, index.search_many([p.question for p in held_out], settings["k"])))
+    runs = {}
+    for context in ADAPTER_CONTEXTS:
+        print(f"[generator] lora with {context} context", file=sys.stderr, flush=True)
+        runs[context] = measure({"run": "generator-training", "context": context, "quick": quick, "work": str(work)}, work)
+    print("[generator] answers", file=sys.stderr, flush=True)
+    answers = measure({"run": "generator-answers", "quick": quick, "work": str(work),
+                       "adapters": {context: run["path"] for context, run in runs.items()}}, work)
+    return {"settings": settings, "chunks": index.info().get("chunks"), "gold_in_top_k": gold_in_top_k / len(held_out),
+            "train_pairs": len(train), "eval_pairs": len(held_out), "runs": runs, "answers": answers}
 
 
 def throughput(work: Path, quick: bool) -> dict[str, Any]:
@@ -233,21 +301,41 @@ def classification_report(section: dict[str, Any]) -> list[str]:
 
 
 def generator_report(section: dict[str, Any]) -> list[str]:
-    gen, info = section["summary"], section["data"]
-    untuned, final, forgetting = gen["untuned"], gen["final"], gen["forgetting"]
-    return ["## Generator: LoRA on SQuAD QA with the gold paragraph (RAFT-style)", "", provenance(section), "",
-            f"SmolLM2-135M-Instruct, LoRA r=8 (q_proj, v_proj), 1 epoch, batch 8, max_length 384. Trained on "
-            f"{info['train_pairs']} QA pairs sampled from articles {', '.join(info['train_articles'])}; evaluated on "
-            f"{info['eval_pairs']} pairs from unseen articles {', '.join(info['eval_articles'])} "
-            "(greedy, 24 new tokens, shared SQuAD metrics).", "",
-            "| model | eval loss | exact match | token F1 |", "|---|---|---|---|",
-            f"| untuned | {untuned['eval_loss']:.3f} | {100 * untuned['exact_match']:.1f} % | {100 * untuned['token_f1']:.1f} % |",
-            f"| LoRA | {final['eval_loss']:.3f} | {100 * final['exact_match']:.1f} % | {100 * final['token_f1']:.1f} % |", "",
-            f"Trainable {gen['trainable_params']:,} ({gen['trainable_percent']:.2f} %), adapter {gen['saved_bytes'] / 1e6:.1f} MB, "
-            f"{gen['tokens_per_second']:.0f} tokens/s, wall {gen['wall_seconds']:.0f} s, peak RSS {gb(section['peak_rss'])}.", "",
-            f"Forgetting probe ({info['general']} examples of instruction-data.json, completion loss): "
-            f"{forgetting['before']['loss']:.3f} → {forgetting['after']['loss']:.3f} "
-            f"(perplexity {forgetting['before']['perplexity']:.1f} → {forgetting['after']['perplexity']:.1f}).", ""]
+    settings, runs = section["settings"], section["runs"]
+    lines = ["## Generator: LoRA on SQuAD QA, gold or retrieved context (RAFT), answered through the strategies", "",
+             provenance(section), "",
+             f"SmolLM2-135M-Instruct, LoRA r=8 (q_proj, v_proj), 1 epoch, batch 8, learning rate "
+             f"{settings['learning_rate']}, max_length {settings['max_length']}. Each adapter learns from the same "
+             f"{section['train_pairs']} QA pairs of articles {', '.join(settings['train_articles'])}, in the prompt "
+             "`rag+finetuned` sends (configs/prompts.yaml): with the question's gold paragraph as source [1], or with "
+             f"the top-{settings['k']} chunks that hybrid retrieval returns from an index of all 12 articles "
+             f"({section['chunks']} chunks of {settings['chunk_size']} characters). Evaluated on {section['eval_pairs']} "
+             f"pairs of the unseen articles {', '.join(settings['eval_articles'])}: eval loss (completion tokens, the "
+             "adapter's own prompt format), and below, the answers of every strategy (greedy, "
+             f"{settings['max_new_tokens']} new tokens, scored by workbench/evaluation/qa.py).", "",
+             "| adapter trained with | eval loss untuned → tuned | trainable | adapter | tokens/s | wall s | peak RSS | "
+             f"forgetting: general-instruction loss before → after ({settings['general']} examples) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for context, run in runs.items():
+        s = run["summary"]
+        before, after = s["forgetting"]["before"], s["forgetting"]["after"]
+        lines.append(f"| {context} context | {s['untuned']['eval_loss']:.3f} → {s['final']['eval_loss']:.3f} | "
+                     f"{s['trainable_params']:,} ({s['trainable_percent']:.2f} %) | {s['saved_bytes'] / 1e6:.1f} MB | "
+                     f"{s['tokens_per_second']:.0f} | {s['wall_seconds']:.0f} | {gb(run['peak_rss'])} | "
+                     f"{before['loss']:.3f} → {after['loss']:.3f} (perplexity {before['perplexity']:.2f} → "
+                     f"{after['perplexity']:.2f}) |")
+    lines += ["", f"Answers ({section['eval_pairs']} held-out questions; the gold paragraph is among the retrieved "
+                  f"top-{settings['k']} for {100 * section['gold_in_top_k']:.0f} % of them). Untuned rows use the `rag` "
+                  "template for context (its instruction helps the untuned model), adapter rows the `rag+finetuned` "
+                  "template they were trained on; `gold paragraph` puts the question's own paragraph where the "
+                  "retrieved chunks would go (an upper bound for retrieval).", "",
+              "| context in the prompt | generator | strategy | EM | token F1 | answer contained | tokens in | q/s |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in section["answers"]["rows"]:
+        generator = "untuned" if r["adapter"] == "untuned" else f"LoRA ({r['adapter']}-trained)"
+        lines.append(f"| {r['context']} | {generator} | {r['strategy']} | {r['exact_match']:.3f} | {r['token_f1']:.3f} | "
+                     f"{r['answer_contained']:.3f} | {r['tokens_in']:.0f} | {r['questions_per_second']:.2f} |")
+    return lines + [""]
 
 
 def throughput_report(section: dict[str, Any]) -> list[str]:
