@@ -100,11 +100,10 @@ def _check_finetuned_strategy(run: RunDir, held_out) -> None:
     replies = generate_replies(loaded.model, loaded.tokenizer, held_out[:2], max_new_tokens=8)
     templates, system = load_prompts(), held_out[0].messages[0]["content"]
     if (run.path / "model").is_dir():
-        factory = StrategyFactory(load_config(overrides=["models.device=cpu"]),
-                                  StrategyOptions(adapters=(f"full={run.path}",), max_new_tokens=8))
-        tuned = factory._finetuned[0]
-        strategy = Finetuned(engine=tuned.engine, templates=templates, system_prompt=system, variant=tuned.name)
-        assert tuned.adapter is None and tuned.engine is not factory.engine
+        config = load_config(overrides=["models.device=cpu", f"generation.system_prompt={system}"])
+        factory = StrategyFactory(config, StrategyOptions(adapters=(f"full={run.path}",), max_new_tokens=8))
+        strategy = factory.build("finetuned")[0]
+        assert strategy.adapter is None and strategy.engine is not factory.engine and strategy.label == "finetuned[full]"
     else:
         model, tokenizer = load_base("smollm2-135m-instruct", "cpu")
         engine = GenerationEngine(LoadedGenerator("smollm2-135m-instruct", model.eval(), tokenizer, model.device),

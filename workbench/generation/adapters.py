@@ -87,7 +87,7 @@ class AdapterSet:
             from peft import PeftModel
 
             if peft_type != BOTTLENECK and peft_type not in self._peft:
-                self._check_combinable(path, peft_type)
+                self._check_combinable(path, peft_type)  # before peft touches the shared model
             try:
                 if peft_type == BOTTLENECK:
                     load_bottleneck(self.generator.model, path, name)
@@ -130,18 +130,13 @@ class AdapterSet:
 
     def _check_combinable(self, path: Path, peft_type: str) -> None:
         """Refuse a second layer-injecting PEFT type (see the module docstring)."""
-        from peft import PeftConfig
-
-        try:
-            if PeftConfig.from_pretrained(str(path)).is_prompt_learning:
-                return
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise AdapterError(f"adapter {path}: unreadable adapter config ({exc})") from None
-        for loaded_type, model in self._peft.items():
-            if not model.peft_config[next(iter(model.peft_config))].is_prompt_learning:
-                raise AdapterError(f"adapter {path}: {peft_type} adapters cannot be loaded beside the {loaded_type} "
-                                   f"adapters already on '{self.generator.name}' in this process (peft switches "
-                                   "their layers together); answer with each type in a separate run")
+        if not _injects_layers(path, peft_type):
+            return
+        loaded = next((t for t in self._peft if _injects_layers(path, t)), None)
+        if loaded is not None:
+            raise AdapterError(f"adapter {path}: {peft_type} adapters cannot be loaded beside the {loaded} "
+                               f"adapters already on '{self.generator.name}' in this process (peft switches "
+                               "their layers together); answer with each type in a separate run")
 
     def _is_our_base(self, base: str) -> bool:
         """The registry name (what our trainer records) or the folder it resolves to."""
@@ -152,12 +147,13 @@ class AdapterSet:
         return base == str(ours) or (theirs.exists() and ours.exists() and theirs.resolve() == ours.resolve())
 
     def _set_layers(self, name: str, enabled: bool) -> None:
-        if self._adapters[name].peft_type == BOTTLENECK:
+        adapter = self._adapters[name]
+        if adapter.peft_type == BOTTLENECK:
             set_active_bottleneck(self.generator.model, name if enabled else None)
             return
-        model = self._peft[self._adapters[name].peft_type]
         # Prompt-learning adapters (prompt/prefix tuning) add no layers to the base: nothing to switch.
-        if not model.peft_config[name].is_prompt_learning:
+        if _injects_layers(adapter.path, adapter.peft_type):
+            model = self._peft[adapter.peft_type]
             if enabled:
                 model.base_model.enable_adapter_layers()
             else:
@@ -182,6 +178,16 @@ class AdapterSet:
                 yield model
             finally:
                 self._set_layers(name, enabled=False)
+
+
+def _injects_layers(path: Path, peft_type: str) -> bool:
+    """Whether a PEFT type adds layers to the base model (LoRA, IA3...) rather than a learned prompt."""
+    from peft import PromptLearningConfig
+    from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING
+
+    if peft_type not in PEFT_TYPE_TO_CONFIG_MAPPING:
+        raise AdapterError(f"adapter {path}: unknown peft_type '{peft_type}' in adapter_config.json")
+    return not issubclass(PEFT_TYPE_TO_CONFIG_MAPPING[peft_type], PromptLearningConfig)
 
 
 _SETS: "weakref.WeakKeyDictionary[torch.nn.Module, AdapterSet]" = weakref.WeakKeyDictionary()
