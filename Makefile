@@ -10,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install browser demo test bench clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,20 @@ install: $(STAMP)
 demo: install
 	$(BIN)/wb demo $(if $(HEADLESS),--headless,)
 
+## make browser: Debian's chromium for the UI browser tests (Playwright drives /usr/bin/chromium;
+## never `playwright install`, which downloads). Without root it only warns; those tests then skip.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
+	  else \
+	    echo "make browser: chromium is not installed and we are not root;" \
+	         "run 'sudo apt-get install chromium' - the browser tests in tests/ui will skip."; \
+	  fi; \
+	fi
+
 ## make test: the whole test suite (the first run converts the generator once, ~30 s).
-test: install
+test: install browser
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -75,7 +75,7 @@ def throughput(documents, root: Path) -> list[str]:
     texts = [c.text for c in chunk_documents(documents)]
     methods = {
         "encode": lambda round_: model.encode(texts, batch_size=64, normalize_embeddings=True),
-        "build": lambda round_: build_index(f"t{round_}", documents, config=config(root), progress=False),
+        "build": lambda round_: build_index(f"t{round_}", documents, config=config(root)),
         "langchain": lambda round_: FAISS.from_texts(texts, MiniLM()),
     }
     times: dict[str, list[float]] = {name: [] for name in methods}
@@ -83,7 +83,7 @@ def throughput(documents, root: Path) -> list[str]:
     for round_ in range(ROUNDS):  # rotate the order so no method always runs first (or last)
         for name in order[round_ % 3:] + order[:round_ % 3]:
             times[name].append(_timed(lambda: methods[name](round_)))
-    rebuild = min(_timed(lambda: build_index("t0", documents, config=config(root), progress=False)) for _ in range(3))
+    rebuild = min(_timed(lambda: build_index("t0", documents, config=config(root))) for _ in range(3))
     best = {name: min(values) for name, values in times.items()}
     rate = {name: len(texts) / seconds for name, seconds in best.items()}
     return [
@@ -107,7 +107,7 @@ def quality(documents, questions, root: Path) -> list[str]:
     rows, ann_rows = [], []
     for size in CHUNK_SIZES:
         started = time.perf_counter()
-        index = build_index(f"squad-{size}", documents, config=config(root, chunk_size=size), progress=False)
+        index = build_index(f"squad-{size}", documents, config=config(root, chunk_size=size))
         build_s = time.perf_counter() - started
         flat = index.store
         ids = flat.ids()

@@ -51,7 +51,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="wb-bench-") as root:
         config = load_config(overrides=[f"index.root={root}", f"chunking.chunk_size={args.chunk_size}",
                                         "chunking.chunk_overlap=50"])
-        index = build_index("squad", corpus.documents, config=config, progress=False)
+        index = build_index("squad", corpus.documents, config=config)
         engine = GenerationEngine(load_generator(GENERATOR),
                                   GenerationSettings(max_new_tokens=args.max_new_tokens, batch_size=8))
         common = {"engine": engine, "templates": load_prompts(), "system_prompt": config.generation.system_prompt}

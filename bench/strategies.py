@@ -28,6 +28,7 @@ from workbench.corpus import QAPair, load_squad
 from workbench.evaluation.metrics import answer_contained, exact_match, mean, token_f1
 from workbench.generation import GenerationEngine, GenerationSettings, load_prompts
 from workbench.indexing import build_index
+from workbench.progress import tqdm_progress
 from workbench.models import GENERATOR, load_generator
 from workbench.strategies import Answer, Context, FewShot, Rag, Source, Strategy, ZeroShot
 
@@ -77,7 +78,7 @@ def score(answers: list[Answer], pairs: list[QAPair], wall: float) -> dict:
 
 def run(label: str, strategy: Strategy, pairs: list[QAPair], results: dict) -> list[Answer]:
     started = time.perf_counter()
-    answers = strategy.answer_many(pairs, progress=True)
+    answers = strategy.answer_many(pairs, progress=tqdm_progress())
     results[label] = score(answers, pairs, time.perf_counter() - started)
     print(f"{label}: {results[label]}", file=sys.stderr, flush=True)
     return answers
@@ -122,7 +123,7 @@ def main() -> int:
     atexit.register(shutil.rmtree, root, True)  # the bench index is rebuilt every run
     config = load_config(overrides=[f"index.root={root}", f"chunking.chunk_size={args.chunk_size}",
                                     "chunking.chunk_overlap=50"])
-    index = build_index("squad", corpus.documents, config=config, root=root, progress=False)
+    index = build_index("squad", corpus.documents, config=config, root=root)
 
     generator = load_generator(GENERATOR)
     templates = load_prompts()

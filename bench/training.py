@@ -169,7 +169,7 @@ def run_generator_answers(spec: dict[str, Any], output: Path) -> dict[str, Any]:
                                 ("gold paragraph", gold)):
         for strategy in strategies:
             print(f"[generator] answers: {context}, {strategy.label}", file=sys.stderr, flush=True)
-            scores = evaluate_strategy(strategy, held_out, progress=False)
+            scores = evaluate_strategy(strategy, held_out)
             rows.append({"context": context, "adapter": strategy.adapter.name if strategy.adapter else "untuned",
                          "strategy": strategy.label, **dataclasses.asdict(scores)})
     return {"rows": rows}
@@ -233,7 +233,7 @@ def generator(work: Path, quick: bool) -> dict[str, Any]:
     """The bench index, one adapter per context (each its own process), then every strategy's answers."""
     config, train, held_out, settings = quality_setup(work, quick)
     print("[generator] index: 12 SQuAD articles", file=sys.stderr, flush=True)
-    index = build_index("squad", load_squad(SQUAD).documents, config=config, root=config.index.root, progress=False)
+    index = build_index("squad", load_squad(SQUAD).documents, config=config, root=config.index.root)
     gold_in_top_k = sum(any(h.doc_id == p.doc_id for h in hits)
                         for p, hits in zip(held_out, index.search_many([p.question for p in held_out], settings["k"])))
     runs = {}

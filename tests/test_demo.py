@@ -10,7 +10,7 @@ TINY = DemoSettings(questions=2, adapter_examples=16, adapter_steps=2, max_new_t
 
 
 def test_demo_answers_with_every_strategy_then_reuses_index_and_adapter(config, tmp_path, capsys):
-    first = run_demo(config, TINY, progress=False)
+    first = run_demo(config, TINY)
 
     assert [pair.topic for pair in first.questions] == ["Normans", "Computational_complexity_theory"]
     assert first.adapter_trained and (first.adapter / "COMPLETE").is_file()
@@ -38,6 +38,6 @@ def test_demo_answers_with_every_strategy_then_reuses_index_and_adapter(config, 
     # An unfinished demo run from other settings (an older version, say) is started over, not a dead end.
     (first.adapter / "COMPLETE").unlink()
     (first.adapter / "config.json").write_text('{"kind": "generator", "options": {"method": "older"}}')
-    again = run_demo(config, TINY, progress=False)
+    again = run_demo(config, TINY)
     assert again.adapter_trained and (again.adapter / "COMPLETE").is_file()
     assert all(outcome.error is None for outcome in again.outcomes)

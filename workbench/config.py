@@ -30,6 +30,12 @@ class ModelsConfig(_Section):
     device: str = "auto"
 
 
+class DataConfig(_Section):
+    text_field: str
+    text_column: str
+    label_column: str
+
+
 class ChunkingConfig(_Section):
     splitter: Literal["recursive", "token", "markdown"]
     chunk_size: int = Field(gt=0)
@@ -51,6 +57,11 @@ class RetrievalConfig(_Section):
     hybrid: bool
 
 
+class StrategiesConfig(_Section):
+    shots: int = Field(ge=0)
+    shot_selection: Literal["random", "similar"]
+
+
 class GenerationConfig(_Section):
     max_new_tokens: int = Field(gt=0)
     do_sample: bool
@@ -62,6 +73,8 @@ class GenerationConfig(_Section):
 
 class ClassifierTrainingConfig(_Section):
     method: Literal["feature", "head", "last-n", "full", "lora"]
+    backbone: str
+    head_learning_rate: float = Field(gt=0, allow_inf_nan=False)
     last_n: int = Field(gt=0)
     epochs: int = Field(gt=0)
     batch_size: int = Field(gt=0)
@@ -76,6 +89,9 @@ class GeneratorTrainingConfig(_Section):
     learning_rate: float = Field(gt=0)
     max_length: int = Field(gt=0)
     gradient_checkpointing: bool
+    virtual_tokens: int = Field(gt=0)
+    bottleneck_size: int = Field(gt=0)
+    eval_generate: int = Field(ge=0)
 
 
 class LoraConfig(_Section):
@@ -88,18 +104,56 @@ class LoraConfig(_Section):
 class TrainingConfig(_Section):
     seed: int
     output_root: Path
+    checkpoint_every: int = Field(ge=0)
+    max_steps: int | None = Field(default=None, gt=0)
+    early_stopping: int | None = Field(default=None, gt=0)
+    group_by_length: bool
     classifier: ClassifierTrainingConfig
     generator: GeneratorTrainingConfig
     lora: LoraConfig
 
 
+class UiConfig(_Section):
+    host: str
+    port: int = Field(gt=0, lt=65536)
+    jobs_root: Path
+    uploads_root: Path
+    data_roots: list[Path]
+    max_upload_mb: int = Field(gt=0)
+    upload_types: list[str]
+    model_memory_mb: int = Field(ge=0)
+
+
 class Config(_Section):
     models: ModelsConfig
+    data: DataConfig
     chunking: ChunkingConfig
     index: IndexConfig
     retrieval: RetrievalConfig
+    strategies: StrategiesConfig
     generation: GenerationConfig
     training: TrainingConfig
+    ui: UiConfig
+
+    def updated(self, values: dict[str, Any], origins: dict[str, str] | None = None) -> Config:
+        """A validated copy with `values` (dotted keys, e.g. "training.generator.epochs") set; None values
+        are skipped, so command-line flags that were not given leave the config as it is. `origins`
+        names where a key's value came from (a flag, a form field) for error messages."""
+        data = self.model_dump()
+        for dotted, value in values.items():
+            if value is None:
+                continue
+            *sections, key = dotted.split(".")
+            node = data
+            for section in sections:
+                node = node[section]
+            if key not in node:
+                raise ConfigError(f"unknown config key '{dotted}'")
+            node[key] = value
+        try:
+            return Config.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, {k: "the options given" for k in values} | (origins or {}))) from None
 
 
 def load_config(path: str | os.PathLike | None = None, overrides: list[str] | None = None) -> Config:

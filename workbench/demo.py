@@ -8,19 +8,21 @@ demo interrupted while training resumes from its last checkpoint.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from workbench import api
 from workbench.config import Config
 from workbench.corpus import QAPair, load_demo_corpus
-from workbench.indexing import Index, build_index
+from workbench.indexing import Index
+from workbench.progress import ProgressCallback
 from workbench.strategies import STRATEGY_NAMES, StrategyFactory, StrategyOptions, StrategyOutcome
 from workbench.training.examples import qa_examples
 from workbench.training.generator import GeneratorOptions, train_generator
-from workbench.training.loop import LoopSettings
 from workbench.training.runs import RunDir, RunError
 
 DEMO_INDEX = "demo"
@@ -57,12 +59,13 @@ def demo_questions(pairs: Sequence[QAPair], count: int) -> list[QAPair]:
     return list(firsts.values())[:count]
 
 
-def prepare_demo_index(config: Config, progress: bool = True) -> Index:
+def prepare_demo_index(config: Config, progress: ProgressCallback | None = None) -> Index:
     """Build the `demo` index, or bring it up to date (an unchanged corpus embeds nothing)."""
-    return build_index(DEMO_INDEX, load_demo_corpus().documents, config=config, progress=progress)
+    return api.build_index(config, api.IndexRequest(name=DEMO_INDEX, demo=True), progress)
 
 
-def prepare_demo_adapter(config: Config, held_out: Sequence[QAPair], settings: DemoSettings) -> tuple[Path, bool]:
+def prepare_demo_adapter(config: Config, held_out: Sequence[QAPair], settings: DemoSettings,
+                         progress: ProgressCallback | None = None) -> tuple[Path, bool]:
     """A LoRA adapter for the finetuned strategies: trained once, then reused.
 
     Half of its examples carry the gold paragraph (the RAFT recipe, for `rag+finetuned`), half the
@@ -76,35 +79,43 @@ def prepare_demo_adapter(config: Config, held_out: Sequence[QAPair], settings: D
     half = len(pairs) // 2
     system = config.generation.system_prompt
     examples = qa_examples(pairs[:half], system, with_context="gold") + qa_examples(pairs[half:], system)
-    section = config.training.generator
-    loop = LoopSettings(epochs=1, batch_size=section.batch_size, learning_rate=settings.adapter_learning_rate,
-                        seed=config.training.seed, checkpoint_every=5, max_steps=settings.adapter_steps,
-                        device=config.models.device)
-    options = GeneratorOptions(loop=loop, method="lora", model=config.models.generator,
-                               max_length=section.max_length, gradient_checkpointing=section.gradient_checkpointing,
-                               eval_generate=0)
+    options = GeneratorOptions.from_config(config.updated({
+        "training.generator.method": "lora", "training.generator.epochs": 1,
+        "training.generator.learning_rate": settings.adapter_learning_rate, "training.generator.eval_generate": 0,
+        "training.checkpoint_every": 5, "training.max_steps": settings.adapter_steps}))
+    source = "demo corpus QA pairs"
     if (path / "config.json").is_file():
         try:
-            train_generator(examples, options, path, source="demo corpus QA pairs", resume=True)
+            train_generator(examples, options, path, source=source, resume=True, progress=progress)
             return path, True
         except RunError:  # the demo's own unfinished run, started with other settings: start over
             shutil.rmtree(path)
-    train_generator(examples, options, path, source="demo corpus QA pairs")
+    train_generator(examples, options, path, source=source, progress=progress)
     return path, True
 
 
-def run_demo(config: Config, settings: DemoSettings = DemoSettings(), progress: bool = True) -> DemoResult:
-    """Everything the demo shows, from a fresh machine to answers side by side (the generator is
-    converted on first load)."""
+def prepare_demo(config: Config, settings: DemoSettings = DemoSettings(),
+                 progress: ProgressCallback | None = None) -> DemoResult:
+    """The demo index and adapter, made once (what `make demo` readies before opening the UI); the
+    result has no answers yet."""
     index = prepare_demo_index(config, progress)
-
     questions = demo_questions(load_demo_corpus().qa_pairs, settings.questions)
     started = time.perf_counter()
-    adapter, trained = prepare_demo_adapter(config, questions, settings)
-    adapter_seconds = time.perf_counter() - started
+    adapter, trained = prepare_demo_adapter(config, questions, settings, progress)
+    return DemoResult(index, adapter, trained, time.perf_counter() - started, questions, [])
 
-    factory = StrategyFactory(config, StrategyOptions(index=DEMO_INDEX, adapters=(f"demo={adapter}",),
-                                                      shot_selection="similar",
-                                                      max_new_tokens=settings.max_new_tokens))
-    outcomes = factory.answer_each(STRATEGY_NAMES, questions, progress=progress)
-    return DemoResult(index, adapter, trained, adapter_seconds, questions, outcomes)
+
+def run_demo(config: Config, settings: DemoSettings = DemoSettings(),
+             progress: ProgressCallback | None = None) -> DemoResult:
+    """Everything the demo shows, from a fresh machine to answers side by side (the generator is
+    converted on first load)."""
+    prepared = prepare_demo(config, settings, progress)
+    factory = StrategyFactory(config, demo_strategy_options(prepared.adapter, settings))
+    outcomes = factory.answer_each(STRATEGY_NAMES, prepared.questions, progress=progress)
+    return dataclasses.replace(prepared, outcomes=outcomes)
+
+
+def demo_strategy_options(adapter: Path, settings: DemoSettings = DemoSettings()) -> StrategyOptions:
+    """How the demo asks: the demo index, the demo adapter, similar demonstrations, short answers."""
+    return StrategyOptions(index=DEMO_INDEX, adapters=(f"demo={adapter}",), shot_selection="similar",
+                           max_new_tokens=settings.max_new_tokens)

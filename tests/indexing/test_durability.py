@@ -30,7 +30,7 @@ def wait_for(process: subprocess.Popen, line: str) -> None:
 
 
 def test_writer_killed_mid_save_leaves_previous_version(few_documents, config):
-    index = build_index("crash", few_documents[:4], config=config, progress=False)
+    index = build_index("crash", few_documents[:4], config=config)
     # The child adds documents; it announces when the new version's vector file is on disk (the
     # pointer still names the old version) and pauses there so the parent can kill it at that moment.
     child = start(f"""
@@ -58,7 +58,7 @@ def test_writer_killed_mid_save_leaves_previous_version(few_documents, config):
 
 
 def test_second_writer_is_turned_away_while_the_first_holds_the_lock(few_documents, config):
-    index = build_index("locked", few_documents[:2], config=config, progress=False)
+    index = build_index("locked", few_documents[:2], config=config)
     child = start(f"""
         import time
         from pathlib import Path
@@ -72,7 +72,7 @@ def test_second_writer_is_turned_away_while_the_first_holds_the_lock(few_documen
         with pytest.raises(IndexLocked, match=rf"being written by another process \(pid {child.pid}\)"):
             index.add(few_documents[2:3])
         with pytest.raises(IndexLocked):
-            build_index("locked", few_documents, config=config, progress=False)
+            build_index("locked", few_documents, config=config)
     finally:
         child.kill()
         child.wait()

@@ -22,7 +22,7 @@ from workbench.indexing import (
 
 @pytest.fixture
 def index(few_documents, config):
-    return build_index("small", few_documents, config=config, progress=False)
+    return build_index("small", few_documents, config=config)
 
 
 def test_build_open_and_search(index, few_documents, config):
@@ -37,13 +37,13 @@ def test_build_open_and_search(index, few_documents, config):
 
 
 def test_rebuilding_an_unchanged_corpus_embeds_nothing(index, few_documents, config):
-    again = build_index("small", few_documents, config=config, progress=False)
+    again = build_index("small", few_documents, config=config)
     assert again.last_update.chunks_embedded == 0 and again.last_update.skipped == len(few_documents)
     assert again.version == index.version  # nothing written either
 
 
 def test_rebuild_with_fewer_documents_removes_the_others(index, few_documents, config):
-    smaller = build_index("small", few_documents[:4], config=config, progress=False)
+    smaller = build_index("small", few_documents[:4], config=config)
     assert (smaller.last_update.removed, smaller.last_update.chunks_embedded) == (len(few_documents) - 4, 0)
     assert set(open_index("small", config.index.root).document_ids()) == {d.id for d in few_documents[:4]}
 
@@ -126,7 +126,7 @@ def test_approximate_index_types_build_update_and_reopen(kind, config):
     # 90 one-line documents: enough for ivf to train 2 lists (39 chunks each), quick to embed.
     documents = [Document(f"d{i}", f"Note {i}: the {animal} number {i} sleeps.", {})
                  for i, animal in enumerate(["cat", "dog", "owl", "fox", "eel", "yak"] * 15)]
-    index = build_index(f"small-{kind}", documents, config=config, progress=False)
+    index = build_index(f"small-{kind}", documents, config=config)
     assert index.info()["store"]["kind"] == kind
     index.remove("d0")
     reopened = open_index(f"small-{kind}", config.index.root)

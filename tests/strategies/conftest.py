@@ -145,5 +145,5 @@ def small_index(indexing, demo_corpus, tmp_path_factory):
     root = tmp_path_factory.mktemp("indexes")
     config = load_config(overrides=[f"index.root={root}"])
     documents = [d for d in demo_corpus.documents if d.metadata["title"] == demo_corpus.documents[0].metadata["title"]]
-    indexing.build_index("normans", documents, config=config, root=root, progress=False)
+    indexing.build_index("normans", documents, config=config, root=root)
     return indexing.open_index("normans", root=root), root

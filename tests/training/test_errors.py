@@ -87,4 +87,4 @@ def test_cli_rejects_bad_hyper_parameters(argv, message, capsys):
 
 def test_cli_rejects_non_positive_values(capsys, tmp_path):
     assert main(["train", "classifier", "--demo", "--epochs", "0", "--output", str(tmp_path / "r")]) == 2
-    assert "--epochs must be positive" in capsys.readouterr().err
+    assert "--epochs: training.classifier.epochs: Input should be greater than 0" in capsys.readouterr().err

@@ -243,7 +243,7 @@ def test_cli_trains_with_retrieved_context(tmp_path, capsys, demo_corpus):
     root = tmp_path / "indexes"
     title = demo_corpus.documents[0].metadata["title"]
     build_index("normans", [d for d in demo_corpus.documents if d.metadata["title"] == title],
-                config=load_config(overrides=[f"index.root={root}"]), root=root, progress=False)
+                config=load_config(overrides=[f"index.root={root}"]), root=root)
     data = tmp_path / "qa.jsonl"
     data.write_text("".join(json.dumps({"question": p.question, "answers": list(p.answers)}) + "\n"
                             for p in demo_corpus.qa_pairs[:12]))

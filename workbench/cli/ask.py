@@ -6,14 +6,13 @@ from __future__ import annotations
 import argparse
 import shutil
 import textwrap
-import time
 from pathlib import Path
 
+from workbench import api
 from workbench.cli.output import add_json_flag, emit, table
 from workbench.config import Config
-from workbench.corpus import load_qa
 from workbench.errors import WorkbenchError
-from workbench.evaluation.qa import evaluate_qa
+from workbench.progress import tqdm_progress
 from workbench.strategies import (
     SELECTIONS,
     STRATEGY_NAMES,
@@ -55,9 +54,10 @@ def _add_strategy_options(p: argparse.ArgumentParser) -> None:
                    help="for the finetuned strategies: an adapter folder or a `wb train generator` run folder "
                         "(any method, full included; repeatable: one answer per adapter)")
     p.add_argument("--k", type=int, metavar="N", help="chunks retrieved (default: config retrieval.k)")
-    p.add_argument("--shots", type=int, default=3, metavar="N", help="few-shot demonstrations (default: 3)")
-    p.add_argument("--shot-selection", choices=SELECTIONS, default="random",
-                   help="pick demonstrations at random (seeded) or by similarity to the question")
+    p.add_argument("--shots", type=int, metavar="N", help="few-shot demonstrations (default: strategies.shots)")
+    p.add_argument("--shot-selection", choices=SELECTIONS,
+                   help="pick demonstrations at random (seeded) or by similarity to the question "
+                        "(default: strategies.shot_selection)")
     p.add_argument("--demonstrations", metavar="FILE", help="QA file of the few-shot demonstration pool")
     p.add_argument("--model", metavar="NAME", help="generator (default: config models.generator)")
     p.add_argument("--prompts", metavar="FILE", help="prompt templates merged over configs/prompts.yaml")
@@ -73,14 +73,13 @@ def _options(args: argparse.Namespace) -> StrategyOptions:
 def _ask(args: argparse.Namespace, config: Config) -> None:
     as_pair(args.question)  # an empty question is one error, not one per strategy
     names = parse_strategy_names(args.strategy)
-    factory = StrategyFactory(config, _options(args))
     if len(names) == 1 and not args.json:
-        strategies = factory.build(names[0])
+        strategies = StrategyFactory(config, _options(args)).build(names[0])
         if len(strategies) == 1:
             _stream_one(strategies[0], args.question)
             return
     # Several answers: a strategy that cannot be built or fails shows its error in its own column.
-    outcomes = factory.answer_each(names, [args.question])
+    outcomes = api.ask(config, args.question, names, _options(args))
     data = [{"strategy": o.label, "error": _describe(o.error)} if o.error else
             {"strategy": o.label, "answer": o.answers[0].to_dict()} for o in outcomes]
     emit(args, data, lambda: print(side_by_side(outcomes, 0)))
@@ -139,17 +138,9 @@ def side_by_side(outcomes: list[StrategyOutcome], question: int) -> str:
 
 
 def _eval_qa(args: argparse.Namespace, config: Config) -> None:
-    if args.limit is not None and args.limit < 1:
-        raise WorkbenchError(f"--limit must be at least 1, got {args.limit}")
-    every_pair = load_qa(args.data)
-    pairs = every_pair[:args.limit]
-    # Few-shot demonstrations come from the pairs not evaluated (else from the demo corpus); FewShot
-    # itself skips the evaluated question's paragraph.
-    others = every_pair[len(pairs):]
-    factory = StrategyFactory(config, _options(args), default_pool=others or None)
-    strategies = factory.build_many(parse_strategy_names(args.strategies))
-    output = args.output or config.training.output_root / "eval-qa" / time.strftime("%Y%m%d-%H%M%S")
-    scores = evaluate_qa(strategies, pairs, output_dir=output, progress=True)
+    scores, output = api.evaluate_qa(config, args.data, parse_strategy_names(args.strategies), _options(args),
+                                     limit=args.limit, output=args.output,
+                                     progress=None if args.json else tqdm_progress())
 
     def render() -> None:
         rows = [(s.strategy, s.questions, f"{s.exact_match:.3f}", f"{s.token_f1:.3f}", f"{s.answer_contained:.3f}",

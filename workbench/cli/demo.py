@@ -8,6 +8,7 @@ from workbench.cli.ask import side_by_side
 from workbench.cli.output import add_json_flag, emit
 from workbench.config import Config
 from workbench.demo import DEMO_INDEX, DemoResult, run_demo
+from workbench.progress import tqdm_progress
 
 
 def register(cli) -> None:
@@ -19,7 +20,7 @@ def register(cli) -> None:
 
 
 def demo_command(args: argparse.Namespace, config: Config) -> None:
-    result = run_demo(config, progress=not args.json)
+    result = run_demo(config, progress=None if args.json else tqdm_progress())
     emit(args, _as_dict(result), lambda: _print(result, args.headless))
 
 

@@ -6,18 +6,13 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from workbench import api
 from workbench.cli.output import add_json_flag, emit, human_size, table
 from workbench.config import Config
-from workbench.corpus import load_demo_corpus, load_qa
+from workbench.corpus import load_qa
 from workbench.errors import WorkbenchError
-from workbench.indexing import (
-    UpdateSummary,
-    build_index,
-    evaluate_retrieval,
-    list_indexes,
-    load_documents,
-    open_index,
-)
+from workbench.indexing import UpdateSummary, evaluate_retrieval, list_indexes, open_index, storage
+from workbench.progress import tqdm_progress
 from workbench.indexing.chunking import SPLITTERS
 from workbench.indexing.store import KINDS
 
@@ -91,8 +86,8 @@ def _non_negative(text: str) -> int:
 
 
 def _add_loader_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--text-field", default="text", metavar="F", help="text field of JSON/JSONL records (default text)")
-    p.add_argument("--text-column", default="text", metavar="C", help="text column of CSV/TSV tables (default text)")
+    p.add_argument("--text-field", metavar="F", help="text field of JSON/JSONL records (default: data.text_field)")
+    p.add_argument("--text-column", metavar="C", help="text column of CSV/TSV tables (default: data.text_column)")
 
 
 def _add_hybrid_flag(p: argparse.ArgumentParser) -> None:
@@ -101,25 +96,22 @@ def _add_hybrid_flag(p: argparse.ArgumentParser) -> None:
 
 
 def run_build(args, config: Config) -> None:
-    config = _with_flags(config, args)
     if args.demo == bool(args.paths):
         raise WorkbenchError("give either PATH... or --demo")
-    documents = load_demo_corpus().documents if args.demo else None
-    index = build_index(args.name, documents, sources=args.paths or None, config=config,
-                        text_field=args.text_field, text_column=args.text_column)
+    index = api.build_index(_with_flags(config, args), api.IndexRequest(name=args.name, paths=args.paths, demo=args.demo),
+                            progress=None if args.json else tqdm_progress())
     _report(args, index.name, index.last_update, index.path)
 
 
 def run_add(args, config: Config) -> None:
-    index = open_index(args.name, config.index.root)
-    loaded = load_documents(args.paths, text_field=args.text_field, text_column=args.text_column)
-    summary = index.add(loaded.documents, embedder=config.models.embedder, progress=True)
-    _report(args, index.name, dataclasses.replace(summary, skipped_files=tuple(loaded.skipped)), index.path)
+    summary = api.add_documents(_with_flags(config, args), args.name, args.paths,
+                                progress=None if args.json else tqdm_progress())
+    _report(args, args.name, summary, storage.index_path(config.index.root, args.name))
 
 
 def run_remove(args, config: Config) -> None:
-    index = open_index(args.name, config.index.root)
-    _report(args, index.name, index.remove(args.doc_id), index.path)
+    summary = api.remove_document(config, args.name, args.doc_id)
+    _report(args, args.name, summary, storage.index_path(config.index.root, args.name))
 
 
 def _report(args, name: str, summary: UpdateSummary, path: Path) -> None:
@@ -129,6 +121,8 @@ def _report(args, name: str, summary: UpdateSummary, path: Path) -> None:
               f"total ({summary.seconds:.1f} s) -> {path}")
         if summary.skipped_files:
             print(f"  {len(summary.skipped_files)} unreadable file(s) skipped (warnings above; --json lists them)")
+        for warning in summary.warnings:
+            print(f"  warning: {warning}")
 
     emit(args, {"index": name, "path": path, **dataclasses.asdict(summary)}, render)
 
@@ -167,9 +161,7 @@ def run_list(args, config: Config) -> None:
 
 
 def run_search(args, config: Config) -> None:
-    index = open_index(args.name, config.index.root)
-    hybrid = config.retrieval.hybrid if args.hybrid is None else args.hybrid
-    hits = index.search(args.query, k=args.k or config.retrieval.k, filters=_parse_filters(args.filter), hybrid=hybrid)
+    hits = api.search(config, args.name, args.query, k=args.k, filters=_parse_filters(args.filter), hybrid=args.hybrid)
 
     def render() -> None:
         if not hits:
@@ -205,14 +197,12 @@ def run_eval(args, config: Config) -> None:
 
 
 def _with_flags(config: Config, args) -> Config:
-    """The config with the command line's chunking and index flags applied (they win over files)."""
-    config = config.model_copy(deep=True)
-    flags = {("chunking", "splitter"): args.splitter, ("chunking", "chunk_size"): args.chunk_size,
-             ("chunking", "chunk_overlap"): args.chunk_overlap, ("index", "type"): args.type}
-    for (section, key), value in flags.items():
-        if value is not None:
-            setattr(getattr(config, section), key, value)
-    return config
+    """The config with the command line's chunking, index and loader flags set (they win over files)."""
+    return config.updated({"chunking.splitter": getattr(args, "splitter", None),
+                           "chunking.chunk_size": getattr(args, "chunk_size", None),
+                           "chunking.chunk_overlap": getattr(args, "chunk_overlap", None),
+                           "index.type": getattr(args, "type", None),
+                           "data.text_field": args.text_field, "data.text_column": args.text_column})
 
 
 def _parse_filters(items: list[str]) -> dict[str, list[str]]:

@@ -1,34 +1,37 @@
 """`wb train classifier|generator|merge` and `wb eval classify`: the finetuning track's commands.
 
-Hyper-parameters default to `training.*` in the config; the flags here override them for one run."""
+Hyper-parameters default to `training.*` in the config; each flag here sets one config key for this
+run (e.g. `--epochs` is `training.generator.epochs`), so the CLI, the UI and a YAML file agree."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from workbench import api
 from workbench.cli.output import add_json_flag, emit, human_size, table
 from workbench.config import Config
-from workbench.errors import WorkbenchError
+from workbench.progress import tqdm_progress
 
 
 def register(cli) -> None:
     p = cli.subcommand("train", "classifier", help="train a text classifier (feature, head, last-n, full, lora)")
     _data_arguments(p, "a CSV/TSV table of texts and labels")
-    p.add_argument("--text-column", default="text", help="column holding the text (default: text)")
-    p.add_argument("--label-column", default="label", help="column holding the label (default: label)")
+    p.add_argument("--text-column", help="column holding the text (default: data.text_column)")
+    p.add_argument("--label-column", help="column holding the label (default: data.label_column)")
     p.add_argument("--method", choices=("feature", "head", "last-n", "full", "lora"),
                    help="what trains (default: training.classifier.method)")
-    p.add_argument("--backbone", default="minilm", help="minilm, smollm2-135m-instruct, or any HF id/folder")
+    p.add_argument("--backbone", help="minilm, smollm2-135m-instruct, or any HF id/folder (default: training.classifier.backbone)")
     p.add_argument("--last-n", type=int, help="last-n: how many final blocks train (default: training.classifier.last_n)")
-    p.add_argument("--head-learning-rate", type=float, default=1e-3, help="learning rate of the new head (default: 1e-3)")
+    p.add_argument("--head-learning-rate", type=float,
+                   help="learning rate of the new head (default: training.classifier.head_learning_rate)")
     _loop_arguments(p)
     p.set_defaults(handler=train_classifier_command)
 
     p = cli.subcommand("train", "generator", help="finetune a generator on QA, instruction or chat data")
     _data_arguments(p, "QA (SQuAD JSON or records), Alpaca instructions, or chat records")
-    p.add_argument("--format", choices=("qa", "instruction", "chat"), default="qa", help="what --data holds (default: qa)")
-    p.add_argument("--with-context", choices=("none", "gold", "retrieved"), default="none",
+    p.add_argument("--format", choices=("qa", "instruction", "chat"), help="what --data holds (default: qa)")
+    p.add_argument("--with-context", choices=("none", "gold", "retrieved"),
                    help="qa: the question alone, with its gold paragraph, or with the top-k chunks of --index "
                         "(RAFT recipe; the prompt rag+finetuned sends) (default: none)")
     p.add_argument("--index", help="--with-context retrieved: the index to retrieve from")
@@ -36,14 +39,15 @@ def register(cli) -> None:
     p.add_argument("--method", choices=("lora", "prompt-tuning", "prefix-tuning", "ia3", "adapter", "full"),
                    help="what trains (default: training.generator.method)")
     p.add_argument("--model", help="base causal LM (default: models.generator)")
-    p.add_argument("--virtual-tokens", type=int, default=20, help="prompt/prefix tuning: virtual tokens (default: 20)")
+    p.add_argument("--virtual-tokens", type=int, help="prompt/prefix tuning: virtual tokens (default: training.generator.virtual_tokens)")
     p.add_argument("--prompt-init-text", help="prompt tuning: initialise the virtual tokens from this text")
-    p.add_argument("--bottleneck-size", type=int, default=64, help="adapter: bottleneck width (default: 64)")
+    p.add_argument("--bottleneck-size", type=int, help="adapter: bottleneck width (default: training.generator.bottleneck_size)")
     p.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction,
                    help="recompute activations in the backward pass: less memory, slower steps "
                         "(default: training.generator.gradient_checkpointing)")
-    p.add_argument("--eval-generate", type=int, default=16,
-                   help="held-out examples answered at each epoch end for exact match / F1 (default: 16; 0: none)")
+    p.add_argument("--eval-generate", type=int,
+                   help="held-out examples answered at each epoch end for exact match / F1 "
+                        "(default: training.generator.eval_generate; 0: none)")
     p.add_argument("--general-data", type=Path,
                    help="Alpaca-style instructions to measure forgetting on (default: a small bundled set)")
     _loop_arguments(p)
@@ -57,8 +61,10 @@ def register(cli) -> None:
     p = cli.subcommand("eval", "classify", help="score a trained classifier on a labelled table")
     p.add_argument("--model", type=Path, required=True, metavar="RUN_DIR")
     p.add_argument("--data", type=Path, required=True, metavar="FILE")
-    p.add_argument("--text-column", default="text")
-    p.add_argument("--label-column", default="label")
+    p.add_argument("--text-column", help="default: data.text_column")
+    p.add_argument("--label-column", help="default: data.label_column")
+    p.add_argument("--output", type=Path, metavar="DIR",
+                   help="where predictions-<run>.jsonl and scores.json go (default: <training.output_root>/eval-classify/<time>)")
     add_json_flag(p)
     p.set_defaults(handler=eval_classify_command)
 
@@ -76,7 +82,7 @@ def _loop_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--learning-rate", type=float)
     p.add_argument("--max-length", type=int, help="tokens per example; longer ones are truncated (and counted)")
     p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps (quick looks)")
-    p.add_argument("--checkpoint-every", type=int, default=50, help="optimizer steps between checkpoints (default: 50)")
+    p.add_argument("--checkpoint-every", type=int, help="optimizer steps between checkpoints (default: training.checkpoint_every)")
     p.add_argument("--early-stopping", type=int, metavar="EPOCHS",
                    help="stop after this many epochs without a lower eval loss")
     p.add_argument("--no-group-by-length", action="store_true", help="batch in random order (more padding)")
@@ -86,39 +92,20 @@ def _loop_arguments(p: argparse.ArgumentParser) -> None:
     add_json_flag(p)
 
 
-def _positive(args: argparse.Namespace, *names: str) -> None:
-    for name in names:
-        value = getattr(args, name, None)
-        if value is not None and value <= 0:
-            raise WorkbenchError(f"--{name.replace('_', '-')} must be positive, got {value}")
-
-
-def _loop_settings(args: argparse.Namespace, section, config: Config):
-    from workbench.training.loop import LoopSettings
-
-    _positive(args, "epochs", "batch_size", "learning_rate", "max_length", "max_steps", "checkpoint_every",
-              "last_n", "virtual_tokens", "bottleneck_size", "head_learning_rate")
-    return LoopSettings(
-        epochs=args.epochs or section.epochs, batch_size=args.batch_size or section.batch_size,
-        learning_rate=args.learning_rate or section.learning_rate,
-        seed=config.training.seed if args.seed is None else args.seed,
-        checkpoint_every=args.checkpoint_every, max_steps=args.max_steps, early_stopping_patience=args.early_stopping,
-        group_by_length=not args.no_group_by_length, device=config.models.device)
-
-
-def _run_path(args: argparse.Namespace, config: Config, kind: str, method: str) -> Path:
-    from workbench.training.runs import default_run_path
-
-    if args.resume and args.output is None:
-        raise WorkbenchError("--resume needs --output RUN_DIR (the run to continue)")
-    return args.output or default_run_path(config.training.output_root, kind, method)
-
-
-def _lora(config: Config):
-    from workbench.training.adapters import LoraSettings
-
-    lora = config.training.lora
-    return LoraSettings(lora.r, lora.alpha, lora.dropout, tuple(lora.target_modules) if lora.target_modules else None)
+def _with_flags(config: Config, args: argparse.Namespace, section: str, keys: dict[str, str]) -> Config:
+    """The config with the command line's flags set: each flag is a config key (`keys` maps the flag's
+    name to its key in `training.<section>`, or to a full dotted key)."""
+    loop = {"epochs": "epochs", "batch_size": "batch_size", "learning_rate": "learning_rate",
+            "max_length": "max_length", "max_steps": "training.max_steps",
+            "checkpoint_every": "training.checkpoint_every", "early_stopping": "training.early_stopping",
+            "seed": "training.seed"}
+    values, origins = {}, {}
+    for flag, key in {**loop, **keys}.items():
+        dotted = key if "." in key else f"training.{section}.{key}"
+        values[dotted], origins[dotted] = getattr(args, flag, None), f"--{flag.replace('_', '-')}"
+    if args.no_group_by_length:
+        values["training.group_by_length"] = False
+    return config.updated(values, origins)
 
 
 def _report(args: argparse.Namespace, run) -> None:
@@ -136,61 +123,25 @@ def _report(args: argparse.Namespace, run) -> None:
 
 
 def train_classifier_command(args: argparse.Namespace, config: Config) -> None:
-    from workbench.corpus import load_demo_corpus, load_labeled_table
-    from workbench.training.classifier import ClassifierOptions, train_classifier
-
-    section = config.training.classifier
-    if args.demo:
-        rows, source = load_demo_corpus().labeled_documents(), "demo corpus (paragraph → article topic)"
-    else:
-        rows, source = load_labeled_table(args.data, args.text_column, args.label_column), str(args.data)
-    eval_rows = load_labeled_table(args.eval_data, args.text_column, args.label_column) if args.eval_data else None
-    method = args.method or section.method
-    options = ClassifierOptions(loop=_loop_settings(args, section, config), method=method, backbone=args.backbone,
-                                last_n=args.last_n or section.last_n, max_length=args.max_length or section.max_length,
-                                head_learning_rate=args.head_learning_rate, lora=_lora(config))
-    run = train_classifier([r.text for r in rows], [r.label for r in rows], options,
-                           _run_path(args, config, "classifier", method),
-                           eval_texts=[r.text for r in eval_rows] if eval_rows else None,
-                           eval_labels=[r.label for r in eval_rows] if eval_rows else None,
-                           source=source, resume=args.resume)
-    _report(args, run)
+    config = _with_flags(config, args, "classifier", {
+        "method": "method", "backbone": "backbone", "last_n": "last_n", "head_learning_rate": "head_learning_rate",
+        "text_column": "data.text_column", "label_column": "data.label_column"})
+    request = api.ClassifierRequest(data=None if args.demo else args.data, eval_data=args.eval_data,
+                                    output=args.output, resume=args.resume)
+    _report(args, api.train_classifier(config, request, progress=None if args.json else tqdm_progress()))
 
 
 def train_generator_command(args: argparse.Namespace, config: Config) -> None:
-    from workbench.training.generator import GeneratorOptions, train_generator
-    from workbench.training.examples import bundled_general_examples, load_examples
-
-    section = config.training.generator
-    system = config.generation.system_prompt
-    _positive(args, "k")
-    index = None
-    if args.with_context == "retrieved":
-        if not args.index:
-            raise WorkbenchError("--with-context retrieved needs --index NAME (build one with `wb index build`)")
-        from workbench.indexing import open_index
-
-        index = open_index(args.index, root=config.index.root)
-    context = {"with_context": args.with_context, "index": index, "k": args.k or config.retrieval.k}
-    examples, source = load_examples(None if args.demo else args.data, args.format, system, **context)
-    if args.format == "qa" and args.with_context != "none":
-        source += (f" (context: retrieved top-{context['k']} from index '{args.index}')"
-                   if args.with_context == "retrieved" else " (context: gold paragraph)")
-    eval_examples = load_examples(args.eval_data, args.format, system, **context)[0] if args.eval_data else None
-    general = (load_examples(args.general_data, "instruction", system, False)[0] if args.general_data
-               else bundled_general_examples(system))
-    method = args.method or section.method
-    options = GeneratorOptions(loop=_loop_settings(args, section, config), method=method,
-                               model=args.model or config.models.generator,
-                               max_length=args.max_length or section.max_length, lora=_lora(config),
-                               virtual_tokens=args.virtual_tokens, prompt_init_text=args.prompt_init_text,
-                               bottleneck_size=args.bottleneck_size, eval_generate=args.eval_generate,
-                               max_new_tokens=config.generation.max_new_tokens,
-                               gradient_checkpointing=section.gradient_checkpointing
-                               if args.gradient_checkpointing is None else args.gradient_checkpointing)
-    run = train_generator(examples, options, _run_path(args, config, "generator", method), eval_examples,
-                          general=general, source=source, resume=args.resume)
-    _report(args, run)
+    config = _with_flags(config, args, "generator", {
+        "method": "method", "model": "models.generator", "virtual_tokens": "virtual_tokens",
+        "bottleneck_size": "bottleneck_size", "gradient_checkpointing": "gradient_checkpointing",
+        "eval_generate": "eval_generate", "k": "retrieval.k"})
+    given = {"format": args.format, "with_context": args.with_context, "index": args.index,
+             "general_data": args.general_data, "prompt_init_text": args.prompt_init_text}
+    request = api.GeneratorRequest(data=None if args.demo else args.data, eval_data=args.eval_data,
+                                   output=args.output, resume=args.resume,
+                                   **{key: value for key, value in given.items() if value is not None})
+    _report(args, api.train_generator(config, request, progress=None if args.json else tqdm_progress()))
 
 
 def merge_command(args: argparse.Namespace, config: Config) -> None:
@@ -200,11 +151,8 @@ def merge_command(args: argparse.Namespace, config: Config) -> None:
 
 
 def eval_classify_command(args: argparse.Namespace, config: Config) -> None:
-    from workbench.corpus import load_labeled_table
-    from workbench.training.classifier import evaluate_classifier
-
-    rows = load_labeled_table(args.data, args.text_column, args.label_column)
-    result = evaluate_classifier(args.model, [r.text for r in rows], [r.label for r in rows])
+    config = config.updated({"data.text_column": args.text_column, "data.label_column": args.label_column})
+    result, output = api.evaluate_classifier(config, args.model, args.data, args.output)
 
     def render() -> None:
         print(f"{result['examples']} examples: accuracy {result['accuracy']:.4f}, macro-F1 {result['macro_f1']:.4f}")
@@ -214,5 +162,6 @@ def eval_classify_command(args: argparse.Namespace, config: Config) -> None:
         print("\nconfusion (rows: gold, columns: predicted)")
         print(table([[gold, *row] for gold, row in zip(confusion["labels"], confusion["rows_gold_columns_predicted"])],
                     ["", *confusion["labels"]]))
+        print(f"\npredictions: {output}")
 
-    emit(args, result, render)
+    emit(args, {**result, "output": str(output)}, render)

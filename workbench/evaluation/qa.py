@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from workbench.corpus import QAPair
+from workbench.progress import ProgressCallback
 from workbench.evaluation.metrics import answer_contained, exact_match, mean, token_f1
 from workbench.strategies import Answer, Strategy
 from workbench.training.runs import write_atomic  # fsync'd temp file + rename; a full disk is a clear error
@@ -47,7 +48,7 @@ def score_item(pair: QAPair, answer: Answer) -> dict:
 
 
 def evaluate_strategy(strategy: Strategy, pairs: Sequence[QAPair], output_dir: str | Path | None = None,
-                      progress: bool = True) -> QAScores:
+                      progress: ProgressCallback | None = None) -> QAScores:
     started = time.perf_counter()
     answers = strategy.answer_many(pairs, progress=progress)
     wall = time.perf_counter() - started
@@ -72,7 +73,7 @@ def evaluate_strategy(strategy: Strategy, pairs: Sequence[QAPair], output_dir: s
 
 
 def evaluate_qa(strategies: Sequence[Strategy], pairs: Sequence[QAPair], output_dir: str | Path | None = None,
-                progress: bool = True) -> list[QAScores]:
+                progress: ProgressCallback | None = None) -> list[QAScores]:
     """Scores per strategy; with `output_dir`, also predictions-<strategy>.jsonl and scores.json there."""
     scores = [evaluate_strategy(s, pairs, output_dir, progress) for s in strategies]
     if output_dir is not None:

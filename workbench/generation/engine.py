@@ -13,12 +13,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import torch
-from tqdm.auto import tqdm
 
 from workbench.config import Config
 from workbench.generation.adapters import AdapterSet, adapters_for
 from workbench.generation.budget import FittedPrompt, fit_prompt
 from workbench.models import LoadedGenerator, load_generator
+from workbench.progress import ProgressCallback, start_stage
 
 
 @dataclass(frozen=True)
@@ -86,17 +86,18 @@ class GenerationEngine:
                           n_demonstrations=n_demonstrations, n_sources=n_sources, window_note=note)
 
     def generate(self, prompts: Sequence[list[int]], adapter: str | None = None,
-                 progress: bool = False) -> list[Generation]:
-        """Answers to tokenized prompts, in order, `batch_size` prompts per `generate` call."""
+                 progress: ProgressCallback | None = None) -> list[Generation]:
+        """Answers to tokenized prompts, in order, `batch_size` prompts per `generate` call; `progress`
+        hears of each batch (stage "generating", counted in prompts)."""
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         results: list[Generation | None] = [None] * len(prompts)
         size = self.settings.batch_size
-        with tqdm(total=len(prompts), desc="generating", unit="q", disable=not progress) as bar:
-            for start in range(0, len(order), size):
-                batch = order[start:start + size]
-                for i, generation in zip(batch, self._generate_batch([prompts[i] for i in batch], adapter)):
-                    results[i] = generation
-                bar.update(len(batch))
+        generating = start_stage(progress, "generating", len(prompts))
+        for start in range(0, len(order), size):
+            batch = order[start:start + size]
+            for i, generation in zip(batch, self._generate_batch([prompts[i] for i in batch], adapter)):
+                results[i] = generation
+            generating.advance(len(batch))
         return results
 
     def _generate_batch(self, prompts: list[list[int]], adapter: str | None) -> list[Generation]:

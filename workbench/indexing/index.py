@@ -27,6 +27,7 @@ from workbench.indexing.errors import EmbedderMismatch, IndexCorrupt, IndexingEr
 from workbench.indexing.hybrid import Bm25, reciprocal_rank_fusion
 from workbench.indexing.loaders import SkippedFile, load_documents
 from workbench.indexing.store import VectorStore
+from workbench.progress import ProgressCallback
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ class UpdateSummary:
     chunks_total: int = 0
     seconds: float = 0.0
     skipped_files: tuple[SkippedFile, ...] = ()  # unreadable files skipped while loading a folder
+    warnings: tuple[str, ...] = ()  # what the user should know (chunks cut off by the embedder's window)
 
 
 @dataclass
@@ -207,7 +209,7 @@ class Index:
     # --- updating ------------------------------------------------------------------------------
 
     def add(self, documents: Iterable[Document], *, embedder: str | None = None,
-            progress: bool = False) -> UpdateSummary:
+            progress: ProgressCallback | None = None) -> UpdateSummary:
         """Add new documents and replace changed ones (same id, other content); unchanged ones are skipped.
         `embedder`, when given, must be the one the index was built with."""
         if embedder is not None and embedder != self.embedder_name:
@@ -226,14 +228,14 @@ class Index:
             if doc_id not in self._documents:
                 raise IndexingError(f"index '{self.name}' has no document '{doc_id}' "
                                     f"(`wb index info {self.name}` lists the documents)")
-            return self._apply([], {doc_id}, progress=False)
+            return self._apply([], {doc_id}, progress=None)
 
     def _reload_if_changed(self) -> None:
         """Another process may have written a version since this one was opened: start from it."""
         if self.version != storage.current_version(self.path):
             self.__dict__.update(Index.load(self.path).__dict__)
 
-    def _apply(self, upserts: list[Document], removals: set[str], progress: bool,
+    def _apply(self, upserts: list[Document], removals: set[str], progress: ProgressCallback | None,
                force_save: bool = False) -> UpdateSummary:
         """Apply the changes and save a new version; the caller holds the write lock."""
         started = time.perf_counter()
@@ -249,7 +251,7 @@ class Index:
         if not (added or replaced or removals or force_save):
             return UpdateSummary(skipped=skipped, chunks_total=len(self._chunks),
                                  seconds=time.perf_counter() - started)
-        chunks, vectors = self._embed(added + replaced, progress)
+        chunks, vectors, warnings = self._embed(added + replaced, progress)
         try:
             self._replace_in_memory(added + replaced, removals | {d.id for d in replaced}, chunks, vectors)
             self._save()
@@ -258,21 +260,24 @@ class Index:
                 self.__dict__.update(Index.load(self.path).__dict__)
             raise
         return UpdateSummary(len(added), len(replaced), skipped, len(removals), len(chunks), len(self._chunks),
-                             time.perf_counter() - started)
+                             time.perf_counter() - started, warnings=warnings)
 
-    def _embed(self, documents: list[Document], progress: bool) -> tuple[list[Chunk], np.ndarray]:
-        """The documents' chunks and their vectors, warning about chunks longer than the embedder reads."""
+    def _embed(self, documents: list[Document], progress: ProgressCallback | None
+               ) -> tuple[list[Chunk], np.ndarray, tuple[str, ...]]:
+        """The documents' chunks, their vectors, and a warning about chunks longer than the embedder reads."""
         if not documents:
-            return [], np.zeros((0, self.store.dim), dtype=np.float32)
+            return [], np.zeros((0, self.store.dim), dtype=np.float32), ()
         s = self.settings
         chunks = chunk_documents(documents, s.splitter, s.chunk_size, s.chunk_overlap, s.embedder)
         texts = [c.text for c in chunks]
         too_long = count_truncated(texts, s.embedder)
+        warnings: tuple[str, ...] = ()
         if too_long:
-            log.warning("%d of %d chunks are longer than the embedder's %d-token window and are cut off "
-                        "when embedded: use --splitter token or a smaller --chunk-size",
-                        too_long, len(chunks), embedder_window(s.embedder))
-        return chunks, embed_texts(texts, s.embedder, s.embed_batch_size, progress)
+            warnings = (f"{too_long} of {len(chunks)} chunks are longer than the embedder's "
+                        f"{embedder_window(s.embedder)}-token window and are cut off when embedded: "
+                        "use --splitter token or a smaller --chunk-size",)
+            log.warning(warnings[0])
+        return chunks, embed_texts(texts, s.embedder, s.embed_batch_size, progress), warnings
 
     def _replace_in_memory(self, documents: list[Document], stale: set[str], chunks: list[Chunk],
                            vectors: np.ndarray) -> None:
@@ -311,7 +316,7 @@ class Index:
 
 
 def build_index(name: str, documents: Iterable[Document] | None = None, *, sources: list[Path] | None = None,
-                config: Config, root: Path | None = None, progress: bool = True, text_field: str = "text",
+                config: Config, root: Path | None = None, progress: ProgressCallback | None = None, text_field: str = "text",
                 text_column: str = "text") -> Index:
     """Make index `name` hold exactly these documents (or those loaded from `sources`).
 

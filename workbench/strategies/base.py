@@ -21,6 +21,7 @@ from workbench.generation import (
     PromptTemplates,
     clean_answer,
 )
+from workbench.progress import ProgressCallback
 from workbench.strategies.answer import Answer, Demonstration, Source
 
 Question = str | QAPair  # a QAPair lets few-shot exclude the evaluated pair by id
@@ -70,7 +71,7 @@ class Strategy:
     def answer(self, question: Question) -> Answer:
         return self.answer_many([question])[0]
 
-    def answer_many(self, questions: Sequence[Question], progress: bool = False) -> list[Answer]:
+    def answer_many(self, questions: Sequence[Question], progress: ProgressCallback | None = None) -> list[Answer]:
         """Answers in order; generation is batched (engine batch_size), retrieval done in one call."""
         pairs = [as_pair(q) for q in questions]
         if not pairs:

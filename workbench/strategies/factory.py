@@ -14,6 +14,7 @@ from workbench.corpus import QAPair, load_demo_corpus, load_qa
 from workbench.errors import WorkbenchError
 from workbench.generation import GenerationEngine, LoadedAdapter, load_prompts, parse_adapter_spec
 from workbench.models.registry import full_finetuning_model
+from workbench.progress import ProgressCallback
 from workbench.strategies.answer import Answer
 from workbench.strategies.base import Question, Strategy, ZeroShot
 from workbench.strategies.few_shot import FewShot
@@ -30,8 +31,8 @@ class StrategyOptions:
     index: str | None = None
     adapters: tuple[str, ...] = ()  # PATH or NAME=PATH each (adapter or run folder); finetuned strategies run once per adapter
     k: int | None = None  # retrieved chunks (config retrieval.k)
-    shots: int = 3
-    shot_selection: str = "random"
+    shots: int | None = None  # config strategies.shots
+    shot_selection: str | None = None  # config strategies.shot_selection
     demonstrations: str | Path | None = None  # QA file for the few-shot pool (default: see StrategyFactory)
     model: str | None = None  # config models.generator
     prompts: str | Path | None = None  # a templates file merged over configs/prompts.yaml
@@ -91,7 +92,9 @@ class StrategyFactory:
         if name == "zero-shot":
             return [ZeroShot(**common)]
         if name == "few-shot":
-            return [FewShot(**common, pool=self._pool, k=self.options.shots, selection=self.options.shot_selection,
+            shots = self.config.strategies.shots if self.options.shots is None else self.options.shots
+            selection = self.options.shot_selection or self.config.strategies.shot_selection
+            return [FewShot(**common, pool=self._pool, k=shots, selection=selection,
                             seed=self.config.training.seed, embedder=self.config.models.embedder)]
         if name == "rag":
             return [Rag(**common, index=self._index, k=k)]
@@ -107,7 +110,7 @@ class StrategyFactory:
         return [strategy for name in names for strategy in self.build(name)]
 
     def answer_each(self, names: Sequence[str], questions: Sequence[Question],
-                    progress: bool = False) -> list[StrategyOutcome]:
+                    progress: ProgressCallback | None = None) -> list[StrategyOutcome]:
         """Every strategy in `names` answers every question (batched). A strategy that cannot be built
         or fails, for whatever reason, reports its error in its own outcome and the others still answer:
         side-by-side views (`wb ask --strategy all`, the demo, the UI) show one column per outcome."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from workbench.config import Config
+
 
 @dataclass(frozen=True)
 class LoraSettings:
@@ -12,6 +14,11 @@ class LoraSettings:
     alpha: int = 16
     dropout: float = 0.05
     target_modules: tuple[str, ...] | None = None  # None: peft's default for the architecture
+
+    @classmethod
+    def from_config(cls, config: Config) -> LoraSettings:
+        lora = config.training.lora
+        return cls(lora.r, lora.alpha, lora.dropout, tuple(lora.target_modules) if lora.target_modules else None)
 
 
 def lora_config(settings: LoraSettings, task_type: str | None):

@@ -23,9 +23,11 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from workbench.config import Config
 from workbench.evaluation.metrics import accuracy, macro_f1, per_class_scores
 from workbench.models import EMBEDDER
 from workbench.models.bottleneck import transformer_blocks
+from workbench.progress import ProgressCallback
 from workbench.training.adapters import LoraSettings, lora_config
 from workbench.training.backbones import Backbone, load_backbone, pool
 from workbench.training.data import Truncation, pad_batch
@@ -50,6 +52,14 @@ class ClassifierOptions:
     max_length: int = 256
     head_learning_rate: float = 1e-3  # a fresh head learns faster than a pretrained backbone may move
     lora: LoraSettings = field(default_factory=LoraSettings)
+
+    @classmethod
+    def from_config(cls, config: Config) -> ClassifierOptions:
+        """Every setting from `training.classifier` (and `training.lora`, `training.*` for the loop)."""
+        section = config.training.classifier
+        return cls(loop=LoopSettings.from_config(config, section), method=section.method, backbone=section.backbone,
+                   last_n=section.last_n, max_length=section.max_length,
+                   head_learning_rate=section.head_learning_rate, lora=LoraSettings.from_config(config))
 
 
 class TextClassifier(nn.Module):
@@ -141,8 +151,10 @@ def split_holdout(texts: Sequence[str], labels: Sequence[str], seed: int,
 
 def train_classifier(texts: Sequence[str], labels: Sequence[str], options: ClassifierOptions, output: Path,
                      eval_texts: Sequence[str] | None = None, eval_labels: Sequence[str] | None = None,
-                     source: str = "training data", resume: bool = False) -> RunDir:
-    """Train a classifier into the run folder `output`; returns the finished run."""
+                     source: str = "training data", resume: bool = False,
+                     progress: ProgressCallback | None = None) -> RunDir:
+    """Train a classifier into the run folder `output`; returns the finished run. `progress` hears
+    of the embedding (feature) or of every training step."""
     batch = None if options.method == "feature" else options.loop.batch_size
     if eval_texts is None:
         n_classes = len(set(labels))
@@ -166,22 +178,22 @@ def train_classifier(texts: Sequence[str], labels: Sequence[str], options: Class
         train_targets = [classes.index(label) for label in labels]
         eval_targets = [classes.index(label) for label in eval_labels]
         if options.method == "feature":
-            progress = _fit_feature(model, backbone, options, run, texts, train_encoded, train_targets,
-                                    eval_texts, eval_encoded, eval_targets, classes)
+            state = _fit_feature(model, backbone, options, run, texts, train_encoded, train_targets,
+                                 eval_texts, eval_encoded, eval_targets, classes, progress)
         else:
-            progress = _fit_gradient(model, backbone, options, run, train_encoded, train_targets,
-                                     eval_encoded, eval_targets, classes, resume)
+            state = _fit_gradient(model, backbone, options, run, train_encoded, train_targets,
+                                  eval_encoded, eval_targets, classes, resume, progress)
         saved = _save_trained(model, options.method, run.path)
 
     summary = {
         "kind": "classifier", "method": options.method, "backbone": options.backbone,
         **parameter_counts(model), "saved_bytes": saved, **meter.report(),
-        "train_seconds": round(progress.train_seconds, 2),
-        "examples_per_second": round(progress.examples / progress.train_seconds, 1) if progress.train_seconds else None,
-        "tokens_per_second": round(progress.tokens / progress.train_seconds, 1) if progress.train_seconds else None,
-        "steps": progress.global_step, "epochs": len(progress.history),
+        "train_seconds": round(state.train_seconds, 2),
+        "examples_per_second": round(state.examples / state.train_seconds, 1) if state.train_seconds else None,
+        "tokens_per_second": round(state.tokens / state.train_seconds, 1) if state.train_seconds else None,
+        "steps": state.global_step, "epochs": len(state.history),
         "truncated_train_texts": truncation.truncated, "truncated_eval_texts": eval_truncation.truncated,
-        "final": progress.history[-1],
+        "final": state.history[-1],
     }
     run.finish(summary)
     return run
@@ -189,7 +201,8 @@ def train_classifier(texts: Sequence[str], labels: Sequence[str], options: Class
 
 def _fit_gradient(model: TextClassifier, backbone: Backbone, options: ClassifierOptions, run: RunDir,
                   train_encoded: list[dict], train_targets: list[int], eval_encoded: list[dict],
-                  eval_targets: list[int], classes: list[str], resume: bool) -> Progress:
+                  eval_targets: list[int], classes: list[str], resume: bool,
+                  progress: ProgressCallback | None) -> Progress:
     dataset = [{**e, "label": t} for e, t in zip(train_encoded, train_targets)]
     pad_id = backbone.tokenizer.pad_token_id
 
@@ -205,19 +218,19 @@ def _fit_gradient(model: TextClassifier, backbone: Backbone, options: Classifier
     body = [p for p in model.backbone.parameters() if p.requires_grad]
     groups = [{"params": head, "lr": options.head_learning_rate}] + ([{"params": body}] if body else [])
     return fit(model, groups, dataset, collate, [len(e["input_ids"]) for e in train_encoded], options.loop,
-               run, evaluate, resume=resume, description=f"classifier/{options.method}")
+               run, evaluate, resume=resume, progress_callback=progress)
 
 
 def _fit_feature(model: TextClassifier, backbone: Backbone, options: ClassifierOptions, run: RunDir,
                  texts: Sequence[str], train_encoded: list[dict], train_targets: list[int],
                  eval_texts: Sequence[str], eval_encoded: list[dict], eval_targets: list[int],
-                 classes: list[str]) -> Progress:
+                 classes: list[str], progress: ProgressCallback | None) -> Progress:
     """Embed once (cached), fit the regression, install it as the head: one 'epoch' of metrics."""
     import time
 
     started = time.perf_counter()
-    train_features = cached_embeddings(backbone, options.max_length, texts, train_encoded)
-    eval_features = cached_embeddings(backbone, options.max_length, eval_texts, eval_encoded)
+    train_features = cached_embeddings(backbone, options.max_length, texts, train_encoded, progress)
+    eval_features = cached_embeddings(backbone, options.max_length, eval_texts, eval_encoded, progress)
     weight, bias = fit_logistic_regression(train_features, train_targets, len(classes), options.loop.seed)
     with torch.no_grad():
         model.head.weight.copy_(weight)
@@ -313,4 +326,4 @@ def evaluate_classifier(path: Path, texts: Sequence[str], labels: Sequence[str])
         matrix[classes.index(gold)][classes.index(guess)] += 1
     return {"examples": len(labels), "accuracy": accuracy(predicted, labels), "macro_f1": macro_f1(predicted, labels),
             "per_class": per_class_scores(predicted, labels),
-            "confusion": {"labels": classes, "rows_gold_columns_predicted": matrix}}
+            "confusion": {"labels": classes, "rows_gold_columns_predicted": matrix}, "predicted": predicted}

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from safetensors.torch import load_file, save
-from tqdm.auto import tqdm
 
 from workbench.config import workbench_home
+from workbench.progress import ProgressCallback, start_stage
 from workbench.training.backbones import Backbone, pool
 from workbench.training.data import pad_batch
 from workbench.training.runs import write_atomic
@@ -29,27 +29,30 @@ def embedding_cache_key(backbone: Backbone, max_length: int, texts: Sequence[str
 
 @torch.no_grad()
 def embed(backbone: Backbone, encoded: Sequence[dict[str, list[int]]], batch_size: int = 64,
-          description: str = "embedding") -> torch.Tensor:
+          progress: ProgressCallback | None = None) -> torch.Tensor:
     """Pooled backbone states of already tokenized texts, in order."""
     backbone.model.eval()
     device = next(backbone.model.parameters()).device
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]["input_ids"]))  # little padding
     out = torch.empty(len(encoded), backbone.hidden_size)
-    for start in tqdm(range(0, len(order), batch_size), desc=description, unit="batch", leave=False):
+    embedding = start_stage(progress, "embedding", len(order))
+    for start in range(0, len(order), batch_size):
         ids = order[start:start + batch_size]
         batch = pad_batch([encoded[i] for i in ids], backbone.tokenizer.pad_token_id)
         batch = {k: v.to(device) for k, v in batch.items()}
         hidden = backbone.model(**batch).last_hidden_state
         out[ids] = pool(hidden, batch["attention_mask"], backbone.pooling).float().cpu()
+        embedding.advance(len(ids))
     return out
 
 
 def cached_embeddings(backbone: Backbone, max_length: int, texts: Sequence[str],
-                      encoded: Sequence[dict[str, list[int]]]) -> torch.Tensor:
+                      encoded: Sequence[dict[str, list[int]]], progress: ProgressCallback | None = None
+                      ) -> torch.Tensor:
     path = workbench_home() / "cache" / "embeddings" / f"{embedding_cache_key(backbone, max_length, texts)}.safetensors"
     if path.is_file():
         return load_file(path)["embeddings"]
-    embeddings = embed(backbone, encoded)
+    embeddings = embed(backbone, encoded, progress=progress)
     write_atomic(path, save({"embeddings": embeddings.contiguous()}))
     return embeddings
 

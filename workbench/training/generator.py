@@ -24,9 +24,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from workbench.config import Config
 from workbench.evaluation.metrics import exact_match, mean, token_f1
 from workbench.models import GENERATOR, LoadedGenerator, resolve_device
 from workbench.models.registry import resolve, unavailable
+from workbench.progress import ProgressCallback
 from workbench.models.bottleneck import (
     BOTTLENECK_CONFIG,
     BottleneckSettings,
@@ -62,6 +64,17 @@ class GeneratorOptions:
     eval_generate: int = 16  # eval examples answered greedily at each epoch end for the task metric
     max_new_tokens: int = 32
     compare_untuned: bool = False  # also score the untuned model before training (summary "untuned")
+
+    @classmethod
+    def from_config(cls, config: Config, prompt_init_text: str | None = None) -> GeneratorOptions:
+        """Every setting from `training.generator` (and `training.lora`, `training.*` for the loop);
+        the base model is `models.generator`."""
+        section = config.training.generator
+        return cls(loop=LoopSettings.from_config(config, section), method=section.method,
+                   model=config.models.generator, max_length=section.max_length, lora=LoraSettings.from_config(config),
+                   virtual_tokens=section.virtual_tokens, prompt_init_text=prompt_init_text,
+                   bottleneck_size=section.bottleneck_size, gradient_checkpointing=section.gradient_checkpointing,
+                   eval_generate=section.eval_generate, max_new_tokens=config.generation.max_new_tokens)
 
 
 def load_base(name: str, device: str = "auto") -> tuple[nn.Module, Any]:
@@ -207,8 +220,10 @@ def forgetting_probe(model: nn.Module, tokenizer: Any, general: Sequence[PromptC
 def train_generator(examples: Sequence[PromptCompletion], options: GeneratorOptions, output: Path,
                     eval_examples: Sequence[PromptCompletion] | None = None,
                     general: Sequence[PromptCompletion] | None = None,
-                    source: str = "training data", resume: bool = False) -> RunDir:
-    """Finetune `options.model` on `examples` into the run folder `output`; returns the finished run.
+                    source: str = "training data", resume: bool = False,
+                    progress: ProgressCallback | None = None) -> RunDir:
+    """Finetune `options.model` on `examples` into the run folder `output`; returns the finished run;
+    `progress` hears of every training step.
 
     Without `eval_examples`, a seeded 10% is held out. With `general`, the summary reports the
     loss/perplexity on it before and after training (catastrophic forgetting)."""
@@ -241,11 +256,11 @@ def train_generator(examples: Sequence[PromptCompletion], options: GeneratorOpti
         pad_to = options.max_length if options.pad_to_max_length else None
         loss = (partial(mean_completion_token_loss, virtual_tokens=virtual_tokens_prepended(model))
                 if options.logits_on_labels_only else model_loss)
-        progress = fit(model, [{"params": [p for p in model.parameters() if p.requires_grad]}], train_tokenized,
+        state = fit(model, [{"params": [p for p in model.parameters() if p.requires_grad]}], train_tokenized,
                        lambda batch: pad_batch(batch, tokenizer.pad_token_id, pad_to),
                        [len(e["input_ids"]) for e in train_tokenized], options.loop, run,
                        lambda trained: score(trained, tokenizer, eval_tokenized, eval_examples, options),
-                       resume=resume, description=f"generator/{options.method}", compute_loss=loss)
+                       resume=resume, progress_callback=progress, compute_loss=loss)
         if general:
             extra["forgetting"]["after"] = forgetting_probe(model, tokenizer, general, options.max_length)
         saved = save_generator(model, tokenizer, options, run.path)
@@ -254,12 +269,12 @@ def train_generator(examples: Sequence[PromptCompletion], options: GeneratorOpti
         "kind": "generator", "method": options.method, "model": options.model,
         "gradient_checkpointing": model.is_activation_checkpointing,
         **parameter_counts(model), "saved_bytes": saved, **meter.report(),
-        "train_seconds": round(progress.train_seconds, 2),
-        "examples_per_second": round(progress.examples / progress.train_seconds, 2) if progress.train_seconds else None,
-        "tokens_per_second": round(progress.tokens / progress.train_seconds, 1) if progress.train_seconds else None,
-        "steps": progress.global_step, "epochs": len(progress.history),
+        "train_seconds": round(state.train_seconds, 2),
+        "examples_per_second": round(state.examples / state.train_seconds, 2) if state.train_seconds else None,
+        "tokens_per_second": round(state.tokens / state.train_seconds, 1) if state.train_seconds else None,
+        "steps": state.global_step, "epochs": len(state.history),
         "truncation": {"train": truncation.as_dict(), "eval": eval_truncation.as_dict()},
-        "final": progress.history[-1], **extra,
+        "final": state.history[-1], **extra,
     }
     run.finish(summary)
     return run

@@ -16,9 +16,10 @@ from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
+from workbench.config import ClassifierTrainingConfig, Config, GeneratorTrainingConfig
+from workbench.progress import ProgressCallback, start_stage
 from workbench.training.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
 from workbench.training.data import LengthGroupedBatches
 from workbench.training.runs import RunDir
@@ -41,6 +42,15 @@ class LoopSettings:
     group_by_length: bool = True
     device: str = "auto"
 
+    @classmethod
+    def from_config(cls, config: Config, section: ClassifierTrainingConfig | GeneratorTrainingConfig) -> LoopSettings:
+        """The loop of a classifier or generator run: `section` is `config.training.classifier` or `.generator`."""
+        training = config.training
+        return cls(epochs=section.epochs, batch_size=section.batch_size, learning_rate=section.learning_rate,
+                   seed=training.seed, checkpoint_every=training.checkpoint_every, max_steps=training.max_steps,
+                   early_stopping_patience=training.early_stopping, group_by_length=training.group_by_length,
+                   device=config.models.device)
+
 
 @dataclass
 class Progress:
@@ -57,6 +67,7 @@ class Progress:
     best_eval_loss: float | None = None
     stale_epochs: int = 0
     history: list[dict[str, Any]] | None = None
+    step_losses: list[list[float]] | None = None  # [step, loss] of every optimizer step: the training curve
 
 
 def model_loss(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
@@ -67,12 +78,14 @@ def model_loss(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
 def fit(model: torch.nn.Module, param_groups: list[dict[str, Any]], dataset: Sequence[dict[str, Any]],
         collate: Callable[[list[dict[str, Any]]], Batch], lengths: Sequence[int],
         settings: LoopSettings, run: RunDir, evaluate: Callable[[torch.nn.Module], dict[str, float]],
-        resume: bool = False, description: str = "training",
+        resume: bool = False, progress_callback: ProgressCallback | None = None,
         compute_loss: Callable[[torch.nn.Module, Batch], torch.Tensor] = model_loss) -> Progress:
     """Train `model` on `dataset` (examples batched by `collate`), evaluating after each epoch.
 
     `lengths` (tokens per example) drive length-grouped batching and the tokens/s count;
-    `evaluate(model)` returns at least `eval_loss`. `compute_loss(model, batch)` gets the model as
+    `evaluate(model)` returns at least `eval_loss`. `progress_callback` hears of every step (stage
+    "training", with the step's `loss`) and every evaluation (`eval_loss` and the task metrics).
+    `compute_loss(model, batch)` gets the model as
     prepared by accelerate and must call it, not its submodules: with several processes it is a
     wrapper whose forward keeps the gradients in sync. Returns the final progress with the history."""
     from accelerate import Accelerator
@@ -95,18 +108,20 @@ def fit(model: torch.nn.Module, param_groups: list[dict[str, Any]], dataset: Seq
     scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(settings.warmup_ratio * total_steps), total_steps)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
 
-    progress = Progress(history=[])
+    progress = Progress(history=[], step_losses=[])
     checkpoint = latest_checkpoint(run.checkpoints) if resume else None
     if checkpoint is not None:
-        progress = Progress(**load_checkpoint(checkpoint, accelerator.unwrap_model(model), optimizer, scheduler))
+        progress = Progress(**{"step_losses": [], **load_checkpoint(checkpoint, accelerator.unwrap_model(model),
+                                                                     optimizer, scheduler)})
 
     def checkpoint_now() -> None:
         if settings.checkpoint_every and accelerator.is_main_process:
             save_checkpoint(run.checkpoints, progress.global_step, accelerator.unwrap_model(model),
                             optimizer, scheduler, asdict(progress))
+            run.write_curve(progress.step_losses)
 
-    bar = tqdm(total=total_steps, initial=progress.global_step, desc=description, unit="step",
-               disable=not accelerator.is_main_process)
+    training = start_stage(progress_callback if accelerator.is_main_process else None, "training", total_steps,
+                           progress.global_step)
     while progress.epoch < settings.epochs and progress.global_step < total_steps and not _should_stop(progress, settings):
         model.train()
         started = time.perf_counter()
@@ -126,12 +141,13 @@ def fit(model: torch.nn.Module, param_groups: list[dict[str, Any]], dataset: Seq
             optimizer.zero_grad(set_to_none=True)
             progress.global_step += 1
             progress.batches_done += 1
-            progress.loss_sum += loss.item()
             progress.loss_count += 1
             progress.examples += len(ids)
             progress.tokens += sum(lengths[i] for i in ids)
-            bar.update(1)
-            bar.set_postfix(loss=f"{progress.loss_sum / progress.loss_count:.4f}", epoch=progress.epoch + 1)
+            step_loss = loss.item()
+            progress.loss_sum += step_loss
+            progress.step_losses.append([progress.global_step, step_loss])
+            training.advance(loss=step_loss, epoch=progress.epoch + 1)
             if settings.checkpoint_every and progress.global_step % settings.checkpoint_every == 0:
                 progress.train_seconds += time.perf_counter() - started
                 started = time.perf_counter()
@@ -140,8 +156,9 @@ def fit(model: torch.nn.Module, param_groups: list[dict[str, Any]], dataset: Seq
                 break
         progress.train_seconds += time.perf_counter() - started
         _end_epoch(progress, accelerator.unwrap_model(model), evaluate, run)
+        training.report(**{k: v for k, v in progress.history[-1].items() if isinstance(v, (int, float))})
         checkpoint_now()
-    bar.close()
+    run.write_curve(progress.step_losses)
     return progress
 
 

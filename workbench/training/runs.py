@@ -3,6 +3,7 @@
 Layout of RUN_DIR:
     config.json        what was trained, how, on which data (written first)
     metrics.jsonl      one line per epoch: train loss, eval loss, task metric
+    curve.jsonl        one line per optimizer step: its training loss (for plots)
     checkpoints/       step-N/ folders for --resume (removed when the run completes)
     adapter/ | head.safetensors | weights.safetensors | model/   what the run produced
     summary.json       trainable params, size on disk, wall time, throughput, peak memory (written last)
@@ -127,6 +128,14 @@ class RunDir:
 
     def metrics(self) -> list[dict[str, Any]]:
         path = self.path / "metrics.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+    def write_curve(self, step_losses: list[list[float]]) -> None:
+        write_atomic(self.path / "curve.jsonl", "".join(json.dumps({"step": int(s), "loss": loss}) + "\n"
+                                                        for s, loss in step_losses))
+
+    def curve(self) -> list[dict[str, float]]:
+        path = self.path / "curve.jsonl"
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
     def finish(self, summary: dict[str, Any]) -> None:

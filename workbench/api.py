@@ -1,0 +1,218 @@
+"""The one API under the command line, the demo, the benchmarks and the browser UI.
+
+Every operation takes the validated `Config` (every default lives in configs/default.yaml; a caller
+changes a setting with `config.updated({"training.generator.epochs": 3})`), a typed request for what
+is not a setting (which files, which index, where to write), and an optional progress callback
+(`workbench.progress`). Results carry their warnings (skipped files, truncated texts) instead of
+only logging them. Requests are pydantic models, so a background job stores one as JSON and runs
+it again in another process (`workbench.jobs`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from workbench.config import Config
+from workbench.errors import WorkbenchError
+from workbench.progress import ProgressCallback
+
+# ---- indexes ------------------------------------------------------------------------------------------
+
+
+class IndexRequest(BaseModel):
+    """Build index `name` from `paths` (files or folders), or from the bundled demo corpus."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    paths: list[Path] = Field(default_factory=list)
+    demo: bool = False
+
+
+def build_index(config: Config, request: IndexRequest, progress: ProgressCallback | None = None):
+    """Make the index hold exactly these documents (unchanged ones are not embedded again);
+    `index.last_update` says what changed, with skipped files and warnings."""
+    from workbench.corpus import load_demo_corpus
+    from workbench.indexing import build_index as build
+
+    if request.demo == bool(request.paths):
+        raise WorkbenchError("give either files or folders to index, or the demo corpus")
+    documents = load_demo_corpus().documents if request.demo else None
+    return build(request.name, documents, sources=request.paths or None, config=config, progress=progress,
+                 text_field=config.data.text_field, text_column=config.data.text_column)
+
+
+def add_documents(config: Config, name: str, paths: Sequence[Path], progress: ProgressCallback | None = None):
+    """Add new files to index `name` and replace changed ones; returns the `UpdateSummary`."""
+    from workbench.indexing import load_documents, open_index
+
+    index = open_index(name, config.index.root)
+    loaded = load_documents(list(paths), text_field=config.data.text_field, text_column=config.data.text_column)
+    summary = index.add(loaded.documents, embedder=config.models.embedder, progress=progress)
+    return dataclasses.replace(summary, skipped_files=tuple(loaded.skipped))
+
+
+def remove_document(config: Config, name: str, doc_id: str):
+    from workbench.indexing import open_index
+
+    return open_index(name, config.index.root).remove(doc_id)
+
+
+def search(config: Config, name: str, query: str, k: int | None = None, filters: dict | None = None,
+           hybrid: bool | None = None):
+    """The best chunks for `query` (k and hybrid default to `retrieval.*`)."""
+    from workbench.indexing import open_index
+
+    index = open_index(name, config.index.root)
+    return index.search(query, k=k or config.retrieval.k, filters=filters,
+                        hybrid=config.retrieval.hybrid if hybrid is None else hybrid)
+
+
+# ---- answering ----------------------------------------------------------------------------------------
+
+
+def ask(config: Config, question: str, strategies: Sequence[str], options=None,
+        progress: ProgressCallback | None = None):
+    """Every strategy answers `question`, side by side; one that fails reports its error in its own
+    outcome. `options` is a `StrategyOptions` (index, adapters, ...)."""
+    from workbench.strategies import StrategyFactory, StrategyOptions
+    from workbench.strategies.base import as_pair
+
+    as_pair(question)  # an empty question is one error, not one per strategy
+    factory = StrategyFactory(config, options or StrategyOptions())
+    return factory.answer_each(list(strategies), [question], progress=progress)
+
+
+def evaluate_qa(config: Config, data: Path, strategies: Sequence[str], options=None, limit: int | None = None,
+                output: Path | None = None, progress: ProgressCallback | None = None):
+    """Score strategies on the QA pairs of `data` (the first `limit`); predictions and scores.json go to
+    `output` (default: <training.output_root>/eval-qa/<time>). Returns (scores, output folder)."""
+    from workbench.corpus import load_qa
+    from workbench.evaluation.qa import evaluate_qa as evaluate
+    from workbench.strategies import StrategyFactory, StrategyOptions, parse_strategy_names
+
+    if limit is not None and limit < 1:
+        raise WorkbenchError(f"--limit must be at least 1, got {limit}")
+    every_pair = load_qa(data)
+    pairs = every_pair[:limit]
+    # Few-shot demonstrations come from the pairs not evaluated (else from the demo corpus); FewShot
+    # itself skips the evaluated question's paragraph.
+    others = every_pair[len(pairs):]
+    factory = StrategyFactory(config, options or StrategyOptions(), default_pool=others or None)
+    built = factory.build_many(parse_strategy_names(list(strategies)))
+    output = Path(output or Path(config.training.output_root) / "eval-qa" / time.strftime("%Y%m%d-%H%M%S"))
+    return evaluate(built, pairs, output_dir=output, progress=progress), output
+
+
+# ---- training -----------------------------------------------------------------------------------------
+
+
+class _RunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    data: Path | None = None  # None: the bundled demo corpus
+    eval_data: Path | None = None  # None: a seeded 10 % of `data` is held out
+    output: Path | None = None  # the run folder; None: a new one under training.output_root
+    resume: bool = False  # continue the interrupted run in `output`
+
+    def run_path(self, config: Config, kind: str, method: str) -> Path:
+        from workbench.training.runs import default_run_path
+
+        if self.resume and self.output is None:
+            raise WorkbenchError("--resume needs --output RUN_DIR (the run to continue)")
+        return self.output or default_run_path(config.training.output_root, kind, method)
+
+
+class ClassifierRequest(_RunRequest):
+    """Train a classifier on a CSV/TSV table (columns `data.text_column`, `data.label_column`), or on the
+    demo corpus's paragraphs labelled by article."""
+
+
+class GeneratorRequest(_RunRequest):
+    """Finetune the generator on QA pairs, Alpaca instructions or chat records, or on the demo QA pairs."""
+
+    format: Literal["qa", "instruction", "chat"] = "qa"
+    with_context: Literal["none", "gold", "retrieved"] = "none"
+    index: str | None = None  # with_context "retrieved": the index to retrieve from (top retrieval.k)
+    general_data: Path | None = None  # instructions to measure forgetting on; None: a small bundled set
+    prompt_init_text: str | None = None  # prompt tuning: start the virtual tokens from this text
+
+
+def train_classifier(config: Config, request: ClassifierRequest, progress: ProgressCallback | None = None):
+    """Train with `training.classifier` settings; returns the finished `RunDir` (its summary says how
+    many texts were truncated)."""
+    from workbench.corpus import load_demo_corpus, load_labeled_table
+    from workbench.training.classifier import ClassifierOptions, train_classifier as train
+
+    columns = (config.data.text_column, config.data.label_column)
+    if request.data is None:
+        rows, source = load_demo_corpus().labeled_documents(), "demo corpus (paragraph → article topic)"
+    else:
+        rows, source = load_labeled_table(request.data, *columns), str(request.data)
+    eval_rows = load_labeled_table(request.eval_data, *columns) if request.eval_data else None
+    options = ClassifierOptions.from_config(config)
+    return train([r.text for r in rows], [r.label for r in rows], options,
+                 request.run_path(config, "classifier", options.method),
+                 eval_texts=[r.text for r in eval_rows] if eval_rows else None,
+                 eval_labels=[r.label for r in eval_rows] if eval_rows else None,
+                 source=source, resume=request.resume, progress=progress)
+
+
+def train_generator(config: Config, request: GeneratorRequest, progress: ProgressCallback | None = None):
+    """Finetune with `training.generator` settings; returns the finished `RunDir`."""
+    from workbench.training.examples import bundled_general_examples, load_examples
+    from workbench.training.generator import GeneratorOptions, train_generator as train
+
+    system = config.generation.system_prompt
+    index = None
+    if request.with_context == "retrieved":
+        if not request.index:
+            raise WorkbenchError("--with-context retrieved needs --index NAME (build one with `wb index build`)")
+        from workbench.indexing import open_index
+
+        index = open_index(request.index, root=config.index.root)
+    context = {"with_context": request.with_context, "index": index, "k": config.retrieval.k}
+    examples, source = load_examples(request.data, request.format, system, **context)
+    if request.format == "qa" and request.with_context != "none":
+        source += (f" (context: retrieved top-{config.retrieval.k} from index '{request.index}')"
+                   if request.with_context == "retrieved" else " (context: gold paragraph)")
+    eval_examples = load_examples(request.eval_data, request.format, system, **context)[0] if request.eval_data else None
+    general = (load_examples(request.general_data, "instruction", system, False)[0] if request.general_data
+               else bundled_general_examples(system))
+    options = GeneratorOptions.from_config(config, prompt_init_text=request.prompt_init_text)
+    return train(examples, options, request.run_path(config, "generator", options.method), eval_examples,
+                 general=general, source=source, resume=request.resume, progress=progress)
+
+
+def evaluate_classifier(config: Config, run: Path, data: Path, output: Path | None = None) -> tuple[dict, Path]:
+    """Score a trained classifier on a labelled table; predictions.jsonl and scores.json go to `output`
+    (default: <training.output_root>/eval-classify/<time>). Returns (scores, output folder)."""
+    import json
+
+    from workbench.corpus import load_labeled_table
+    from workbench.training.classifier import evaluate_classifier as evaluate
+    from workbench.training.runs import write_atomic, write_json
+
+    rows = load_labeled_table(data, config.data.text_column, config.data.label_column)
+    result = evaluate(run, [r.text for r in rows], [r.label for r in rows])
+    output = Path(output or Path(config.training.output_root) / "eval-classify" / time.strftime("%Y%m%d-%H%M%S"))
+    predicted = result.pop("predicted")
+    items = [{"id": str(i), "text": r.text, "gold": r.label, "predicted": p, "correct": float(p == r.label)}
+             for i, (r, p) in enumerate(zip(rows, predicted))]
+    write_atomic(output / f"predictions-{Path(run).name}.jsonl",
+                 "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items))
+    write_json(output / "scores.json", {"kind": "classify", "model": str(run), "data": str(data), **result})
+    return result, output
+
+
+def summarize_run(path: Path) -> dict[str, Any]:
+    """A finished run's summary with its config and curves, for tables and plots."""
+    from workbench.training.runs import RunDir
+
+    run = RunDir.open(path)
+    return {"path": str(run.path), "config": run.config(), "summary": run.summary(), "metrics": run.metrics(),
+            "curve": run.curve()}
