@@ -28,6 +28,7 @@ class ModelsConfig(_Section):
     embedder: str
     generator: str
     device: str = "auto"
+    extra_copies_mb: int = Field(default=4096, ge=0)
 
 
 class DataConfig(_Section):
@@ -121,7 +122,6 @@ class UiConfig(_Section):
     data_roots: list[Path]
     max_upload_mb: int = Field(gt=0)
     upload_types: list[str]
-    model_memory_mb: int = Field(ge=0)
 
 
 class Config(_Section):

@@ -24,6 +24,11 @@ class ProgressUpdate:
 ProgressCallback = Callable[[ProgressUpdate], None]
 
 
+class Cancelled(Exception):
+    """Raised by a progress callback to stop the work (a background job being cancelled). The
+    training loop saves a checkpoint first, so the run can be resumed."""
+
+
 class Stage:
     """One stage of work: `advance` moves it on and tells the callback (if any)."""
 

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 from transformers import get_linear_schedule_with_warmup
 
 from workbench.config import ClassifierTrainingConfig, Config, GeneratorTrainingConfig
-from workbench.progress import ProgressCallback, start_stage
+from workbench.progress import Cancelled, ProgressCallback, start_stage
 from workbench.training.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
 from workbench.training.data import LengthGroupedBatches
 from workbench.training.runs import RunDir
@@ -147,11 +147,16 @@ def fit(model: torch.nn.Module, param_groups: list[dict[str, Any]], dataset: Seq
             step_loss = loss.item()
             progress.loss_sum += step_loss
             progress.step_losses.append([progress.global_step, step_loss])
-            training.advance(loss=step_loss, epoch=progress.epoch + 1)
             if settings.checkpoint_every and progress.global_step % settings.checkpoint_every == 0:
                 progress.train_seconds += time.perf_counter() - started
                 started = time.perf_counter()
                 checkpoint_now()
+            try:
+                training.advance(loss=step_loss, epoch=progress.epoch + 1)
+            except Cancelled:  # between two steps: a checkpoint here resumes exactly
+                progress.train_seconds += time.perf_counter() - started
+                checkpoint_now()
+                raise
             if progress.global_step >= total_steps:
                 break
         progress.train_seconds += time.perf_counter() - started

@@ -1,0 +1,253 @@
+"""Background jobs: training runs and index builds in processes of their own, tracked in a folder.
+
+A browser tab must be able to close, reload or open twice while a run trains, and a restarted server
+must find it again, so nothing about a job lives in a page or in the server's memory. Each job is a
+folder under `ui.jobs_root`:
+
+    job.json      what to run: kind, request, the resolved config (written once, first)
+    status.json   state, process id, progress with the loss curve so far, result or error
+    log.txt       everything the process printed
+
+`start_job` writes job.json and launches `python -m workbench.jobs JOB_DIR`, which runs the request
+through `workbench.api` and keeps status.json current (workbench.jobs.runner). `read_job` reports a
+job whose process died without a word as failed, with its last log lines, never as running forever.
+`cancel_job` asks the process to stop (a training run saves a checkpoint between two steps) and kills
+it if it does not; `resume_job` starts a cancelled or failed training run again from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+from pydantic import BaseModel
+
+from workbench import api
+from workbench.config import Config
+from workbench.errors import WorkbenchError
+from workbench.progress import ProgressCallback
+from workbench.training.runs import default_run_path, read_json, write_json
+
+JOB_FILE, STATUS_FILE, LOG_FILE = "job.json", "status.json", "log.txt"
+ACTIVE = ("starting", "running", "cancelling")
+CANCEL_GRACE_SECONDS = 20.0  # time to reach the next step and checkpoint before being killed
+
+
+class JobError(WorkbenchError):
+    pass
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """What a job kind runs: its request type and the API call, which returns the job's result."""
+
+    request: type[BaseModel]
+    run: Callable[[Config, Any, ProgressCallback], dict[str, Any]]
+    run_kind: str | None = None  # training kinds: "classifier" / "generator", for the run folder's name
+
+
+def _build_index(config: Config, request: api.IndexRequest, progress: ProgressCallback) -> dict[str, Any]:
+    index = api.build_index(config, request, progress)
+    return {"index": index.name, "update": index.last_update}
+
+
+def _train(train: Callable) -> Callable[[Config, Any, ProgressCallback], dict[str, Any]]:
+    def run(config: Config, request: Any, progress: ProgressCallback) -> dict[str, Any]:
+        finished = train(config, request, progress)
+        return {"run": str(finished.path), "summary": finished.summary()}
+
+    return run
+
+
+JOB_KINDS: dict[str, JobKind] = {
+    "build-index": JobKind(api.IndexRequest, _build_index),
+    "train-classifier": JobKind(api.ClassifierRequest, _train(api.train_classifier), "classifier"),
+    "train-generator": JobKind(api.GeneratorRequest, _train(api.train_generator), "generator"),
+}
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job as read from its folder."""
+
+    id: str
+    path: Path
+    kind: str
+    title: str
+    request: dict[str, Any]
+    created_at: float
+    state: str  # starting, running, cancelling, completed, failed, cancelled
+    progress: dict[str, Any] = field(default_factory=dict)  # stage, done, total, metrics, stage_started_at, done_at_start
+    curve: list[list[float]] = field(default_factory=list)  # [step, loss] per training step
+    evaluations: list[dict[str, Any]] = field(default_factory=list)  # per epoch: step, eval_loss, task metrics
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    pid: int | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE
+
+    @property
+    def run_path(self) -> Path | None:
+        """The training run folder (known from the start: `start_job` fixes it)."""
+        output = self.request.get("output")
+        return Path(output) if output and JOB_KINDS[self.kind].run_kind else None
+
+    def log_tail(self, lines: int = 20) -> list[str]:
+        try:
+            return (self.path / LOG_FILE).read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+        except FileNotFoundError:
+            return []
+
+    def remaining_seconds(self, now: float | None = None) -> float | None:
+        """Time left in the current stage at its pace since the stage (or this process) started."""
+        p = self.progress
+        done, total, since = p.get("done", 0), p.get("total"), p.get("stage_started_at")
+        moved = done - p.get("done_at_start", 0)
+        if not total or not since or moved <= 0 or not self.active:
+            return None
+        return ((now or time.time()) - since) / moved * (total - done)
+
+
+def _job_id(kind: str) -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}-{os.urandom(3).hex()}"
+
+
+def start_job(config: Config, kind: str, request: BaseModel, title: str | None = None) -> Job:
+    """Write the job's folder and launch its process; returns at once."""
+    if kind not in JOB_KINDS:
+        raise JobError(f"unknown job kind '{kind}' (known: {', '.join(JOB_KINDS)})")
+    spec = JOB_KINDS[kind]
+    request = spec.request.model_validate(request.model_dump())
+    if spec.run_kind and request.output is None:  # fix the run folder now, so cancel and resume know it
+        method = getattr(config.training, spec.run_kind).method
+        request = request.model_copy(update={"output": default_run_path(config.training.output_root,
+                                                                         spec.run_kind, method)})
+    job_id = _job_id(kind)
+    path = Path(config.ui.jobs_root) / job_id
+    write_json(path / JOB_FILE, {"id": job_id, "kind": kind, "title": title or kind, "created_at": time.time(),
+                                 "request": request.model_dump(mode="json"), "config": config.model_dump(mode="json")})
+    write_json(path / STATUS_FILE, {"state": "starting"})
+    with open(path / LOG_FILE, "ab") as log:
+        process = subprocess.Popen([sys.executable, "-m", "workbench.jobs", str(path.resolve())],
+                                   stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True, cwd=os.getcwd())
+    _CHILDREN[process.pid] = process
+    write_json(path / STATUS_FILE, {"state": "starting", "pid": process.pid})
+    return read_job(path)
+
+
+_CHILDREN: dict[int, subprocess.Popen] = {}  # processes this server started, reaped when they end
+
+
+def read_job(path: Path) -> Job:
+    """The job in `path`; an active job whose process is gone is reported failed with its last log lines."""
+    path = Path(path)
+    spec = read_json(path / JOB_FILE)
+    status = read_json(path / STATUS_FILE)
+    job = Job(id=spec["id"], path=path, kind=spec["kind"], title=spec.get("title", spec["kind"]),
+              request=spec["request"], created_at=spec["created_at"], state=status.get("state", "starting"),
+              progress=status.get("progress", {}), curve=status.get("curve", []),
+              evaluations=status.get("evaluations", []), result=status.get("result"), error=status.get("error"),
+              pid=status.get("pid"), started_at=status.get("started_at"), ended_at=status.get("ended_at"))
+    if job.active and not _alive(job.pid, path):
+        status = read_json(path / STATUS_FILE)  # it may have finished between the two reads
+        if status.get("state") in ACTIVE:
+            tail = "\n".join(job.log_tail())
+            return Job(**{**job.__dict__, "state": "failed",
+                          "error": f"the job's process ended without reporting (killed, or out of memory?); "
+                                   f"last log lines:\n{tail}"})
+        return read_job(path)
+    return job
+
+
+def _alive(pid: int | None, path: Path) -> bool:
+    """Whether `pid` is still this job's process (not a zombie, not a reused pid)."""
+    if pid is None:
+        return True  # launched this instant: the pid is being written
+    child = _CHILDREN.get(pid)
+    if child is not None and child.poll() is not None:  # ours and ended: reap it
+        del _CHILDREN[pid]
+        return False
+    try:
+        process = psutil.Process(pid)
+        return process.status() != psutil.STATUS_ZOMBIE and str(path.resolve()) in " ".join(process.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def list_jobs(config: Config) -> list[Job]:
+    """Every job under `ui.jobs_root`, newest first (folders that are not readable jobs are skipped)."""
+    root = Path(config.ui.jobs_root)
+    jobs = []
+    for path in sorted(root.iterdir(), reverse=True) if root.is_dir() else []:
+        if (path / JOB_FILE).is_file():
+            try:
+                jobs.append(read_job(path))
+            except WorkbenchError:
+                continue
+    return jobs
+
+
+def find_job(config: Config, job_id: str) -> Job:
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", job_id or ""):
+        raise JobError(f"not a job id: {job_id!r}")
+    path = Path(config.ui.jobs_root) / job_id
+    if not (path / JOB_FILE).is_file():
+        raise JobError(f"no job '{job_id}' under {config.ui.jobs_root}")
+    return read_job(path)
+
+
+def cancel_job(job: Job, grace_seconds: float = CANCEL_GRACE_SECONDS) -> Job:
+    """Ask the job to stop (SIGTERM: a training run checkpoints after its current step), kill its process
+    group if it has not stopped within `grace_seconds`, and record it as cancelled."""
+    if not job.active:
+        return job
+    if job.pid is not None and _alive(job.pid, job.path):
+        _signal(job.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_seconds
+        while time.monotonic() < deadline and _alive(job.pid, job.path):
+            time.sleep(0.2)
+        if _alive(job.pid, job.path):
+            _signal(job.pid, signal.SIGKILL)
+            while _alive(job.pid, job.path) and time.monotonic() < deadline + 10:
+                time.sleep(0.1)
+    status = read_json(job.path / STATUS_FILE)
+    if status.get("state") in ACTIVE:  # killed before it could say so itself
+        write_json(job.path / STATUS_FILE, {**status, "state": "cancelled", "ended_at": time.time(),
+                                            "error": "cancelled"})
+    return read_job(job.path)
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)  # the job leads its own process group (start_new_session)
+    except ProcessLookupError:
+        pass
+
+
+def resume_job(job: Job) -> Job:
+    """Start a cancelled or failed training job again in a new job, from its run's last checkpoint."""
+    if job.active:
+        raise JobError(f"job {job.id} is still {job.state}")
+    run = job.run_path
+    if run is None or not (run / "config.json").is_file():
+        raise JobError(f"job {job.id} left no run to resume; start it again instead")
+    if (run / "COMPLETE").is_file():
+        raise JobError(f"job {job.id}'s run {run} has finished already")
+    spec = read_json(job.path / JOB_FILE)
+    kind = JOB_KINDS[job.kind]
+    request = kind.request.model_validate({**job.request, "resume": True})
+    return start_job(Config.model_validate(spec["config"]), job.kind, request, title=f"{job.title} (resumed)")
