@@ -21,7 +21,8 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
-## make demo [HEADLESS=1]: prepare the models, build the demo index, answer demo questions.
+## make demo [HEADLESS=1]: prepare the models, the demo index and adapter, then serve the UI and print its URL
+## (HEADLESS=1: print the answers side by side in the terminal instead).
 demo: install
 	$(BIN)/wb demo $(if $(HEADLESS),--headless,)
 

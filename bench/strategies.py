@@ -129,8 +129,8 @@ def main() -> int:
     templates = load_prompts()
 
     def common(batch_size: int = 8, prompts=templates) -> dict:
-        engine = GenerationEngine(generator, GenerationSettings(max_new_tokens=args.max_new_tokens,
-                                                                batch_size=batch_size))
+        engine = GenerationEngine(generator, GenerationSettings.from_config(config, max_new_tokens=args.max_new_tokens,
+                                                                           batch_size=batch_size))
         return {"engine": engine, "templates": prompts, "system_prompt": config.generation.system_prompt}
 
     results: dict[str, dict] = {}

@@ -52,7 +52,6 @@ from workbench.strategies import StrategyFactory, StrategyOptions  # noqa: E402
 from workbench.training.classifier import ClassifierOptions, split_holdout, train_classifier  # noqa: E402
 from workbench.training.examples import PromptCompletion, instruction_examples, qa_examples  # noqa: E402
 from workbench.training.generator import GeneratorOptions, train_generator  # noqa: E402
-from workbench.training.loop import LoopSettings  # noqa: E402
 
 CLASSIFIER_METHODS = [  # (label, method, last_n, backbone learning rate, head learning rate)
     ("feature", "feature", 1, 5e-5, 1e-3),  # scikit-learn's logistic regression: no learning rate used
@@ -92,6 +91,11 @@ MEMORY_RUNS = [  # at batch 8 x 384 (naive: its throughput run): (label, variant
 # ---- one measured run (in its own process) ----------------------------------------------------------
 
 
+def bench_config(values: dict[str, Any]):
+    """The default config with these settings, seed 42 and no checkpoints (they would only cost time here)."""
+    return load_config().updated({"training.seed": 42, "training.checkpoint_every": 0, **values})
+
+
 def classification_data(name: str, quick: bool) -> tuple[list, list]:
     """(train, dev) labelled rows: SST-2's shared files, or the demo paragraphs split by a seeded stratified 10 %."""
     if name == "SST-2":
@@ -106,10 +110,11 @@ def classification_data(name: str, quick: bool) -> tuple[list, list]:
 def run_classifier(spec: dict[str, Any], output: Path) -> dict[str, Any]:
     train, dev = classification_data(spec["data"], spec["quick"])
     epochs, max_length = CLASSIFICATION_DATA[spec["data"]]
-    loop = LoopSettings(epochs=1 if spec["quick"] else epochs, batch_size=32, learning_rate=spec["learning_rate"],
-                        seed=42)
-    options = ClassifierOptions(loop=loop, method=spec["method"], last_n=spec["last_n"], max_length=max_length,
-                                head_learning_rate=spec["head_learning_rate"])
+    options = ClassifierOptions.from_config(bench_config({
+        "training.classifier.epochs": 1 if spec["quick"] else epochs, "training.classifier.batch_size": 32,
+        "training.classifier.learning_rate": spec["learning_rate"], "training.classifier.method": spec["method"],
+        "training.classifier.last_n": spec["last_n"], "training.classifier.max_length": max_length,
+        "training.classifier.head_learning_rate": spec["head_learning_rate"]}))
     run = train_classifier([r.text for r in train], [r.label for r in train], options, output,
                            eval_texts=[r.text for r in dev], eval_labels=[r.label for r in dev], source=spec["data"])
     s = run.summary()
@@ -147,8 +152,11 @@ def run_generator_training(spec: dict[str, Any], output: Path) -> dict[str, Any]
         return qa_examples(pairs, system, spec["context"], index, settings["k"])
 
     general = instruction_examples(random.Random(42).sample(load_instructions(INSTRUCTIONS), settings["general"]), system)
-    options = GeneratorOptions(loop=LoopSettings(epochs=1, batch_size=8, learning_rate=settings["learning_rate"], seed=42),
-                               method="lora", max_length=settings["max_length"], eval_generate=0, compare_untuned=True)
+    options = dataclasses.replace(GeneratorOptions.from_config(bench_config({
+        "training.generator.epochs": 1, "training.generator.batch_size": 8,
+        "training.generator.learning_rate": settings["learning_rate"], "training.generator.method": "lora",
+        "training.generator.max_length": settings["max_length"], "training.generator.eval_generate": 0})),
+        compare_untuned=True)
     run = train_generator(examples(train), options, output, examples(held_out), general=general,
                           source=f"SQuAD QA + {spec['context']} context")
     return {"summary": run.summary(), "path": str(run.path)}
@@ -184,11 +192,14 @@ def throughput_examples(system: str) -> dict[str, list[PromptCompletion]]:
 def run_throughput(spec: dict[str, Any], output: Path) -> dict[str, Any]:
     examples = throughput_examples(load_config().generation.system_prompt)[spec["data"]]
     naive = spec["naive"]
-    loop = LoopSettings(epochs=1, batch_size=8, learning_rate=3e-4, seed=42, max_steps=spec["steps"],
-                        group_by_length=not naive)
-    options = GeneratorOptions(loop=loop, method="lora", max_length=384, eval_generate=0,
-                               gradient_checkpointing=spec["checkpointing"], mask_prompt=not naive,
-                               logits_on_labels_only=not naive, pad_to_max_length=naive or spec["padded"])
+    options = GeneratorOptions.from_config(bench_config({
+        "training.generator.epochs": 1, "training.generator.batch_size": 8, "training.generator.learning_rate": 3e-4,
+        "training.max_steps": spec["steps"], "training.group_by_length": not naive, "training.generator.method": "lora",
+        "training.generator.max_length": 384, "training.generator.eval_generate": 0,
+        "training.generator.gradient_checkpointing": spec["checkpointing"]}))
+    # What only the naive baseline and the memory measurement change (not user settings):
+    options = dataclasses.replace(options, mask_prompt=not naive, logits_on_labels_only=not naive,
+                                  pad_to_max_length=naive or spec["padded"])
     s = train_generator(examples, options, output, examples[:8], source=spec["data"]).summary()
     return {"tokens_per_second": s["tokens_per_second"], "examples_per_second": s["examples_per_second"],
             "seconds_per_step": round(s["train_seconds"] / s["steps"], 1)}

@@ -14,7 +14,7 @@ import dataclasses
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -207,12 +207,3 @@ def evaluate_classifier(config: Config, run: Path, data: Path, output: Path | No
                  "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items))
     write_json(output / "scores.json", {"kind": "classify", "model": str(run), "data": str(data), **result})
     return result, output
-
-
-def summarize_run(path: Path) -> dict[str, Any]:
-    """A finished run's summary with its config and curves, for tables and plots."""
-    from workbench.training.runs import RunDir
-
-    run = RunDir.open(path)
-    return {"path": str(run.path), "config": run.config(), "summary": run.summary(), "metrics": run.metrics(),
-            "curve": run.curve()}

@@ -115,6 +115,11 @@ def run_demo(config: Config, settings: DemoSettings = DemoSettings(),
     return dataclasses.replace(prepared, outcomes=outcomes)
 
 
+def demo_ui_overrides(settings: DemoSettings = DemoSettings()) -> list[str]:
+    """The config values under which the UI answers like the headless demo (`--set` overrides)."""
+    return [f"generation.max_new_tokens={settings.max_new_tokens}", "strategies.shot_selection=similar"]
+
+
 def demo_strategy_options(adapter: Path, settings: DemoSettings = DemoSettings()) -> StrategyOptions:
     """How the demo asks: the demo index, the demo adapter, similar demonstrations, short answers."""
     return StrategyOptions(index=DEMO_INDEX, adapters=(f"demo={adapter}",), shot_selection="similar",

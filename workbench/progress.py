@@ -57,9 +57,12 @@ def tqdm_progress(leave: bool = True) -> ProgressCallback:
     from tqdm.auto import tqdm
 
     bars: dict[str, tqdm] = {}
+    finished: dict[str, int | None] = {}  # stage → total of its closed bar: late reports (eval scores) add nothing
 
     def report(update: ProgressUpdate) -> None:
         bar = bars.get(update.stage)
+        if bar is None and finished.get(update.stage, -1) == update.total and update.done >= (update.total or 0):
+            return
         if bar is None or bar.total != update.total or update.done < bar.n:
             if bar is not None:
                 bar.close()
@@ -70,5 +73,6 @@ def tqdm_progress(leave: bool = True) -> ProgressCallback:
         if update.total is not None and update.done >= update.total:
             bar.close()
             del bars[update.stage]
+            finished[update.stage] = update.total
 
     return report

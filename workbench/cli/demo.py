@@ -7,24 +7,31 @@ import argparse
 from workbench.cli.ask import side_by_side
 from workbench.cli.output import add_json_flag, emit
 from workbench.config import Config
-from workbench.demo import DEMO_INDEX, DemoResult, run_demo
+from workbench.cli.ui import serve
+from workbench.demo import DEMO_INDEX, DemoResult, demo_ui_overrides, prepare_demo, run_demo
 from workbench.progress import tqdm_progress
 
 
 def register(cli) -> None:
     p = cli.command("demo", help="prepare the models, index the demo corpus, train a small adapter once, "
                                  "and answer demo questions with every strategy side by side")
-    p.add_argument("--headless", action="store_true", help="print the answers and exit (no browser UI)")
+    p.add_argument("--headless", action="store_true",
+                   help="print the answers side by side and exit, instead of opening the browser UI on them")
     add_json_flag(p)
     p.set_defaults(handler=demo_command)
 
 
-def demo_command(args: argparse.Namespace, config: Config) -> None:
-    result = run_demo(config, progress=None if args.json else tqdm_progress())
-    emit(args, _as_dict(result), lambda: _print(result, args.headless))
+def demo_command(args: argparse.Namespace, config: Config) -> int | None:
+    progress = None if args.json else tqdm_progress()
+    if not args.headless:  # ready the demo index and adapter, then open the UI on them
+        prepared = prepare_demo(config, progress=progress)
+        print(f"demo index '{DEMO_INDEX}' and adapter {prepared.adapter} are ready")
+        return serve(config, args.config, [*demo_ui_overrides(), *args.set])  # the user's --set wins
+    result = run_demo(config, progress=progress)
+    emit(args, _as_dict(result), lambda: _print(result))
 
 
-def _print(result: DemoResult, headless: bool) -> None:
+def _print(result: DemoResult) -> None:
     update = result.index.last_update
     print(f"\nindex '{DEMO_INDEX}': {update.chunks_total} chunks of {len(result.index.document_ids())} paragraphs "
           f"from six SQuAD v1.1 articles (CC BY-SA 4.0); {update.chunks_embedded} embedded now, "
@@ -36,8 +43,7 @@ def _print(result: DemoResult, headless: bool) -> None:
         print(f"    gold answer: {' | '.join(pair.answers)}\n")
         print(side_by_side(result.outcomes, number))
     print(f"\nAsk your own: wb ask \"...\" --strategy all --index {DEMO_INDEX} --adapter demo={result.adapter}")
-    if not headless:
-        print("The browser UI is not built yet (step 6 of the plan); this demo ends here.")
+    print("Or in the browser: make demo (or wb ui)")
 
 
 def _as_dict(result: DemoResult) -> dict:

@@ -40,7 +40,7 @@ class Commands:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from workbench.cli import ask, demo, index, models, train
+    from workbench.cli import ask, demo, index, models, train, ui
 
     parser = argparse.ArgumentParser(
         prog="wb",
@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         "with finetuning (classifiers, LoRA and other PEFT methods), quality and cost side by side.",
     )
     commands = Commands(parser)
-    for module in (models, index, ask, train, demo):
+    for module in (models, index, ask, train, demo, ui):
         module.register(commands)
     return parser
 

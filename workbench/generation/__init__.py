@@ -1,7 +1,15 @@
 """The generation engine every answering strategy goes through: prompt templates, the context budget,
-batched and streamed generation, PEFT adapters on the shared base model, short-answer clean-up."""
+batched and streamed generation, PEFT adapters on the shared base model (or extra copies of it), short-answer clean-up."""
 
-from workbench.generation.adapters import AdapterError, AdapterSet, LoadedAdapter, adapters_for, parse_adapter_spec
+from workbench.generation.adapters import (
+    AdapterConflict,
+    AdapterError,
+    AdapterSet,
+    LoadedAdapter,
+    adapters_for,
+    parse_adapter_spec,
+    place_adapter,
+)
 from workbench.generation.budget import FittedPrompt, QuestionTooLong, fit_prompt
 from workbench.generation.engine import Generation, GenerationEngine, GenerationSettings
 from workbench.generation.postprocess import Cleaned, clean_answer
@@ -15,6 +23,7 @@ from workbench.generation.prompts import (
 
 __all__ = [
     "DEFAULT_PROMPTS_PATH",
+    "AdapterConflict",
     "AdapterError",
     "AdapterSet",
     "Cleaned",
@@ -32,4 +41,5 @@ __all__ = [
     "fit_prompt",
     "load_prompts",
     "parse_adapter_spec",
+    "place_adapter",
 ]

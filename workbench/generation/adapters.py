@@ -1,4 +1,4 @@
-"""Adapters on the one shared copy of a base model: load several, switch per request.
+"""Adapters on the shared copy of a base model (or on extra copies of it): load several, switch per request.
 
 PEFT adapters (LoRA, IA3, prompt and prefix tuning) and workbench's bottleneck adapters
 (workbench.models.bottleneck) both inject their layers into the base model in place, so the base model
@@ -9,12 +9,16 @@ enabled only inside `activate(name)`, which also holds a lock: one generation at
 peft combines adapters of one type only, so each type gets its own PeftModel around the same base
 model. Prompt-learning adapters (prompt, prefix tuning) add no layers to the base, bottleneck adapters
 switch their own layers; but layer-injecting PEFT types (LoRA, IA3) switch their layers all together,
-so only one of those types can be loaded per base model (a clear error says so).
+so only one of those types can be loaded per model object (`AdapterSet.load` raises `AdapterConflict`).
+`place_adapter` then loads the adapter on an extra copy of the base model, within a memory limit
+(config `models.extra_copies_mb`). Extra copies are shared by the whole process, like the base model,
+and never dropped: a strategy answering on one must keep it.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import threading
 import weakref
 from collections.abc import Iterator
@@ -29,6 +33,7 @@ from safetensors import SafetensorError
 from workbench.errors import WorkbenchError
 from workbench.models import LoadedGenerator
 from workbench.models.bottleneck import BOTTLENECK_CONFIG, load_bottleneck, set_active_bottleneck
+from workbench.models.loading import load_generator_copy
 from workbench.models.registry import resolve
 
 BOTTLENECK = "BOTTLENECK"  # the peft_type recorded for a bottleneck adapter
@@ -36,6 +41,10 @@ BOTTLENECK = "BOTTLENECK"  # the peft_type recorded for a bottleneck adapter
 
 class AdapterError(WorkbenchError):
     pass
+
+
+class AdapterConflict(AdapterError):
+    """peft cannot switch this adapter's layers beside those already on the model: it needs another copy."""
 
 
 @dataclass(frozen=True)
@@ -134,9 +143,9 @@ class AdapterSet:
             return
         loaded = next((t for t in self._peft if _injects_layers(path, t)), None)
         if loaded is not None:
-            raise AdapterError(f"adapter {path}: {peft_type} adapters cannot be loaded beside the {loaded} "
-                               f"adapters already on '{self.generator.name}' in this process (peft switches "
-                               "their layers together); answer with each type in a separate run")
+            raise AdapterConflict(f"adapter {path}: {peft_type} adapters cannot be loaded beside the {loaded} "
+                                  f"adapters already on this copy of '{self.generator.name}' (peft switches "
+                                  "their layers together)")
 
     def _is_our_base(self, base: str) -> bool:
         """The registry name (what our trainer records) or the folder it resolves to."""
@@ -200,3 +209,36 @@ def adapters_for(generator: LoadedGenerator) -> AdapterSet:
         if generator.model not in _SETS:
             _SETS[generator.model] = AdapterSet(generator)
         return _SETS[generator.model]
+
+
+_COPIES: dict[tuple[str, str], list[LoadedGenerator]] = {}  # (base model, device) → its extra copies
+_COPIES_LOCK = threading.Lock()
+
+
+def place_adapter(generator: LoadedGenerator, path: str | Path, name: str,
+                  memory_limit_mb: int) -> tuple[LoadedGenerator, LoadedAdapter]:
+    """Load adapter `path` as `name` on the shared base model `generator` when peft can switch it there,
+    else on the first extra copy of that model that takes it, else on a new copy as long as all the
+    extra copies of the model stay within `memory_limit_mb` (parameter bytes). Returns the model the
+    adapter is on, to answer with an engine over it."""
+    with _COPIES_LOCK:
+        copies = _COPIES.setdefault((generator.name, str(generator.device)), [])
+        for candidate in (generator, *copies):
+            try:
+                return candidate, adapters_for(candidate).load(path, name)
+            except AdapterConflict as exc:
+                conflict = exc
+        copy_mb = _parameter_mb(generator.model)
+        used_mb = sum(_parameter_mb(c.model) for c in copies)
+        if used_mb + copy_mb > memory_limit_mb:
+            raise AdapterError(f"{conflict}; it needs another copy of '{generator.name}' on {generator.device} "
+                               f"({copy_mb:.0f} MB), beyond the {memory_limit_mb} MB that extra copies of it may take "
+                               f"({len(copies)} loaded, {used_mb:.0f} MB): raise models.extra_copies_mb to at least "
+                               f"{math.ceil(used_mb + copy_mb)} (--set models.extra_copies_mb=MB)") from None
+        copy = load_generator_copy(generator.name, str(generator.device))
+        copies.append(copy)  # before loading: its memory counts even if this adapter fails to load on it
+        return copy, adapters_for(copy).load(path, name)
+
+
+def _parameter_mb(model: torch.nn.Module) -> float:
+    return sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20

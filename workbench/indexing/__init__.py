@@ -15,6 +15,7 @@ from workbench.indexing.errors import (
 )
 from workbench.indexing.evaluation import evaluate_retrieval
 from workbench.indexing.index import (
+    ExplainedHit,
     Index,
     IndexSettings,
     SearchHit,
@@ -29,6 +30,7 @@ from workbench.indexing.store import VectorStore
 __all__ = [
     "Chunk",
     "EmbedderMismatch",
+    "ExplainedHit",
     "Index",
     "IndexBuildError",
     "IndexCorrupt",

@@ -25,15 +25,16 @@ class Bm25:
         self._ids = np.asarray(ids, dtype=np.int64)
         self._bm25 = BM25Okapi([tokenize(t) for t in texts]) if len(texts) else None
 
-    def top(self, query: str, n: int, allowed: np.ndarray | None = None) -> list[int]:
-        """Ids of the best `n` chunks sharing at least one term with `query`, among `allowed` if given."""
+    def top(self, query: str, n: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """(id, BM25 score) of the best `n` chunks sharing at least one term with `query`, best first,
+        among `allowed` if given; the scores are kept for `Index.explain`."""
         if self._bm25 is None:
             return []
         scores = self._bm25.get_scores(tokenize(query))
         if allowed is not None:
             scores = np.where(np.isin(self._ids, allowed), scores, 0.0)
         order = np.argsort(-scores, kind="stable")[:n]
-        return [int(self._ids[i]) for i in order if scores[i] > 0]
+        return [(int(self._ids[i]), float(scores[i])) for i in order if scores[i] > 0]
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], k: int = RRF_K) -> list[tuple[int, float]]:

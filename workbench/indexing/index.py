@@ -47,6 +47,19 @@ class SearchHit:
 
 
 @dataclass(frozen=True)
+class ExplainedHit:
+    """A hybrid hit with what each retriever made of it, for showing why it ranks where it does.
+    A retriever's score and rank are None when it did not rank the chunk among its candidates."""
+
+    hit: SearchHit  # its score is the fused one
+    dense_score: float | None  # cosine similarity
+    dense_rank: int | None  # 1 = best
+    keyword_score: float | None  # BM25
+    keyword_rank: int | None
+    fused_score: float  # sum over the ranks present of 1 / (RRF_K + rank)
+
+
+@dataclass(frozen=True)
 class IndexSettings:
     """What an index is built with. Changing a `structural` field means re-embedding everything."""
 
@@ -174,6 +187,28 @@ class Index:
                     hybrid: bool | None = None) -> list[list[SearchHit]]:
         """`search` for many queries, embedded in batches."""
         hybrid = self.settings.hybrid if hybrid is None else hybrid
+        results = []
+        for dense, keyword in self._rankings(queries, k, filters, hybrid):
+            ranked = reciprocal_rank_fusion([_ids(dense), _ids(keyword)]) if hybrid else dense
+            results.append([self._hit(chunk_id, score) for chunk_id, score in ranked[:k]])
+        return results
+
+    def explain(self, query: str, k: int = 5, filters: dict | None = None) -> list[ExplainedHit]:
+        """The hybrid search's `k` hits, in its order, each with its dense, keyword and fused scores and ranks."""
+        [(dense, keyword)] = self._rankings([query], k, filters, hybrid=True)
+        dense_at, keyword_at = _ranks(dense), _ranks(keyword)
+        explained = []
+        for chunk_id, fused in reciprocal_rank_fusion([_ids(dense), _ids(keyword)])[:k]:
+            dense_rank, dense_score = dense_at.get(chunk_id, (None, None))
+            keyword_rank, keyword_score = keyword_at.get(chunk_id, (None, None))
+            explained.append(ExplainedHit(self._hit(chunk_id, fused), dense_score=dense_score, dense_rank=dense_rank,
+                                          keyword_score=keyword_score, keyword_rank=keyword_rank, fused_score=fused))
+        return explained
+
+    def _rankings(self, queries: list[str], k: int, filters: dict | None,
+                  hybrid: bool) -> list[tuple[list[tuple[int, float]], list[tuple[int, float]]]]:
+        """Per query, the (chunk id, score) rankings to fuse, best first: dense, then keyword (empty unless
+        `hybrid`); both `HYBRID_CANDIDATES` deep when hybrid, else the dense one `k` deep."""
         allowed = self._matching_ids(filters)
         depth = max(k, HYBRID_CANDIDATES) if hybrid else k
         vectors = embed_texts(queries, self.embedder_name, self.settings.embed_batch_size)
@@ -181,13 +216,11 @@ class Index:
             all_scores, all_ids = self.store.search(vectors, depth)
         else:
             all_scores, all_ids = self.store.search_subset(vectors, depth, allowed)
-        results = []
+        rankings = []
         for query, scores, ids in zip(queries, all_scores, all_ids):
-            ranked = [(int(i), float(s)) for i, s in zip(ids, scores) if i >= 0]
-            if hybrid:
-                ranked = reciprocal_rank_fusion([[i for i, _ in ranked], self._keyword_index().top(query, depth, allowed)])
-            results.append([self._hit(chunk_id, score) for chunk_id, score in ranked[:k]])
-        return results
+            dense = [(int(i), float(s)) for i, s in zip(ids, scores) if i >= 0]
+            rankings.append((dense, self._keyword_index().top(query, depth, allowed) if hybrid else []))
+        return rankings
 
     def _hit(self, chunk_id: int, score: float) -> SearchHit:
         chunk = self._chunks[chunk_id]
@@ -401,6 +434,15 @@ def _matches(chunk: Chunk, key: str, values: list) -> bool:
     """Equality with any accepted value; a string filter also matches a number (from the command line)."""
     have = chunk.doc_id if key == "doc_id" else chunk.metadata.get(key)
     return have is not None and any(have == v or (isinstance(v, str) and str(have) == v) for v in values)
+
+
+def _ids(ranking: list[tuple[int, float]]) -> list[int]:
+    return [chunk_id for chunk_id, _ in ranking]
+
+
+def _ranks(ranking: list[tuple[int, float]]) -> dict[int, tuple[int, float]]:
+    """chunk id → (rank from 1, score)."""
+    return {chunk_id: (rank, score) for rank, (chunk_id, score) in enumerate(ranking, start=1)}
 
 
 def _now() -> str:

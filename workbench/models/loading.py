@@ -1,4 +1,5 @@
-"""Load models once per process: every strategy, index and trainer shares the same copy."""
+"""Load models once per process: every strategy, index and trainer shares the same copy (extra copies
+only for adapters peft cannot load beside others, see workbench.generation.adapters)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,13 @@ def load_embedder(name: str, device: str = "auto"):
 
 @functools.lru_cache(maxsize=2)
 def load_generator(name: str, device: str = "auto") -> LoadedGenerator:
-    """A causal LM and its tokenizer, in eval mode, on the chosen device (bf16 on CUDA)."""
+    """The process's shared copy of the causal LM `name` (see `load_generator_copy`)."""
+    return load_generator_copy(name, device)
+
+
+def load_generator_copy(name: str, device: str = "auto") -> LoadedGenerator:
+    """A causal LM and its tokenizer, in eval mode, on the chosen device (bf16 on CUDA); a fresh copy
+    each call, for adapters that cannot share the cached one (workbench.generation.adapters)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from workbench.config import Config
 from workbench.corpus import QAPair, load_demo_corpus, load_qa
 from workbench.errors import WorkbenchError
-from workbench.generation import GenerationEngine, LoadedAdapter, load_prompts, parse_adapter_spec
+from workbench.generation import GenerationEngine, LoadedAdapter, load_prompts, parse_adapter_spec, place_adapter
 from workbench.models.registry import full_finetuning_model
 from workbench.progress import ProgressCallback
 from workbench.strategies.answer import Answer
@@ -43,12 +43,28 @@ class StrategyOptions:
 
 @dataclass(frozen=True)
 class FinetunedGenerator:
-    """What a finetuned strategy answers with: an adapter on the shared base model's engine, or the
-    model of a full-finetuning run on an engine of its own (adapter None)."""
+    """What a finetuned strategy answers with: an adapter on the shared base model's engine (or on an
+    engine over an extra copy of it, for adapters peft cannot load beside the others), or the model of
+    a full-finetuning run on an engine of its own (adapter None)."""
 
     name: str
-    engine: GenerationEngine
+    engine: GenerationEngine | None
     adapter: LoadedAdapter | None = None
+    error: WorkbenchError | None = None  # it could not be loaded: its strategies answer with this error
+
+
+class Unavailable(Strategy):
+    """A finetuned strategy whose adapter could not be loaded: it fails with that error when asked, so
+    side-by-side views show it in its own column while the other adapters still answer."""
+
+    def __init__(self, name: str, variant: str, error: WorkbenchError):
+        self.name, self.variant, self.adapter, self.error = name, variant, None, error
+
+    def answer_many(self, questions, progress=None):
+        raise self.error
+
+    def stream(self, question):
+        raise self.error
 
 
 @dataclass(frozen=True)
@@ -98,13 +114,14 @@ class StrategyFactory:
                             seed=self.config.training.seed, embedder=self.config.models.embedder)]
         if name == "rag":
             return [Rag(**common, index=self._index, k=k)]
-        # Without --adapter, the strategy itself explains that it needs one.
-        tuned = [{"engine": t.engine, "adapter": t.adapter, "variant": t.name} for t in self._finetuned] or [{}]
-        if name == "finetuned":
-            return [Finetuned(**{**common, **t}) for t in tuned]
-        if name == "rag+finetuned":
-            return [RagFinetuned(**{**common, **t}, index=self._index, k=k) for t in tuned]
-        raise WorkbenchError(f"unknown strategy '{name}' (known: {', '.join(STRATEGY_NAMES)})")
+        if name not in ("finetuned", "rag+finetuned"):
+            raise WorkbenchError(f"unknown strategy '{name}' (known: {', '.join(STRATEGY_NAMES)})")
+        make = Finetuned if name == "finetuned" else functools.partial(RagFinetuned, index=self._index, k=k)
+        if not self._finetuned:  # without --adapter, the strategy itself explains that it needs one
+            return [make(**common)]
+        return [Unavailable(name, t.name, t.error) if t.error is not None else
+                make(**{**common, "engine": t.engine, "adapter": t.adapter, "variant": t.name})
+                for t in self._finetuned]
 
     def build_many(self, names: Sequence[str]) -> list[Strategy]:
         return [strategy for name in names for strategy in self.build(name)]
@@ -154,8 +171,16 @@ class StrategyFactory:
     def _finetuned(self) -> list[FinetunedGenerator]:
         finetuned = []
         for name, path in map(parse_adapter_spec, self.options.adapters):
-            if full_finetuning_model(path) is not None:
-                finetuned.append(FinetunedGenerator(name, self._engine(path)))
-            else:
-                finetuned.append(FinetunedGenerator(name, self.engine, self.engine.adapters.load(path, name)))
+            try:
+                if full_finetuning_model(path) is not None:
+                    finetuned.append(FinetunedGenerator(name, self._engine(path)))
+                    continue
+                generator, adapter = place_adapter(self.engine.generator, path, name,
+                                                   self.config.models.extra_copies_mb)
+            except WorkbenchError as exc:  # this adapter's columns show why; the others still answer
+                finetuned.append(FinetunedGenerator(name, None, error=exc))
+                continue
+            engine = (self.engine if generator is self.engine.generator
+                      else GenerationEngine(generator, self.engine.settings))
+            finetuned.append(FinetunedGenerator(name, engine, adapter))
         return finetuned

@@ -134,9 +134,11 @@ class RunDir:
         write_atomic(self.path / "curve.jsonl", "".join(json.dumps({"step": int(s), "loss": loss}) + "\n"
                                                         for s, loss in step_losses))
 
-    def curve(self) -> list[dict[str, float]]:
+    def curve(self) -> list[list[float]]:
+        """[step, training loss] per optimizer step (empty for runs without steps, like `feature`)."""
         path = self.path / "curve.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+        lines = path.read_text().splitlines() if path.is_file() else []
+        return [[point["step"], point["loss"]] for point in map(json.loads, filter(str.strip, lines))]
 
     def finish(self, summary: dict[str, Any]) -> None:
         """Write summary.json, then the COMPLETE marker (only now does the folder count as a run), then
@@ -201,3 +203,23 @@ def parameter_counts(model: torch.nn.Module) -> dict[str, Any]:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {"trainable_params": trainable, "total_params": total,
             "trainable_percent": round(100 * trainable / total, 4) if total else 0.0}
+
+
+def list_runs(output_root: Path, kind: str | None = None) -> list[dict[str, Any]]:
+    """The finished runs under `output_root` (optionally of one kind: classifier, generator), newest
+    first, each with its path, kind, method, source and summary; unreadable folders are skipped."""
+    root = Path(output_root)
+    runs = []
+    for path in sorted(root.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True) if root.is_dir() else []:
+        run = RunDir(path)
+        if not run.is_complete():
+            continue
+        try:
+            config, summary = run.config(), run.summary()
+        except RunError:
+            continue
+        if kind is None or config.get("kind") == kind:
+            runs.append({"name": path.name, "path": path, "kind": config.get("kind"),
+                         "method": config.get("options", {}).get("method"), "source": config.get("source"),
+                         "summary": summary})
+    return runs

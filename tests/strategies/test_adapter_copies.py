@@ -1,0 +1,81 @@
+"""Adapters peft cannot switch on one model (LoRA beside IA3) answer on an extra copy of the base model,
+shared by every factory of the process, within `models.extra_copies_mb`; trained runs of one step each."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from workbench.config import load_config
+from workbench.generation import adapters
+from workbench.models import LoadedGenerator
+from workbench.strategies import StrategyFactory, StrategyOptions
+from workbench.training.examples import qa_examples
+from workbench.training.generator import GeneratorOptions, load_trained_generator, train_generator
+from workbench.training.loop import LoopSettings
+
+MAX_NEW_TOKENS = 8
+
+
+@pytest.fixture(scope="module")
+def runs(demo_corpus, tmp_path_factory) -> dict[str, Path]:
+    """A LoRA and an IA3 run of one optimizer step each, without warmup so that the step moves the weights."""
+    examples = qa_examples(demo_corpus.qa_pairs[:6], "Answer with a short phrase.")
+    root = tmp_path_factory.mktemp("runs")
+    runs = {}
+    for method, learning_rate in (("lora", 5e-3), ("ia3", 2e-2)):
+        loop = LoopSettings(epochs=1, batch_size=4, learning_rate=learning_rate, seed=0, max_steps=1,
+                            warmup_ratio=0.0, device="cpu")
+        options = GeneratorOptions(loop=loop, method=method, max_length=64, eval_generate=0)
+        runs[method] = train_generator(examples[:4], options, root / method, examples[4:]).path
+    return runs
+
+
+@pytest.fixture(autouse=True)
+def no_extra_copies(monkeypatch):
+    """Each test starts from a process without extra copies (nothing ever drops them otherwise)."""
+    monkeypatch.setattr(adapters, "_COPIES", {})
+
+
+def _factory(runs: dict[str, Path], extra_copies_mb: int = 4096) -> StrategyFactory:
+    config = load_config(overrides=["models.device=cpu", f"models.extra_copies_mb={extra_copies_mb}"])
+    options = StrategyOptions(adapters=(f"tuned-lora={runs['lora']}", f"tuned-ia3={runs['ia3']}"),
+                              max_new_tokens=MAX_NEW_TOKENS)
+    return StrategyFactory(config, options)
+
+
+def _greedy(generator: LoadedGenerator, prompt: str) -> str:
+    """`generator`'s greedy answer to `prompt`, called directly (no engine, no adapter switching)."""
+    ids = generator.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    with torch.inference_mode():
+        output = generator.model.generate(input_ids=torch.tensor([ids]), max_new_tokens=MAX_NEW_TOKENS,
+                                          do_sample=False, pad_token_id=generator.tokenizer.pad_token_id)
+    return generator.tokenizer.decode(output[0, len(ids):], skip_special_tokens=True)
+
+
+def test_lora_and_ia3_answer_side_by_side_each_like_when_loaded_alone(runs, questions):
+    factory = _factory(runs)
+    outcomes = factory.answer_each(["zero-shot", "finetuned"], questions[:2])
+    base, *tuned = outcomes
+    assert [(o.label, o.error) for o in tuned] == [("finetuned[tuned-lora]", None), ("finetuned[tuned-ia3]", None)]
+    lora, ia3 = factory.build("finetuned")
+    assert lora.engine is factory.engine and ia3.engine.generator.model is not lora.engine.generator.model
+    for method, outcome in zip(("lora", "ia3"), tuned):
+        alone = load_trained_generator(runs[method], device="cpu")
+        assert [a.raw_text for a in outcome.answers] == [_greedy(alone, a.prompt) for a in outcome.answers]
+    assert len({tuple(a.raw_text for a in o.answers) for o in outcomes}) == 3  # each adapter is on, and only it
+
+    again = _factory(runs).build("finetuned")[1]  # another factory (a UI server builds one per question)
+    assert again.engine.generator.model is ia3.engine.generator.model
+
+
+def test_a_copy_beyond_the_memory_limit_is_a_clear_error(runs, questions):
+    lora, outcome = _factory(runs, extra_copies_mb=1).answer_each(["finetuned"], questions[:1])
+    assert lora.label == "finetuned[tuned-lora]" and lora.error is None  # the adapter that fits still answers
+    assert outcome.label == "finetuned[tuned-ia3]" and isinstance(outcome.error, adapters.AdapterError)
+    assert f"adapter {runs['ia3'] / 'adapter'}: IA3 adapters cannot be loaded beside the LORA" in str(outcome.error)
+    assert re.search(r"another copy of 'smollm2-135m-instruct' on cpu \(\d+ MB\), beyond the 1 MB.*"
+                     r"raise models.extra_copies_mb to at least \d+", str(outcome.error))

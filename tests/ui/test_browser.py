@@ -1,0 +1,93 @@
+"""The UI end to end in a real browser (Debian's chromium, Playwright) against a real `streamlit run`
+server of the app: ask the demo question, build an index from an upload, train through a page
+reload, cancel a run."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
+from playwright.sync_api import Page, expect  # noqa: E402
+
+from tests.ui.conftest import start_streamlit, wait_for_app  # noqa: E402
+from workbench.cli.ui import app_path  # noqa: E402
+from workbench.config import load_config  # noqa: E402
+from workbench.demo import DemoSettings, prepare_demo  # noqa: E402
+
+TRAINING_S = 240_000  # ms: a whole short training run on 2 CPU cores
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The app over a demo index and a tiny demo adapter, all under a temporary folder."""
+    root = tmp_path_factory.mktemp("ui")
+    overrides = [f"index.root={root / 'indexes'}", f"training.output_root={root / 'runs'}",
+                 f"ui.jobs_root={root / 'jobs'}", f"ui.uploads_root={root / 'uploads'}",
+                 "generation.max_new_tokens=8",
+                 # the Train form's defaults: a classifier run of ~40 short steps, checkpointed often
+                 "training.classifier.method=head", "training.classifier.max_length=64",
+                 "training.classifier.epochs=6", "training.checkpoint_every=5"]
+    prepare_demo(load_config(overrides=overrides), DemoSettings(adapter_examples=16, adapter_steps=2))
+    with start_streamlit(app_path(), {"WORKBENCH_SET": "\n".join(overrides)}, root) as running:
+        yield running
+
+
+def open_page(page: Page, server, path: str = "") -> None:
+    page.goto(f"{server.url}/{path}")
+    wait_for_app(page)
+
+
+def test_compare_answers_the_demo_question_with_every_strategy(page: Page, server, tmp_path: Path):
+    open_page(page, server)
+    expect(page.get_by_text("Gold answer: France")).to_be_visible()
+    page.get_by_role("button", name="Ask").click()
+    wait_for_app(page, timeout_ms=180_000)
+    for label in ("zero-shot", "few-shot", "rag", "finetuned[demo-lora]", "rag+finetuned[demo-lora]"):
+        expect(page.get_by_role("heading", name=label, exact=True)).to_be_visible()
+    expect(page.get_by_text("Sources (3)").first).to_be_visible()
+    expect(page.get_by_text("Normans/").first).to_be_visible()
+    assert page.get_by_text(re.compile(r"^EM [01] · F1")).count() == 5  # every answer scored against the gold answer
+    page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
+    assert (tmp_path / "compare.png").stat().st_size > 10_000
+
+
+def test_upload_a_file_and_build_an_index(page: Page, server, tmp_path: Path):
+    notes = tmp_path / "harbour.md"
+    notes.write_text("# Port Ellen\n\nThe harbour of Port Ellen opens at dawn and closes at dusk.\n")
+    open_page(page, server, "indexes")
+    page.get_by_label("Name").fill("harbour")
+    page.get_by_label("Name").press("Enter")
+    wait_for_app(page)
+    page.locator('input[type="file"]').first.set_input_files(str(notes))
+    wait_for_app(page)
+    page.get_by_role("button", name="Build", exact=True).click()
+    wait_for_app(page)
+    expect(page.get_by_text("✅ completed")).to_be_visible(timeout=120_000)
+    expect(page.get_by_role("cell", name="harbour", exact=True).or_(page.get_by_text("harbour").first)).to_be_visible()
+
+
+def test_training_survives_a_reload_and_finishes(page: Page, server):
+    open_page(page, server, "train")
+    page.get_by_text("classifier", exact=True).click()
+    wait_for_app(page)
+    page.get_by_role("button", name="Start training").click()
+    expect(page.get_by_text("training: ")).to_be_visible(timeout=120_000)  # steps are being counted
+    page.reload()  # the tab goes away and comes back: the run goes on in its own process
+    wait_for_app(page)
+    expect(page.get_by_text("⏳ running").or_(page.get_by_text("✅ completed"))).to_be_visible()
+    expect(page.get_by_text("✅ completed")).to_be_visible(timeout=TRAINING_S)
+    expect(page.get_by_text("Trainable parameters")).to_be_visible()
+
+
+def test_cancel_a_run(page: Page, server):
+    open_page(page, server, "train")
+    page.get_by_text("classifier", exact=True).click()
+    wait_for_app(page)
+    page.get_by_role("button", name="Start training").click()
+    expect(page.get_by_text("training: ")).to_be_visible(timeout=120_000)
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_text("⏹ cancelled")).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("button", name="Resume")).to_be_visible()

@@ -1,0 +1,131 @@
+"""Each page's logic through Streamlit's AppTest, with the real models, a real index and real jobs."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from workbench import api
+from workbench.config import load_config
+
+AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
+VIEWS = Path(__file__).resolve().parents[2] / "ui" / "views"
+TIMEOUT = 240  # seconds for one script run that generates or trains on 2 CPU cores
+
+
+@pytest.fixture
+def roots(tmp_path, monkeypatch):
+    """Every root the server touches, under tmp_path, passed to the pages as `wb ui` does."""
+    data = tmp_path / "data"
+    data.mkdir()
+    overrides = [f"index.root={tmp_path / 'indexes'}", f"training.output_root={tmp_path / 'runs'}",
+                 f"ui.jobs_root={tmp_path / 'jobs'}", f"ui.uploads_root={tmp_path / 'uploads'}",
+                 f"ui.data_roots=[{data}]"]
+    monkeypatch.setenv("WORKBENCH_SET", "\n".join(overrides))
+    monkeypatch.delenv("WORKBENCH_CONFIG", raising=False)
+    return load_config(overrides=overrides), data
+
+
+def page(name: str) -> AppTest:
+    return AppTest.from_file(str(VIEWS / f"{name}.py"), default_timeout=TIMEOUT)
+
+
+def normans_index(config) -> None:
+    from workbench.corpus import load_demo_corpus
+
+    documents = [d for d in load_demo_corpus().documents if d.metadata["title"] == "Normans"][:12]
+    from workbench.indexing import build_index
+
+    build_index("normans", documents, config=config)
+
+
+def test_compare_answers_a_demo_question_side_by_side_with_sources_and_scores(roots):
+    config, _ = roots
+    normans_index(config)
+    at = page("compare").run()
+    at.sidebar.multiselect[0].set_value(["zero-shot", "rag", "finetuned"])
+    at.sidebar.number_input[2].set_value(6)  # answer tokens: short answers keep the test quick
+    at.run()
+    assert "Gold answer: France" in [c.value for c in at.caption][1]
+    at.button[0].click().run()
+    assert not at.exception
+    headers = [m.value for m in at.markdown if m.value.startswith("##### ")]
+    assert headers == ["##### zero\\-shot", "##### rag", "##### finetuned"]
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "needs" in errors[0] and "adapter" in errors[0]  # finetuned without a run: its own column
+    sources = [e for e in at.expander if e.label.startswith("Sources")]
+    assert len(sources) == 1 and "Normans/" in sources[0].markdown[0].value
+    assert any(c.value.startswith("EM ") for c in at.caption)  # each answer scored against the gold answer
+    prompts = [e for e in at.expander if e.label == "Prompt"]
+    assert len(prompts) == 2 and "Normandy" in prompts[0].code[0].value  # the exact prompt, as text
+
+
+def test_indexes_page_refuses_outside_paths_previews_and_builds_in_a_job(roots):
+    config, data = roots
+    (data / "harbour.txt").write_text("The harbour of Port Ellen opens at dawn. " * 30)
+    at = page("indexes").run()
+    assert "No index yet" in at.info[0].value
+    at.text_input[0].set_value("harbour")
+    at.radio[0].set_value("Server folder").run()
+    at.text_input[1].set_value("/etc").run()
+    assert "outside the folders this server may read" in at.error[0].value
+
+    at.text_input[1].set_value(str(data)).run()
+    at.button[0].click().run()  # preview
+    assert any(m.value.startswith("**harbour") for m in at.markdown), [m.value for m in at.markdown]
+    assert "Port Ellen" in at.text[0].value
+    at.button[1].click().run()  # build: a background job
+    from workbench.jobs import list_jobs, read_job
+
+    job = list_jobs(config)[0]
+    deadline = time.monotonic() + TIMEOUT
+    while read_job(job.path).active and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert read_job(job.path).state == "completed"
+    at.run()
+    assert at.dataframe[0].value["name"].tolist() == ["harbour"]
+    at.text_input(key="query-harbour").set_value("Port Ellen").run()
+    assert any("fused" in m.value and "keyword" in m.value for m in at.markdown)
+
+
+def test_train_page_starts_a_job_and_shows_its_summary_when_done(roots):
+    config, _ = roots
+    at = page("train").run()
+    at.radio[0].set_value("classifier").run()
+    at.selectbox[0].set_value("head")
+    at.number_input[4].set_value(2)  # max steps
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    from workbench.jobs import list_jobs, read_job
+
+    job = list_jobs(config)[0]
+    assert job.kind == "train-classifier" and "head" in job.title
+    deadline = time.monotonic() + TIMEOUT
+    while read_job(job.path).active and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert read_job(job.path).state == "completed", read_job(job.path).error
+    at.run()
+    labels = [m.label for m in at.metric]
+    assert "Trainable parameters" in labels and "Peak memory" in labels
+    assert at.dataframe[0].value["method"].tolist() == ["head"]  # past runs
+
+
+def test_results_page_shows_scores_charts_and_disagreements(roots, tmp_path):
+    config, _ = roots
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text("".join(json.dumps({"question": q, "answer": a}) + "\n" for q, a in
+                          [("What is the capital of France?", "Paris"), ("Who wrote Hamlet?", "Shakespeare")]))
+    from workbench.strategies import StrategyOptions
+
+    api.evaluate_qa(config.updated({"generation.max_new_tokens": 4}), qa, ["zero-shot", "few-shot"],
+                    StrategyOptions(shots=1))
+    at = page("results").run()
+    assert not at.exception
+    assert at.dataframe[0].value["strategy"].tolist() == ["zero-shot", "few-shot"]
+    per_question = at.dataframe[1].value
+    assert len(per_question) == 2 and {"zero-shot", "few-shot"} <= set(per_question.columns)
+    at.toggle[0].set_value(True).run()
+    assert len(at.dataframe[1].value) <= 2

@@ -1,0 +1,16 @@
+"""workbench in the browser: `wb ui` runs this with Streamlit. Four pages, one API (workbench.api)."""
+
+from pathlib import Path
+
+import streamlit as st
+
+VIEWS = Path(__file__).resolve().parent / "views"
+
+st.set_page_config(page_title="workbench: retrieve or finetune?", layout="wide")
+page = st.navigation([
+    st.Page(VIEWS / "compare.py", title="Compare", url_path="compare", default=True),
+    st.Page(VIEWS / "indexes.py", title="Indexes", url_path="indexes"),
+    st.Page(VIEWS / "train.py", title="Train", url_path="train"),
+    st.Page(VIEWS / "results.py", title="Results", url_path="results"),
+])
+page.run()

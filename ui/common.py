@@ -1,0 +1,120 @@
+"""What every page shares: the server's config, the roots it may touch, and safe text rendering.
+
+The config is read once per server process (`wb ui --config FILE --set KEY=VALUE` passes it through
+the environment, so every page and every browser session sees the same). Pages call `workbench.api`
+and `workbench.jobs` like the CLI does; nothing here turns settings into options by hand.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import streamlit as st
+
+from workbench.config import Config, load_config
+from workbench.errors import WorkbenchError
+
+CONFIG_ENV, OVERRIDES_ENV = "WORKBENCH_CONFIG", "WORKBENCH_SET"  # set by `wb ui`
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class PathRefused(WorkbenchError):
+    pass
+
+
+@st.cache_resource(show_spinner=False)
+def _config(path: str | None, overrides: tuple[str, ...]) -> Config:
+    return load_config(path, list(overrides))
+
+
+def config() -> Config:
+    """The server's config: defaults, the file `wb ui --config` named, and its `--set` overrides."""
+    overrides = tuple(line for line in os.environ.get(OVERRIDES_ENV, "").splitlines() if line.strip())
+    return _config(os.environ.get(CONFIG_ENV) or None, overrides)
+
+
+def data_roots(cfg: Config) -> list[Path]:
+    """Where the app may read data from: uploads and the configured data folders."""
+    return [Path(cfg.ui.uploads_root).resolve(), *(Path(root).resolve() for root in cfg.ui.data_roots)]
+
+
+def allowed_path(text: str, cfg: Config) -> Path:
+    """`text` as a path inside one of the data roots; anything outside is refused with a message."""
+    if not text.strip():
+        raise PathRefused("give a file or folder path")
+    path = Path(text.strip()).expanduser().resolve()
+    roots = data_roots(cfg)
+    if not any(path == root or root in path.parents for root in roots):
+        allowed = ", ".join(str(r) for r in roots)
+        raise PathRefused(f"{path} is outside the folders this server may read ({allowed}); "
+                          "add its folder to ui.data_roots in the config, or upload the files")
+    if not path.exists():
+        raise PathRefused(f"{path} does not exist")
+    return path
+
+
+def check_name(name: str, what: str) -> str:
+    if not NAME.match(name or ""):
+        raise WorkbenchError(f"{what} name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a "
+                             "letter or digit")
+    return name
+
+
+def save_uploads(files, cfg: Config, folder: str) -> list[Path]:
+    """Write uploaded files under `ui.uploads_root/folder` after checking their type and size."""
+    target = Path(cfg.ui.uploads_root) / check_name(folder, "upload folder")
+    saved = []
+    for upload in files:
+        name = Path(upload.name).name
+        suffix = Path(name).suffix.lower().lstrip(".")
+        if suffix not in cfg.ui.upload_types:
+            raise WorkbenchError(f"{name}: files of type .{suffix or '?'} are not accepted "
+                                 f"(accepted: {', '.join(cfg.ui.upload_types)}; ui.upload_types)")
+        if upload.size > cfg.ui.max_upload_mb * 1024 * 1024:
+            raise WorkbenchError(f"{name}: {upload.size / 2**20:.1f} MB is over the {cfg.ui.max_upload_mb} MB "
+                                 "limit (ui.max_upload_mb)")
+        target.mkdir(parents=True, exist_ok=True)
+        from workbench.training.runs import write_atomic
+
+        write_atomic(target / name, upload.getvalue())
+        saved.append(target / name)
+    return saved
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$])")
+
+
+def as_markdown_text(text: str) -> str:
+    """Document or model text made inert for st.markdown: shown as typed, never as markup or HTML."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("\n", "  \n")
+
+
+def highlighted(text: str, spans: dict[str, str]) -> str:
+    """`text` as inert markdown with each phrase of `spans` (phrase → colour) on a coloured background,
+    where it occurs (case-insensitive)."""
+    marks: list[tuple[int, int, str]] = []
+    for phrase, colour in spans.items():
+        if phrase.strip():
+            found = text.lower().find(phrase.strip().lower())
+            if found >= 0 and not any(s < found + len(phrase.strip()) and found < e for s, e, _ in marks):
+                marks.append((found, found + len(phrase.strip()), colour))
+    out, last = [], 0
+    for start, end, colour in sorted(marks):
+        out.append(as_markdown_text(text[last:start]))
+        out.append(f":{colour}-background[{as_markdown_text(text[start:end])}]")
+        last = end
+    out.append(as_markdown_text(text[last:]))
+    return "".join(out)
+
+
+def show_error(exc: Exception) -> None:
+    """Our errors explain themselves; anything else also says what kind of failure it was."""
+    st.error(str(exc) if isinstance(exc, WorkbenchError) else f"{type(exc).__name__}: {exc}")
+
+
+def human_size(n_bytes: float | None) -> str:
+    from workbench.cli.output import human_size as size
+
+    return "-" if n_bytes is None else size(int(n_bytes))

@@ -1,0 +1,136 @@
+"""Train: start a classifier or generator run as a background job, watch it live, compare past runs.
+
+A run trains in its own process (workbench.jobs): closing or reloading the tab changes nothing, and
+this page re-attaches to it."""
+
+from __future__ import annotations
+
+import typing
+
+import streamlit as st
+
+from ui import charts, common, job_panel
+from workbench import api
+from workbench.config import ClassifierTrainingConfig, GeneratorTrainingConfig
+from workbench.indexing import list_indexes
+from workbench.jobs import list_jobs, start_job
+from workbench.training.runs import RunDir, list_runs
+
+KINDS = {"generator": ("train-generator", GeneratorTrainingConfig), "classifier": ("train-classifier", ClassifierTrainingConfig)}
+
+
+def methods(section: type) -> list[str]:
+    return list(typing.get_args(section.model_fields["method"].annotation))
+
+
+def data_source(cfg, kind: str):
+    source = st.radio("Data", ["Demo corpus", "Upload a file", "Server file"], horizontal=True,
+                      help="demo corpus: its QA pairs (generator) or its paragraphs labelled by article (classifier)")
+    if source == "Demo corpus":
+        return None
+    if source == "Upload a file":
+        upload = st.file_uploader("Data file", type=["json", "jsonl", "csv", "tsv"], max_upload_size=cfg.ui.max_upload_mb)
+        return [upload] if upload else []
+    path = st.text_input("Path on the server", help="inside " + ", ".join(str(r) for r in common.data_roots(cfg)))
+    return [common.allowed_path(path, cfg)] if path.strip() else []
+
+
+def start_form(cfg) -> None:
+    st.subheader("Start a run")
+    kind = st.radio("What to train", list(KINDS), horizontal=True)
+    job_kind, section_type = KINDS[kind]
+    section = getattr(cfg.training, kind)
+    choices = methods(section_type)
+    method = st.selectbox("Method", choices, index=choices.index(section.method))
+    try:
+        chosen = data_source(cfg, kind)
+    except Exception as exc:  # noqa: BLE001
+        common.show_error(exc)
+        return
+    extra: dict = {}
+    if kind == "generator":
+        left, right, last = st.columns(3)
+        extra["format"] = left.selectbox("Data format", ["qa", "instruction", "chat"])
+        extra["with_context"] = right.selectbox("Context in the prompt", ["none", "gold", "retrieved"],
+                                                help="QA: the question alone, with its gold paragraph, or with "
+                                                     "the chunks an index retrieves (RAFT)")
+        if extra["with_context"] == "retrieved":
+            names = [i["name"] for i in list_indexes(cfg.index.root) if "error" not in i]
+            extra["index"] = last.selectbox("Index", names)
+    columns = st.columns(6)
+    values = {
+        f"training.{kind}.method": method,
+        f"training.{kind}.epochs": columns[0].number_input("Epochs", 1, 100, section.epochs),
+        f"training.{kind}.batch_size": columns[1].number_input("Batch size", 1, 512, section.batch_size),
+        f"training.{kind}.learning_rate": columns[2].number_input("Learning rate", 1e-7, 1.0, section.learning_rate,
+                                                                  format="%.1e"),
+        f"training.{kind}.max_length": columns[3].number_input("Max tokens", 8, 8192, section.max_length),
+        "training.max_steps": columns[4].number_input("Max steps (0: all)", 0, 100000, cfg.training.max_steps or 0) or None,
+        "training.checkpoint_every": columns[5].number_input("Checkpoint every", 0, 100000, cfg.training.checkpoint_every),
+    }
+    if st.button("Start training", type="primary", disabled=chosen == []):
+        try:
+            run_cfg = cfg.updated(values)
+            data = None
+            if chosen:
+                data = chosen[0] if not hasattr(chosen[0], "getvalue") else common.save_uploads(chosen, cfg, "training")[0]
+            request_type = api.GeneratorRequest if kind == "generator" else api.ClassifierRequest
+            request = request_type(data=data, **extra)
+            title = f"{kind} {method} on {data.name if data else 'the demo corpus'}"
+            job_panel.select(start_job(run_cfg, job_kind, request, title=title))
+            st.rerun()
+        except Exception as exc:  # noqa: BLE001
+            common.show_error(exc)
+
+
+def summary_of(summary: dict) -> None:
+    cells = st.columns(5)
+    cells[0].metric("Trainable parameters", f"{summary['trainable_params']:,}",
+                    f"{summary['trainable_percent']} % of {summary['total_params']:,}", delta_color="off")
+    cells[1].metric("Wall time", f"{summary['wall_seconds']:.0f} s")
+    cells[2].metric("Peak memory", common.human_size(summary.get("peak_cuda_bytes") or summary.get("peak_rss_bytes")))
+    cells[3].metric("Saved (adapter/weights)", common.human_size(summary.get("saved_bytes")))
+    final = summary.get("final", {})
+    metric = next((m for m in ("accuracy", "token_f1", "eval_loss") if m in final), None)
+    if metric:
+        cells[4].metric(metric, f"{final[metric]:.4f}")
+
+
+def jobs_section(cfg) -> None:
+    jobs = [j for j in list_jobs(cfg) if j.kind.startswith("train-")]
+    if not jobs:
+        return
+    st.subheader("Training jobs")
+    current = job_panel.selected()
+    ids = [j.id for j in jobs]
+    default = ids.index(current.id) if current is not None and current.id in ids else 0
+    job = st.selectbox("Job", jobs, index=default, format_func=lambda j: f"{j.title} · {j.state} · {j.id}")
+    job_panel.select(job)
+    job_panel.panel(job, chart=True)
+    if job.state == "completed" and job.result:
+        summary_of(job.result["summary"])
+
+
+def past_runs(cfg) -> None:
+    runs = list_runs(cfg.training.output_root)
+    if not runs:
+        return
+    st.subheader("Past runs")
+    st.dataframe([{"run": r["name"], "kind": r["kind"], "method": r["method"], "data": r["source"],
+                   "trainable": r["summary"]["trainable_params"], "share %": r["summary"]["trainable_percent"],
+                   "wall s": r["summary"]["wall_seconds"], "peak memory": common.human_size(r["summary"].get("peak_rss_bytes")),
+                   "saved": common.human_size(r["summary"].get("saved_bytes")),
+                   "eval loss": r["summary"]["final"].get("eval_loss")} for r in runs],
+                 hide_index=True, use_container_width=True)
+    names = st.multiselect("Overlay the curves of", [r["name"] for r in runs], default=[r["name"] for r in runs][:2])
+    if names:
+        paths = {r["name"]: r["path"] for r in runs}
+        curves = {n: (RunDir(paths[n]).curve(), RunDir(paths[n]).metrics()) for n in names}
+        st.pyplot(charts.loss_curves(curves), clear_figure=True)
+
+
+cfg = common.config()
+st.title("Train")
+start_form(cfg)
+jobs_section(cfg)
+past_runs(cfg)
