@@ -13,8 +13,10 @@ from pathlib import Path
 
 import streamlit as st
 
+from workbench.cli.output import human_size as cli_size
 from workbench.config import Config, load_config
 from workbench.errors import WorkbenchError
+from workbench.training.runs import write_atomic
 
 CONFIG_ENV, OVERRIDES_ENV = "WORKBENCH_CONFIG", "WORKBENCH_SET"  # set by `wb ui`
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -75,9 +77,6 @@ def save_uploads(files, cfg: Config, folder: str) -> list[Path]:
         if upload.size > cfg.ui.max_upload_mb * 1024 * 1024:
             raise WorkbenchError(f"{name}: {upload.size / 2**20:.1f} MB is over the {cfg.ui.max_upload_mb} MB "
                                  "limit (ui.max_upload_mb)")
-        target.mkdir(parents=True, exist_ok=True)
-        from workbench.training.runs import write_atomic
-
         write_atomic(target / name, upload.getvalue())
         saved.append(target / name)
     return saved
@@ -115,6 +114,4 @@ def show_error(exc: Exception) -> None:
 
 
 def human_size(n_bytes: float | None) -> str:
-    from workbench.cli.output import human_size as size
-
-    return "-" if n_bytes is None else size(int(n_bytes))
+    return "-" if n_bytes is None else cli_size(int(n_bytes))

@@ -50,7 +50,7 @@ def test_ask_all_isolates_a_strategy_that_breaks(capsys, small_index, lora_adapt
     assert code == 0
     results = {r["strategy"]: r for r in json.loads(out)}
     assert "answer" in results["zero-shot"]
-    assert f"adapter {broken}: cannot be loaded" in results["finetuned"]["error"]
+    assert f"adapter {broken}: cannot be loaded" in results["finetuned[broken]"]["error"]  # the column names it
 
 
 def test_ask_one_strategy_streams_and_reports_errors_clearly(capsys, config):
