@@ -59,7 +59,7 @@ class RetrievalConfig(_Section):
 
 
 class StrategiesConfig(_Section):
-    shots: int = Field(ge=0)
+    shots: int = Field(gt=0)
     shot_selection: Literal["random", "similar"]
 
 

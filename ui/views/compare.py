@@ -47,7 +47,7 @@ def settings(cfg):
         chosen = st.multiselect("Finetuned runs", list(labels), default=list(labels)[:1],
                                 help=f"generator runs found under {cfg.training.output_root}")
         k = st.number_input("Chunks retrieved (k)", 1, 20, cfg.retrieval.k)
-        shots = st.number_input("Few-shot demonstrations", 0, 10, cfg.strategies.shots)
+        shots = st.number_input("Few-shot demonstrations", 1, 10, cfg.strategies.shots)
         max_new = st.number_input("Answer tokens", 1, 512, cfg.generation.max_new_tokens)
     options = StrategyOptions(index=index, adapters=tuple(f"{n}={labels[n]['path']}" for n in chosen), k=int(k),
                               shots=int(shots), max_new_tokens=int(max_new))

@@ -5,7 +5,8 @@ must find it again, so nothing about a job lives in a page or in the server's me
 folder under `ui.jobs_root`:
 
     job.json      what to run: kind, request, the resolved config (written once, first)
-    status.json   state, process id, progress with the loss curve so far, result or error
+    status.json   state, progress with the loss curve so far, result or error (written by the job's process)
+    pid           the job's process id (written by the server that started it)
     log.txt       everything the process printed
 
 `start_job` writes job.json and launches `python -m workbench.jobs JOB_DIR`, which runs the request
@@ -35,9 +36,9 @@ from workbench import api
 from workbench.config import Config
 from workbench.errors import WorkbenchError
 from workbench.progress import ProgressCallback
-from workbench.training.runs import default_run_path, read_json, write_json
+from workbench.training.runs import default_run_path, read_json, write_atomic, write_json
 
-JOB_FILE, STATUS_FILE, LOG_FILE = "job.json", "status.json", "log.txt"
+JOB_FILE, STATUS_FILE, LOG_FILE, PID_FILE = "job.json", "status.json", "log.txt", "pid"
 ACTIVE = ("starting", "running", "cancelling")
 CANCEL_GRACE_SECONDS = 20.0  # time to reach the next step and checkpoint before being killed
 
@@ -145,7 +146,7 @@ def start_job(config: Config, kind: str, request: BaseModel, title: str | None =
                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    start_new_session=True, cwd=os.getcwd())
     _CHILDREN[process.pid] = process
-    write_json(path / STATUS_FILE, {"state": "starting", "pid": process.pid})
+    write_atomic(path / PID_FILE, str(process.pid))  # not status.json: the job's process owns that one
     return read_job(path)
 
 
@@ -161,7 +162,7 @@ def read_job(path: Path) -> Job:
               request=spec["request"], created_at=spec["created_at"], state=status.get("state", "starting"),
               progress=status.get("progress", {}), curve=status.get("curve", []),
               evaluations=status.get("evaluations", []), result=status.get("result"), error=status.get("error"),
-              pid=status.get("pid"), started_at=status.get("started_at"), ended_at=status.get("ended_at"))
+              pid=_pid(path), started_at=status.get("started_at"), ended_at=status.get("ended_at"))
     if job.active and not _alive(job.pid, path):
         status = read_json(path / STATUS_FILE)  # it may have finished between the two reads
         if status.get("state") in ACTIVE:
@@ -171,6 +172,13 @@ def read_job(path: Path) -> Job:
                                    f"last log lines:\n{tail}"})
         return read_job(path)
     return job
+
+
+def _pid(path: Path) -> int | None:
+    try:
+        return int((path / PID_FILE).read_text())
+    except (FileNotFoundError, ValueError):
+        return None  # being launched this instant
 
 
 def _alive(pid: int | None, path: Path) -> bool:

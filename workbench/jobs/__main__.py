@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import signal
 import sys
 import time
@@ -23,9 +22,9 @@ WRITE_EVERY_SECONDS = 0.5  # status.json is rewritten at most this often while a
 class StatusWriter:
     """The progress callback of a job: keeps the status (with the loss curve) and writes it atomically."""
 
-    def __init__(self, path: Path, pid: int):
+    def __init__(self, path: Path):
         self.path = path
-        self.status: dict[str, Any] = {"state": "running", "pid": pid, "started_at": time.time(),
+        self.status: dict[str, Any] = {"state": "running", "started_at": time.time(),
                                        "progress": {}, "curve": [], "evaluations": []}
         self.cancel_requested = False
         self._written = 0.0
@@ -56,7 +55,7 @@ class StatusWriter:
 def main(job_dir: str) -> int:
     path = Path(job_dir)
     spec = read_json(path / JOB_FILE)
-    writer = StatusWriter(path, pid=os.getpid())
+    writer = StatusWriter(path)
 
     def request_cancel(signum: int, frame: object) -> None:
         writer.cancel_requested = True

@@ -5,6 +5,7 @@ question on the same paragraph (same doc_id), whose answer would often be the an
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Sequence
 from typing import Literal
@@ -28,6 +29,18 @@ def _same_text(question: str) -> str:
     return " ".join(question.lower().split())
 
 
+@functools.lru_cache(maxsize=4)
+def _pool_store(embedder: str, questions: tuple[str, ...]):
+    """The pool's questions embedded once per process: a server builds a FewShot per request, and
+    embedding a pool of a thousand questions takes seconds on a CPU."""
+    from workbench.indexing import VectorStore, embed_texts
+
+    vectors = embed_texts(list(questions), embedder=embedder)
+    store = VectorStore(vectors.shape[1])
+    store.add(np.arange(len(questions), dtype=np.int64), vectors)
+    return store
+
+
 class FewShot(Strategy):
     name = "few-shot"
 
@@ -43,15 +56,7 @@ class FewShot(Strategy):
         self.pool = list(pool)
         self._pool_texts = [_same_text(p.question) for p in self.pool]
         self.k, self.selection, self.seed, self.embedder = k, selection, seed, embedder
-        self._store = self._index_pool() if selection == "similar" else None
-
-    def _index_pool(self):
-        from workbench.indexing import VectorStore, embed_texts
-
-        vectors = embed_texts([p.question for p in self.pool], embedder=self.embedder)
-        store = VectorStore(vectors.shape[1])
-        store.add(np.arange(len(self.pool), dtype=np.int64), vectors)
-        return store
+        self._store = _pool_store(embedder, tuple(p.question for p in self.pool)) if selection == "similar" else None
 
     def _excluded(self, pair: QAPair) -> set[int]:
         """Pool positions of the question itself (same id or same text) and of its paragraph's other questions."""
