@@ -166,8 +166,8 @@ def run_generator_answers(spec: dict[str, Any], output: Path) -> dict[str, Any]:
     """Every strategy, untuned and with each adapter, on the held-out questions (workbench.evaluation.qa)."""
     config, _, held_out, settings = quality_setup(Path(spec["work"]), spec["quick"])
     adapters = tuple(f"{context}={path}" for context, path in spec["adapters"].items())
-    factory = StrategyFactory(config, StrategyOptions(index="squad", adapters=adapters, k=settings["k"],
-                                                      max_new_tokens=settings["max_new_tokens"]))
+    factory = StrategyFactory(config.updated({"generation.max_new_tokens": settings["max_new_tokens"]}),
+                              StrategyOptions(index="squad", adapters=adapters))  # k: quality_setup's retrieval.k
     finetuned = factory.build("finetuned")
     common = {"engine": factory.engine, "templates": factory.templates, "system_prompt": config.generation.system_prompt}
     gold = [GoldParagraph(**common), *(GoldParagraphFinetuned(**common, adapter=s.adapter) for s in finetuned)]

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import matplotlib
+from matplotlib import rcParams
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # no display on a server
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+# Figures are made without pyplot: pyplot keeps every figure until closed and is not thread-safe,
+# and a server draws charts for many sessions, once a second while a job runs.
 
 
 def loss_curves(runs: Mapping[str, tuple[Sequence[Sequence[float]], Sequence[Mapping[str, float]]]]) -> Figure:
     """Training loss per step (lines) and eval loss per epoch (markers), one colour per run."""
-    figure, axes = plt.subplots(figsize=(8, 3.2))
-    for colour, (label, (curve, evaluations)) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"] * 10,
+    figure = Figure(figsize=(8, 3.2))
+    axes = figure.subplots()
+    for colour, (label, (curve, evaluations)) in zip(rcParams["axes.prop_cycle"].by_key()["color"] * 10,
                                                       runs.items()):
         if curve:
             axes.plot([p[0] for p in curve], [p[1] for p in curve], color=colour, alpha=0.8, label=f"{label} train")
@@ -32,7 +33,8 @@ def loss_curves(runs: Mapping[str, tuple[Sequence[Sequence[float]], Sequence[Map
 
 def metric_bars(values: Mapping[str, float], metric: str) -> Figure:
     """One bar per strategy (or model) for `metric`."""
-    figure, axes = plt.subplots(figsize=(6, 0.45 * len(values) + 1))
+    figure = Figure(figsize=(6, 0.45 * len(values) + 1))
+    axes = figure.subplots()
     labels = list(values)
     axes.barh(labels, [values[label] for label in labels], color="#4c78a8")
     axes.invert_yaxis()

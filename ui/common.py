@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 import streamlit as st
@@ -67,8 +68,7 @@ def check_name(name: str, what: str) -> str:
 def save_uploads(files, cfg: Config, folder: str) -> list[Path]:
     """Write uploaded files under `ui.uploads_root/folder` after checking their type and size."""
     target = Path(cfg.ui.uploads_root) / check_name(folder, "upload folder")
-    saved = []
-    for upload in files:
+    for upload in files:  # all checked before any is written
         name = Path(upload.name).name
         suffix = Path(name).suffix.lower().lstrip(".")
         if suffix not in cfg.ui.upload_types:
@@ -77,17 +77,25 @@ def save_uploads(files, cfg: Config, folder: str) -> list[Path]:
         if upload.size > cfg.ui.max_upload_mb * 1024 * 1024:
             raise WorkbenchError(f"{name}: {upload.size / 2**20:.1f} MB is over the {cfg.ui.max_upload_mb} MB "
                                  "limit (ui.max_upload_mb)")
-        write_atomic(target / name, upload.getvalue())
-        saved.append(target / name)
+    saved = [target / Path(upload.name).name for upload in files]
+    for upload, path in zip(files, saved):
+        write_atomic(path, upload.getvalue())
     return saved
 
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$])")
+def unique_folder(prefix: str) -> str:
+    """An upload folder name of its own (uploads for a run must not overwrite another run's data)."""
+    return f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(2).hex()}"
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$=&])")
 
 
 def as_markdown_text(text: str) -> str:
-    """Document or model text made inert for st.markdown: shown as typed, never as markup or HTML."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("\n", "  \n")
+    """Document or model text made inert for st.markdown (and st.error, st.caption...): shown as typed,
+    never as markup or HTML; leading spaces are dropped so that no line turns into a code block."""
+    lines = (_MARKDOWN_SPECIAL.sub(r"\\\1", line.lstrip()) for line in text.split("\n"))
+    return "  \n".join(lines)
 
 
 def highlighted(text: str, spans: dict[str, str]) -> str:
@@ -108,9 +116,13 @@ def highlighted(text: str, spans: dict[str, str]) -> str:
     return "".join(out)
 
 
-def show_error(exc: Exception) -> None:
+def describe(exc: Exception) -> str:
     """Our errors explain themselves; anything else also says what kind of failure it was."""
-    st.error(str(exc) if isinstance(exc, WorkbenchError) else f"{type(exc).__name__}: {exc}")
+    return str(exc) if isinstance(exc, WorkbenchError) else f"{type(exc).__name__}: {exc}"
+
+
+def show_error(exc: Exception | str) -> None:
+    st.error(as_markdown_text(exc if isinstance(exc, str) else describe(exc)))
 
 
 def human_size(n_bytes: float | None) -> str:

@@ -8,10 +8,20 @@ import time
 
 import streamlit as st
 
-from ui import charts
+from ui import charts, common
 from workbench.jobs import Job, cancel_job, read_job, resume_job
 
 SELECTED = "selected_job"  # session key: the job a page shows (its folder path)
+MESSAGE = "job_message"  # session key: an error from Cancel or Resume, shown after the rerun
+
+
+def _act(action) -> None:
+    """Run a button's action, then rerun the page; an error is kept to be shown after the rerun."""
+    try:
+        action()
+    except Exception as exc:  # noqa: BLE001
+        st.session_state[MESSAGE] = common.describe(exc)
+    st.rerun()
 
 
 def select(job: Job) -> None:
@@ -39,7 +49,11 @@ def panel(job: Job, chart: bool) -> None:
 @st.fragment(run_every=1.0)
 def _live(job_path: str, chart: bool) -> None:
     """Only this fragment reruns each second; once the job ends, the whole page reruns to show its result."""
-    job = read_job(job_path)
+    try:
+        job = read_job(job_path)
+    except Exception as exc:  # noqa: BLE001 - its folder was removed meanwhile
+        common.show_error(exc)
+        return
     show(job, chart)
     if not job.active:
         st.rerun()
@@ -48,7 +62,7 @@ def _live(job_path: str, chart: bool) -> None:
 def show(job: Job, chart: bool) -> None:
     state = {"completed": "✅ completed", "failed": "❌ failed", "cancelled": "⏹ cancelled",
              "cancelling": "⏳ cancelling", "running": "⏳ running", "starting": "⏳ starting"}[job.state]
-    st.markdown(f"**{job.title}** · {state} · job `{job.id}`")
+    st.markdown(f"**{common.as_markdown_text(job.title)}** · {state} · job `{job.id}`")
     progress = job.progress
     if progress.get("total"):
         done, total = progress["done"], progress["total"]
@@ -62,20 +76,17 @@ def show(job: Job, chart: bool) -> None:
     if chart and (job.curve or job.evaluations):
         st.pyplot(charts.loss_curves({job.title: (job.curve, job.evaluations)}), clear_figure=True)
     if job.state == "failed":
-        st.error(job.error or "failed")
+        common.show_error(job.error or "failed")
     if job.state == "cancelled":
         st.warning("Cancelled. A training run keeps its last checkpoint: resume continues from there.")
+    if MESSAGE in st.session_state:
+        common.show_error(st.session_state.pop(MESSAGE))
     buttons = st.columns([1, 1, 6])
     if job.active and buttons[0].button("Cancel", key=f"cancel-{job.id}"):
         with st.spinner("Stopping after the current step..."):
-            cancel_job(job)
-        st.rerun()
+            _act(lambda: cancel_job(job))
     if job.state in ("cancelled", "failed") and job.run_path is not None and buttons[1].button("Resume", key=f"resume-{job.id}"):
-        try:
-            select(resume_job(job))
-        except Exception as exc:  # noqa: BLE001
-            st.error(str(exc))
-        st.rerun()
+        _act(lambda: select(resume_job(job)))
     if not job.active and job.state != "completed":
         with st.expander("Log"):
             st.code("\n".join(job.log_tail(40)), language=None)

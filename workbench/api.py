@@ -33,6 +33,10 @@ class IndexRequest(BaseModel):
     paths: list[Path] = Field(default_factory=list)
     demo: bool = False
 
+    def check(self) -> None:
+        if self.demo == bool(self.paths):
+            raise WorkbenchError("give either files or folders to index, or the demo corpus")
+
 
 def build_index(config: Config, request: IndexRequest, progress: ProgressCallback | None = None):
     """Make the index hold exactly these documents (unchanged ones are not embedded again);
@@ -40,8 +44,7 @@ def build_index(config: Config, request: IndexRequest, progress: ProgressCallbac
     from workbench.corpus import load_demo_corpus
     from workbench.indexing import build_index as build
 
-    if request.demo == bool(request.paths):
-        raise WorkbenchError("give either files or folders to index, or the demo corpus")
+    request.check()
     documents = load_demo_corpus().documents if request.demo else None
     return build(request.name, documents, sources=request.paths or None, config=config, progress=progress,
                  text_field=config.data.text_field, text_column=config.data.text_column)
@@ -119,11 +122,15 @@ class _RunRequest(BaseModel):
     output: Path | None = None  # the run folder; None: a new one under training.output_root
     resume: bool = False  # continue the interrupted run in `output`
 
+    def check(self) -> None:
+        """Refuse a request that cannot run, before any work starts."""
+        if self.resume and self.output is None:
+            raise WorkbenchError("resuming needs the run folder to continue (--output RUN_DIR)")
+
     def run_path(self, config: Config, kind: str, method: str) -> Path:
         from workbench.training.runs import default_run_path
 
-        if self.resume and self.output is None:
-            raise WorkbenchError("--resume needs --output RUN_DIR (the run to continue)")
+        self.check()
         return self.output or default_run_path(config.training.output_root, kind, method)
 
 
@@ -140,6 +147,12 @@ class GeneratorRequest(_RunRequest):
     index: str | None = None  # with_context "retrieved": the index to retrieve from (top retrieval.k)
     general_data: Path | None = None  # instructions to measure forgetting on; None: a small bundled set
     prompt_init_text: str | None = None  # prompt tuning: start the virtual tokens from this text
+
+    def check(self) -> None:
+        super().check()
+        if self.with_context == "retrieved" and not self.index:
+            raise WorkbenchError("training with retrieved context needs an index to retrieve from (--index NAME; "
+                                 "build one with `wb index build`)")
 
 
 def train_classifier(config: Config, request: ClassifierRequest, progress: ProgressCallback | None = None):
@@ -168,10 +181,9 @@ def train_generator(config: Config, request: GeneratorRequest, progress: Progres
     from workbench.training.generator import GeneratorOptions, train_generator as train
 
     system = config.generation.system_prompt
+    request.check()
     index = None
     if request.with_context == "retrieved":
-        if not request.index:
-            raise WorkbenchError("--with-context retrieved needs --index NAME (build one with `wb index build`)")
         from workbench.indexing import open_index
 
         index = open_index(request.index, root=config.index.root)

@@ -69,6 +69,7 @@ class GenerationConfig(_Section):
     temperature: float = Field(gt=0)
     top_p: float = Field(gt=0, le=1)
     batch_size: int = Field(gt=0)
+    context_window: int | None = Field(default=None, gt=0)
     system_prompt: str
 
 
@@ -136,13 +137,11 @@ class Config(_Section):
     ui: UiConfig
 
     def updated(self, values: dict[str, Any], origins: dict[str, str] | None = None) -> Config:
-        """A validated copy with `values` (dotted keys, e.g. "training.generator.epochs") set; None values
-        are skipped, so command-line flags that were not given leave the config as it is. `origins`
-        names where a key's value came from (a flag, a form field) for error messages."""
+        """A validated copy with `values` (dotted keys, e.g. "training.generator.epochs") set; None sets a
+        nullable key to null (filter flags that were not given with `given`). `origins` names where a
+        key's value came from (a flag, a form field) for error messages."""
         data = self.model_dump()
         for dotted, value in values.items():
-            if value is None:
-                continue
             *sections, key = dotted.split(".")
             node = data
             for section in sections:
@@ -154,6 +153,11 @@ class Config(_Section):
             return Config.model_validate(data)
         except ValidationError as exc:
             raise ConfigError(_describe(exc, {k: "the options given" for k in values} | (origins or {}))) from None
+
+
+def given(values: dict[str, Any]) -> dict[str, Any]:
+    """The values that were given: command-line flags left out are None and keep the config's value."""
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def load_config(path: str | os.PathLike | None = None, overrides: list[str] | None = None) -> Config:

@@ -110,17 +110,17 @@ def run_demo(config: Config, settings: DemoSettings = DemoSettings(),
     """Everything the demo shows, from a fresh machine to answers side by side (the generator is
     converted on first load)."""
     prepared = prepare_demo(config, settings, progress)
-    factory = StrategyFactory(config, demo_strategy_options(prepared.adapter, settings))
+    factory = StrategyFactory(config.updated(demo_answer_settings(settings)),
+                              StrategyOptions(index=DEMO_INDEX, adapters=(f"demo={prepared.adapter}",)))
     outcomes = factory.answer_each(STRATEGY_NAMES, prepared.questions, progress=progress)
     return dataclasses.replace(prepared, outcomes=outcomes)
 
 
+def demo_answer_settings(settings: DemoSettings = DemoSettings()) -> dict[str, object]:
+    """How the demo asks, in the terminal and in the UI: short answers, demonstrations by similarity."""
+    return {"generation.max_new_tokens": settings.max_new_tokens, "strategies.shot_selection": "similar"}
+
+
 def demo_ui_overrides(settings: DemoSettings = DemoSettings()) -> list[str]:
-    """The config values under which the UI answers like the headless demo (`--set` overrides)."""
-    return [f"generation.max_new_tokens={settings.max_new_tokens}", "strategies.shot_selection=similar"]
-
-
-def demo_strategy_options(adapter: Path, settings: DemoSettings = DemoSettings()) -> StrategyOptions:
-    """How the demo asks: the demo index, the demo adapter, similar demonstrations, short answers."""
-    return StrategyOptions(index=DEMO_INDEX, adapters=(f"demo={adapter}",), shot_selection="similar",
-                           max_new_tokens=settings.max_new_tokens)
+    """`demo_answer_settings` as the `--set` overrides `wb ui` passes to its pages."""
+    return [f"{key}={value}" for key, value in demo_answer_settings(settings).items()]

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from workbench import api
-from workbench.jobs import cancel_job, list_jobs, read_job, resume_job, start_job
+from workbench.jobs import JobError, cancel_job, list_jobs, read_job, resume_job, start_job
 
 
 def wait_for(job, predicate, timeout: float = 240):
@@ -57,7 +57,10 @@ def test_cancelled_training_checkpoints_and_resumes_to_the_end(job_config):
     stopped_at = int(checkpoints[0].name.split("-")[1])
     assert 3 <= stopped_at < cancelled.progress["total"]
 
-    resumed = wait_for(resume_job(cancelled), lambda j: not j.active)
+    resuming = resume_job(cancelled)
+    with pytest.raises(JobError, match="is already being trained by job"):  # a second Resume click, another tab
+        resume_job(cancelled)
+    resumed = wait_for(resuming, lambda j: not j.active)
     assert resumed.state == "completed", resumed.error
     assert resumed.curve[0][0] == stopped_at + 1  # it went on from the checkpoint, not from step 1
     assert resumed.result["run"] == str(job.run_path) and (job.run_path / "COMPLETE").is_file()
@@ -73,3 +76,9 @@ def test_a_killed_job_is_reported_failed_with_its_last_log_lines(job_config):
     failed = wait_for(job, lambda j: not j.active, timeout=30)
     assert failed.state == "failed"
     assert "ended without reporting" in failed.error and "job " in failed.error  # the log's first line
+
+
+def test_runs_started_in_the_same_second_get_folders_of_their_own(tmp_path):
+    from workbench.training.runs import default_run_path
+
+    assert len({default_run_path(tmp_path, "generator", "lora") for _ in range(20)}) == 20

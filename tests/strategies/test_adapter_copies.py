@@ -41,9 +41,9 @@ def no_extra_copies(monkeypatch):
 
 
 def _factory(runs: dict[str, Path], extra_copies_mb: int = 4096) -> StrategyFactory:
-    config = load_config(overrides=["models.device=cpu", f"models.extra_copies_mb={extra_copies_mb}"])
-    options = StrategyOptions(adapters=(f"tuned-lora={runs['lora']}", f"tuned-ia3={runs['ia3']}"),
-                              max_new_tokens=MAX_NEW_TOKENS)
+    config = load_config(overrides=["models.device=cpu", f"models.extra_copies_mb={extra_copies_mb}",
+                                    f"generation.max_new_tokens={MAX_NEW_TOKENS}"])
+    options = StrategyOptions(adapters=(f"tuned-lora={runs['lora']}", f"tuned-ia3={runs['ia3']}"))
     return StrategyFactory(config, options)
 
 

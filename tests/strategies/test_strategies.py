@@ -225,7 +225,7 @@ def test_adapter_errors_name_the_folder_and_the_problem(common, tmp_path, lora_a
 def test_factory_errors_for_missing_index_pool_and_strategy(config, tmp_path):
     bad_pool = tmp_path / "pool.jsonl"
     bad_pool.write_text('{"question": "Where?"}\n')
-    factory = StrategyFactory(config, StrategyOptions(demonstrations=bad_pool, max_new_tokens=8))
+    factory = StrategyFactory(config.updated({"generation.max_new_tokens": 8}), StrategyOptions(demonstrations=bad_pool))
     with pytest.raises(DatasetError, match=r"pool.jsonl: line 1: missing field 'answer'"):
         factory.build("few-shot")
     with pytest.raises(WorkbenchError, match="need an index: pass --index"):
@@ -235,7 +235,7 @@ def test_factory_errors_for_missing_index_pool_and_strategy(config, tmp_path):
 
 
 def test_factory_missing_index_is_a_clear_error(config, indexing):
-    factory = StrategyFactory(config, StrategyOptions(index="nope", max_new_tokens=8))
+    factory = StrategyFactory(config.updated({"generation.max_new_tokens": 8}), StrategyOptions(index="nope"))
     with pytest.raises(WorkbenchError, match="nope"):
         factory.build("rag")
 

@@ -101,7 +101,8 @@ def _check_finetuned_strategy(run: RunDir, held_out) -> None:
     templates, system = load_prompts(), held_out[0].messages[0]["content"]
     if (run.path / "model").is_dir():
         config = load_config(overrides=["models.device=cpu", f"generation.system_prompt={system}"])
-        factory = StrategyFactory(config, StrategyOptions(adapters=(f"full={run.path}",), max_new_tokens=8))
+        factory = StrategyFactory(config.updated({"generation.max_new_tokens": 8}),
+                                  StrategyOptions(adapters=(f"full={run.path}",)))
         strategy = factory.build("finetuned")[0]
         assert strategy.adapter is None and strategy.engine is not factory.engine and strategy.label == "finetuned[full]"
     else:
@@ -251,7 +252,7 @@ def test_cli_trains_with_retrieved_context(tmp_path, capsys, demo_corpus):
                "--batch-size", "4", "--max-length", "512", "--eval-generate", "0", "--set", "models.device=cpu",
                "--set", f"index.root={root}"]
     assert main([*command, "--output", str(tmp_path / "no-index")]) == 2
-    assert "--with-context retrieved needs --index NAME" in capsys.readouterr().err
+    assert "training with retrieved context needs an index to retrieve from (--index NAME" in capsys.readouterr().err
     assert main([*command, "--index", "normans", "--k", "2", "--output", str(tmp_path / "run")]) == 0
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["source"] == f"{data} (context: retrieved top-2 from index 'normans')"

@@ -120,8 +120,8 @@ def test_results_page_shows_scores_charts_and_disagreements(roots, tmp_path):
                           [("What is the capital of France?", "Paris"), ("Who wrote Hamlet?", "Shakespeare")]))
     from workbench.strategies import StrategyOptions
 
-    api.evaluate_qa(config.updated({"generation.max_new_tokens": 4}), qa, ["zero-shot", "few-shot"],
-                    StrategyOptions(shots=1))
+    api.evaluate_qa(config.updated({"generation.max_new_tokens": 4, "strategies.shots": 1}), qa,
+                    ["zero-shot", "few-shot"], StrategyOptions())
     at = page("results").run()
     assert not at.exception
     assert at.dataframe[0].value["strategy"].tolist() == ["zero-shot", "few-shot"]

@@ -31,12 +31,13 @@ def choose_question() -> QAPair | None:
         return QAPair(id="", question=text, answers=()) if text.strip() else None
     pairs = demo_pairs()
     pair = st.selectbox("Demo question", pairs, format_func=lambda p: f"{p.topic}: {p.question}")
-    st.caption(f"Gold answer: {' | '.join(pair.answers)}")
+    st.caption(f"Gold answer: {common.as_markdown_text(' | '.join(pair.answers))}")
     return pair
 
 
 def settings(cfg):
-    """The sidebar: which index, strategies and trained runs; a few generation settings."""
+    """The sidebar: which index, strategies and trained runs; a few settings. Returns the strategy
+    names, the config with those settings, and the options."""
     with st.sidebar:
         indexes = [i["name"] for i in list_indexes(cfg.index.root) if "error" not in i]
         index = st.selectbox("Index", indexes, index=indexes.index("demo") if "demo" in indexes else 0,
@@ -46,32 +47,26 @@ def settings(cfg):
         labels = {run["name"]: run for run in runs}
         chosen = st.multiselect("Finetuned runs", list(labels), default=list(labels)[:1],
                                 help=f"generator runs found under {cfg.training.output_root}")
-        k = st.number_input("Chunks retrieved (k)", 1, 20, cfg.retrieval.k)
-        shots = st.number_input("Few-shot demonstrations", 1, 10, cfg.strategies.shots)
-        max_new = st.number_input("Answer tokens", 1, 512, cfg.generation.max_new_tokens)
-    options = StrategyOptions(index=index, adapters=tuple(f"{n}={labels[n]['path']}" for n in chosen), k=int(k),
-                              shots=int(shots), max_new_tokens=int(max_new))
-    return names, options
+        values = {"retrieval.k": st.number_input("Chunks retrieved (k)", min_value=1, value=cfg.retrieval.k),
+                  "strategies.shots": st.number_input("Few-shot demonstrations", min_value=1, value=cfg.strategies.shots),
+                  "generation.max_new_tokens": st.number_input("Answer tokens", min_value=1,
+                                                               value=cfg.generation.max_new_tokens)}
+    options = StrategyOptions(index=index, adapters=tuple(f"{n}={labels[n]['path']}" for n in chosen))
+    return names, cfg.updated(values), options
 
 
 def answer_all(cfg, names: list[str], options: StrategyOptions, pair: QAPair) -> list[tuple[str, Answer | str]]:
     """Every strategy in its own column, answers streaming in; a failure stays in its column."""
-    with st.spinner(f"Loading {cfg.models.generator} (the first time in this server)..."):
-        factory = StrategyFactory(cfg, options)
-    built = []
-    for name in names:
-        try:
-            built += [(s.label, s) for s in factory.build(name)]
-        except Exception as exc:  # noqa: BLE001 - one broken strategy must not hide the others
-            built.append((name, exc))
+    with st.spinner(f"Loading {cfg.models.generator} and the strategies (slower the first time in this server)..."):
+        built = StrategyFactory(cfg, options).build_each(names)
     columns = st.columns(len(built))
     results: list[tuple[str, Answer | str]] = []
     for column, (label, strategy) in zip(columns, built):
         with column:
             heading(label)
             if isinstance(strategy, Exception):
-                results.append((label, describe(strategy)))
-                st.error(results[-1][1])
+                results.append((label, common.describe(strategy)))
+                common.show_error(results[-1][1])
                 continue
             slot, pieces = st.empty(), []
             try:
@@ -82,7 +77,7 @@ def answer_all(cfg, names: list[str], options: StrategyOptions, pair: QAPair) ->
                         pieces.append(item)
                         slot.text("".join(pieces))
             except Exception as exc:  # noqa: BLE001
-                results.append((label, describe(exc)))
+                results.append((label, common.describe(exc)))
             slot.empty()
             show_answer(results[-1][1], pair)
     return results
@@ -92,15 +87,9 @@ def heading(label: str) -> None:
     st.markdown(f"##### {common.as_markdown_text(label)}")
 
 
-def describe(exc: Exception) -> str:
-    from workbench.errors import WorkbenchError
-
-    return str(exc) if isinstance(exc, WorkbenchError) else f"{type(exc).__name__}: {exc}"
-
-
 def show_answer(answer: Answer | str, pair: QAPair) -> None:
     if isinstance(answer, str):
-        st.error(answer)
+        common.show_error(answer)
         return
     st.markdown(f"**{common.as_markdown_text(answer.text or '(empty)')}**")
     if pair.answers:
@@ -108,7 +97,7 @@ def show_answer(answer: Answer | str, pair: QAPair) -> None:
                    f"contains gold {answer_contained(answer.text, pair.answers):.0f}")
     st.caption(f"{answer.seconds:.2f} s (retrieval {answer.retrieval_seconds * 1000:.0f} ms) · "
                f"{answer.tokens_in} tokens in, {answer.tokens_out} out"
-               + (f" · adapter {answer.adapter}" if answer.adapter else ""))
+               + (f" · adapter {common.as_markdown_text(answer.adapter)}" if answer.adapter else ""))
     if answer.sources:
         with st.expander(f"Sources ({len(answer.sources)})", expanded=True):
             for source in answer.sources:
@@ -129,18 +118,18 @@ def show_answer(answer: Answer | str, pair: QAPair) -> None:
 cfg = common.config()
 st.title("Compare")
 st.caption("Ask once; every strategy answers side by side: zero-shot, few-shot, RAG, finetuned, RAG + finetuned.")
-names, options = settings(cfg)
+names, ask_cfg, options = settings(cfg)
 pair = choose_question()
 asked = st.button("Ask", type="primary", disabled=pair is None or not names)
 if asked:
     try:
         as_pair(pair)
-        st.session_state["compare"] = {"pair": pair, "results": answer_all(cfg, names, options, pair)}
+        st.session_state["compare"] = {"pair": pair, "results": answer_all(ask_cfg, names, options, pair)}
     except Exception as exc:  # noqa: BLE001 - shown, never a traceback
         common.show_error(exc)
 elif "compare" in st.session_state:  # a rerun (any click) shows the last answers again
     shown = st.session_state["compare"]
-    st.caption(f"Last question: {shown['pair'].question}")
+    st.caption(f"Last question: {common.as_markdown_text(shown['pair'].question)}")
     for column, (label, answer) in zip(st.columns(len(shown["results"])), shown["results"]):
         with column:
             heading(label)

@@ -10,6 +10,7 @@ import streamlit as st
 from ui import common, job_panel
 from workbench import api
 from workbench.corpus import load_demo_corpus
+from workbench.errors import WorkbenchError
 from workbench.indexing import chunk_documents, list_indexes, load_documents, open_index
 from workbench.jobs import start_job
 
@@ -41,15 +42,15 @@ def documents_from(source: str, cfg, key: str):
     return [common.allowed_path(folder, cfg)] if folder.strip() else []
 
 
-def create(cfg) -> None:
+def create(cfg, existing: list[str]) -> None:
     st.subheader("Build an index")
     name = st.text_input("Name", placeholder="my-documents")
     source = st.radio("Documents", SOURCES, horizontal=True)
     left, middle, right, last = st.columns(4)
     splitter = left.selectbox("Splitter", ["recursive", "token", "markdown"],
                               index=["recursive", "token", "markdown"].index(cfg.chunking.splitter))
-    size = middle.number_input("Chunk size", 16, 8000, cfg.chunking.chunk_size)
-    overlap = right.number_input("Overlap", 0, 4000, cfg.chunking.chunk_overlap)
+    size = middle.number_input("Chunk size", min_value=1, value=cfg.chunking.chunk_size)
+    overlap = right.number_input("Overlap", min_value=0, value=cfg.chunking.chunk_overlap)
     kind = last.selectbox("FAISS index", ["flat", "hnsw", "ivf"], index=["flat", "hnsw", "ivf"].index(cfg.index.type))
     try:
         chosen = documents_from(source, cfg, "create")
@@ -66,6 +67,9 @@ def create(cfg) -> None:
             common.show_error(exc)
     if build.button("Build", type="primary", disabled=chosen == [] or not name):
         try:
+            if name in existing:
+                raise WorkbenchError(f"index '{name}' exists: building would replace its documents with these; "
+                                     "add them to it below, or choose another name")
             paths = paths_for(chosen, cfg, common.check_name(name, "index"))
             request = api.IndexRequest(name=name, paths=paths or [], demo=paths is None)
             job_panel.select(start_job(build_cfg, "build-index", request, title=f"index '{name}'"))
@@ -91,7 +95,7 @@ def show_preview(cfg, paths: list[Path] | None, chunks_shown: int = 5) -> None:
         loaded = load_documents(paths, text_field=cfg.data.text_field, text_column=cfg.data.text_column)
         documents, skipped = loaded.documents[:3], loaded.skipped
     for skip in skipped:
-        st.warning(f"skipped {skip.path}: {skip.reason}")
+        st.warning(common.as_markdown_text(f"skipped {skip.path}: {skip.reason}"))
     chunks = chunk_documents(documents, cfg.chunking.splitter, cfg.chunking.chunk_size, cfg.chunking.chunk_overlap,
                              cfg.models.embedder)
     st.caption(f"The first {min(chunks_shown, len(chunks))} chunks of the first {len(documents)} document(s):")
@@ -120,7 +124,7 @@ def manage(cfg, name: str) -> None:
                 st.success(f"{summary.added} added, {summary.replaced} replaced, {summary.skipped} unchanged; "
                            f"{summary.chunks_embedded} chunks embedded")
                 for warning in summary.warnings:
-                    st.warning(warning)
+                    st.warning(common.as_markdown_text(warning))
             except Exception as exc:  # noqa: BLE001
                 common.show_error(exc)
     with remove:
@@ -137,7 +141,7 @@ def manage(cfg, name: str) -> None:
 def search(index, cfg) -> None:
     st.subheader("Search playground")
     query = st.text_input("Query", key=f"query-{index.name}")
-    k = st.number_input("Results", 1, 50, cfg.retrieval.k, key=f"k-{index.name}")
+    k = st.number_input("Results", min_value=1, value=cfg.retrieval.k, key=f"k-{index.name}")
     if not query.strip():
         return
     explained = index.explain(query, int(k))
@@ -157,7 +161,7 @@ names = overview(cfg)
 job = job_panel.selected()
 if job is not None and job.kind == "build-index":
     job_panel.panel(job, chart=False)
-create(cfg)
+create(cfg, names)
 if names:
     st.divider()
     chosen = st.selectbox("Index to manage", names)

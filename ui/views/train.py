@@ -16,6 +16,7 @@ from workbench.indexing import list_indexes
 from workbench.jobs import list_jobs, start_job
 from workbench.training.runs import RunDir, list_runs
 
+DATA_TYPES = {"generator": ("json", "jsonl"), "classifier": ("csv", "tsv")}  # what the loaders read
 KINDS = {"generator": ("train-generator", GeneratorTrainingConfig), "classifier": ("train-classifier", ClassifierTrainingConfig)}
 
 
@@ -29,7 +30,8 @@ def data_source(cfg, kind: str):
     if source == "Demo corpus":
         return None
     if source == "Upload a file":
-        upload = st.file_uploader("Data file", type=["json", "jsonl", "csv", "tsv"], max_upload_size=cfg.ui.max_upload_mb)
+        types = [t for t in cfg.ui.upload_types if t in DATA_TYPES[kind]]
+        upload = st.file_uploader("Data file", type=types, max_upload_size=cfg.ui.max_upload_mb)
         return [upload] if upload else []
     path = st.text_input("Path on the server", help="inside " + ", ".join(str(r) for r in common.data_roots(cfg)))
     return [common.allowed_path(path, cfg)] if path.strip() else []
@@ -60,20 +62,23 @@ def start_form(cfg) -> None:
     columns = st.columns(6)
     values = {
         f"training.{kind}.method": method,
-        f"training.{kind}.epochs": columns[0].number_input("Epochs", 1, 100, section.epochs),
-        f"training.{kind}.batch_size": columns[1].number_input("Batch size", 1, 512, section.batch_size),
-        f"training.{kind}.learning_rate": columns[2].number_input("Learning rate", 1e-7, 1.0, section.learning_rate,
-                                                                  format="%.1e"),
-        f"training.{kind}.max_length": columns[3].number_input("Max tokens", 8, 8192, section.max_length),
-        "training.max_steps": columns[4].number_input("Max steps (0: all)", 0, 100000, cfg.training.max_steps or 0) or None,
-        "training.checkpoint_every": columns[5].number_input("Checkpoint every", 0, 100000, cfg.training.checkpoint_every),
+        f"training.{kind}.epochs": columns[0].number_input("Epochs", min_value=1, value=section.epochs),
+        f"training.{kind}.batch_size": columns[1].number_input("Batch size", min_value=1, value=section.batch_size),
+        f"training.{kind}.learning_rate": columns[2].number_input("Learning rate", min_value=1e-9,
+                                                                  value=section.learning_rate, format="%.1e"),
+        f"training.{kind}.max_length": columns[3].number_input("Max tokens", min_value=1, value=section.max_length),
+        "training.max_steps": columns[4].number_input("Max steps (0: all)", min_value=0,
+                                                      value=cfg.training.max_steps or 0) or None,
+        "training.checkpoint_every": columns[5].number_input("Checkpoint every", min_value=0,
+                                                             value=cfg.training.checkpoint_every),
     }
     if st.button("Start training", type="primary", disabled=chosen == []):
         try:
             run_cfg = cfg.updated(values)
             data = None
             if chosen:
-                data = chosen[0] if not hasattr(chosen[0], "getvalue") else common.save_uploads(chosen, cfg, "training")[0]
+                data = (chosen[0] if not hasattr(chosen[0], "getvalue")
+                        else common.save_uploads(chosen, cfg, common.unique_folder("training"))[0])
             request_type = api.GeneratorRequest if kind == "generator" else api.ClassifierRequest
             request = request_type(data=data, **extra)
             title = f"{kind} {method} on {data.name if data else 'the demo corpus'}"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from workbench import api
 from workbench.cli.output import add_json_flag, emit, table
-from workbench.config import Config
+from workbench.config import Config, given
 from workbench.errors import WorkbenchError
 from workbench.progress import tqdm_progress
 from workbench.strategies import (
@@ -64,22 +64,28 @@ def _add_strategy_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-new-tokens", type=int, metavar="N", help="answer budget (default: config)")
 
 
-def _options(args: argparse.Namespace) -> StrategyOptions:
-    return StrategyOptions(index=args.index, adapters=tuple(args.adapter), k=args.k, shots=args.shots,
-                           shot_selection=args.shot_selection, demonstrations=args.demonstrations,
-                           model=args.model, prompts=args.prompts, max_new_tokens=args.max_new_tokens)
+def _settings(args: argparse.Namespace, config: Config) -> tuple[Config, StrategyOptions]:
+    """The config with the flags that are settings applied, and the options that are not."""
+    flags = {"retrieval.k": ("--k", args.k), "strategies.shots": ("--shots", args.shots),
+             "strategies.shot_selection": ("--shot-selection", args.shot_selection),
+             "models.generator": ("--model", args.model), "generation.max_new_tokens": ("--max-new-tokens", args.max_new_tokens)}
+    config = config.updated(given({key: value for key, (_, value) in flags.items()}),
+                            {key: flag for key, (flag, _) in flags.items()})
+    return config, StrategyOptions(index=args.index, adapters=tuple(args.adapter), demonstrations=args.demonstrations,
+                                   prompts=args.prompts)
 
 
 def _ask(args: argparse.Namespace, config: Config) -> None:
     as_pair(args.question)  # an empty question is one error, not one per strategy
     names = parse_strategy_names(args.strategy)
+    config, options = _settings(args, config)
     if len(names) == 1 and not args.json:
-        strategies = StrategyFactory(config, _options(args)).build(names[0])
+        strategies = StrategyFactory(config, options).build(names[0])
         if len(strategies) == 1:
             _stream_one(strategies[0], args.question)
             return
     # Several answers: a strategy that cannot be built or fails shows its error in its own column.
-    outcomes = api.ask(config, args.question, names, _options(args))
+    outcomes = api.ask(config, args.question, names, options)
     data = [{"strategy": o.label, "error": _describe(o.error)} if o.error else
             {"strategy": o.label, "answer": o.answers[0].to_dict()} for o in outcomes]
     emit(args, data, lambda: print(side_by_side(outcomes, 0)))
@@ -138,7 +144,8 @@ def side_by_side(outcomes: list[StrategyOutcome], question: int) -> str:
 
 
 def _eval_qa(args: argparse.Namespace, config: Config) -> None:
-    scores, output = api.evaluate_qa(config, args.data, parse_strategy_names(args.strategies), _options(args),
+    config, options = _settings(args, config)
+    scores, output = api.evaluate_qa(config, args.data, parse_strategy_names(args.strategies), options,
                                      limit=args.limit, output=args.output,
                                      progress=None if args.json else tqdm_progress())
 

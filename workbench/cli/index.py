@@ -8,7 +8,7 @@ from pathlib import Path
 
 from workbench import api
 from workbench.cli.output import add_json_flag, emit, human_size, table
-from workbench.config import Config
+from workbench.config import Config, given
 from workbench.corpus import load_qa
 from workbench.errors import WorkbenchError
 from workbench.indexing import UpdateSummary, evaluate_retrieval, list_indexes, open_index, storage
@@ -198,11 +198,11 @@ def run_eval(args, config: Config) -> None:
 
 def _with_flags(config: Config, args) -> Config:
     """The config with the command line's chunking, index and loader flags set (they win over files)."""
-    return config.updated({"chunking.splitter": getattr(args, "splitter", None),
-                           "chunking.chunk_size": getattr(args, "chunk_size", None),
-                           "chunking.chunk_overlap": getattr(args, "chunk_overlap", None),
-                           "index.type": getattr(args, "type", None),
-                           "data.text_field": args.text_field, "data.text_column": args.text_column})
+    return config.updated(given({"chunking.splitter": getattr(args, "splitter", None),
+                                 "chunking.chunk_size": getattr(args, "chunk_size", None),
+                                 "chunking.chunk_overlap": getattr(args, "chunk_overlap", None),
+                                 "index.type": getattr(args, "type", None),
+                                 "data.text_field": args.text_field, "data.text_column": args.text_column}))
 
 
 def _parse_filters(items: list[str]) -> dict[str, list[str]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from workbench import api
 from workbench.cli.output import add_json_flag, emit, human_size, table
-from workbench.config import Config
+from workbench.config import Config, given
 from workbench.progress import tqdm_progress
 
 
@@ -105,7 +105,7 @@ def _with_flags(config: Config, args: argparse.Namespace, section: str, keys: di
         values[dotted], origins[dotted] = getattr(args, flag, None), f"--{flag.replace('_', '-')}"
     if args.no_group_by_length:
         values["training.group_by_length"] = False
-    return config.updated(values, origins)
+    return config.updated(given(values), origins)
 
 
 def _report(args: argparse.Namespace, run) -> None:
@@ -151,7 +151,7 @@ def merge_command(args: argparse.Namespace, config: Config) -> None:
 
 
 def eval_classify_command(args: argparse.Namespace, config: Config) -> None:
-    config = config.updated({"data.text_column": args.text_column, "data.label_column": args.label_column})
+    config = config.updated(given({"data.text_column": args.text_column, "data.label_column": args.label_column}))
     result, output = api.evaluate_classifier(config, args.model, args.data, args.output)
 
     def render() -> None:

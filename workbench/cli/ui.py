@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from workbench.config import Config
+from workbench.config import Config, given
 from workbench.errors import WorkbenchError
 
 
@@ -22,7 +22,7 @@ def register(cli) -> None:
 
 
 def ui_command(args: argparse.Namespace, config: Config) -> int:
-    config = config.updated({"ui.host": args.host, "ui.port": args.port}, {"ui.host": "--host", "ui.port": "--port"})
+    config = config.updated(given({"ui.host": args.host, "ui.port": args.port}), {"ui.host": "--host", "ui.port": "--port"})
     return serve(config, args.config, args.set)
 
 

@@ -33,8 +33,7 @@ class GenerationSettings:
     @classmethod
     def from_config(cls, config: Config, **overrides) -> GenerationSettings:
         g = config.generation
-        settings = cls(g.max_new_tokens, g.do_sample, g.temperature, g.top_p, g.batch_size,
-                       getattr(g, "context_window", None))  # optional key: absent from older configs
+        settings = cls(g.max_new_tokens, g.do_sample, g.temperature, g.top_p, g.batch_size, g.context_window)
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
 
 

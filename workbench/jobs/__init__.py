@@ -6,11 +6,11 @@ folder under `ui.jobs_root`:
 
     job.json      what to run: kind, request, the resolved config (written once, first)
     status.json   state, progress with the loss curve so far, result or error (written by the job's process)
-    pid           the job's process id (written by the server that started it)
+    pid           the job's process id (written by the server that started it; status.json has it too)
     log.txt       everything the process printed
 
 `start_job` writes job.json and launches `python -m workbench.jobs JOB_DIR`, which runs the request
-through `workbench.api` and keeps status.json current (workbench.jobs.runner). `read_job` reports a
+through `workbench.api` and keeps status.json current (workbench/jobs/__main__.py). `read_job` reports a
 job whose process died without a word as failed, with its last log lines, never as running forever.
 `cancel_job` asks the process to stop (a training run saves a checkpoint between two steps) and kills
 it if it does not; `resume_job` starts a cancelled or failed training run again from its checkpoint.
@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +36,12 @@ from workbench import api
 from workbench.config import Config
 from workbench.errors import WorkbenchError
 from workbench.progress import ProgressCallback
-from workbench.training.runs import default_run_path, read_json, write_atomic, write_json
+from workbench.training.runs import RunDir, default_run_path, read_json, write_atomic, write_json
 
 JOB_FILE, STATUS_FILE, LOG_FILE, PID_FILE = "job.json", "status.json", "log.txt", "pid"
 ACTIVE = ("starting", "running", "cancelling")
 CANCEL_GRACE_SECONDS = 20.0  # time to reach the next step and checkpoint before being killed
+LAUNCH_SECONDS = 60.0  # a job with no process id after this long never started
 
 
 class JobError(WorkbenchError):
@@ -132,6 +133,7 @@ def start_job(config: Config, kind: str, request: BaseModel, title: str | None =
         raise JobError(f"unknown job kind '{kind}' (known: {', '.join(JOB_KINDS)})")
     spec = JOB_KINDS[kind]
     request = spec.request.model_validate(request.model_dump())
+    request.check()  # a request that cannot run is refused here, not in a process that fails later
     if spec.run_kind and request.output is None:  # fix the run folder now, so cancel and resume know it
         method = getattr(config.training, spec.run_kind).method
         request = request.model_copy(update={"output": default_run_path(config.training.output_root,
@@ -162,15 +164,17 @@ def read_job(path: Path) -> Job:
               request=spec["request"], created_at=spec["created_at"], state=status.get("state", "starting"),
               progress=status.get("progress", {}), curve=status.get("curve", []),
               evaluations=status.get("evaluations", []), result=status.get("result"), error=status.get("error"),
-              pid=_pid(path), started_at=status.get("started_at"), ended_at=status.get("ended_at"))
-    if job.active and not _alive(job.pid, path):
+              pid=_pid(path) or status.get("pid"), started_at=status.get("started_at"),
+              ended_at=status.get("ended_at"))
+    if job.active and not _alive(job):
         status = read_json(path / STATUS_FILE)  # it may have finished between the two reads
-        if status.get("state") in ACTIVE:
-            tail = "\n".join(job.log_tail())
-            return Job(**{**job.__dict__, "state": "failed",
-                          "error": f"the job's process ended without reporting (killed, or out of memory?); "
-                                   f"last log lines:\n{tail}"})
-        return read_job(path)
+        if status.get("state") not in ACTIVE:
+            return read_job(path)
+        if status.get("state") == "cancelling":  # killed by cancel_job, which records it next
+            return replace(job, state="cancelled", error="cancelled")
+        tail = "\n".join(job.log_tail())
+        return replace(job, state="failed", error="the job's process ended without reporting (killed, "
+                                                              f"or out of memory?); last log lines:\n{tail}")
     return job
 
 
@@ -178,13 +182,14 @@ def _pid(path: Path) -> int | None:
     try:
         return int((path / PID_FILE).read_text())
     except (FileNotFoundError, ValueError):
-        return None  # being launched this instant
+        return None  # being launched this instant (or the job's own status.json says)
 
 
-def _alive(pid: int | None, path: Path) -> bool:
-    """Whether `pid` is still this job's process (not a zombie, not a reused pid)."""
-    if pid is None:
-        return True  # launched this instant: the pid is being written
+def _alive(job: Job) -> bool:
+    """Whether the job's process still runs (not a zombie, not a reused pid)."""
+    pid, path = job.pid, job.path
+    if pid is None:  # launched this instant; a launch that never got a process is dead after a while
+        return time.time() - job.created_at < LAUNCH_SECONDS
     child = _CHILDREN.get(pid)
     if child is not None and child.poll() is not None:  # ours and ended: reap it
         del _CHILDREN[pid]
@@ -198,7 +203,10 @@ def _alive(pid: int | None, path: Path) -> bool:
 
 def list_jobs(config: Config) -> list[Job]:
     """Every job under `ui.jobs_root`, newest first (folders that are not readable jobs are skipped)."""
-    root = Path(config.ui.jobs_root)
+    return _jobs_in(Path(config.ui.jobs_root))
+
+
+def _jobs_in(root: Path) -> list[Job]:
     jobs = []
     for path in sorted(root.iterdir(), reverse=True) if root.is_dir() else []:
         if (path / JOB_FILE).is_file():
@@ -221,16 +229,19 @@ def find_job(config: Config, job_id: str) -> Job:
 def cancel_job(job: Job, grace_seconds: float = CANCEL_GRACE_SECONDS) -> Job:
     """Ask the job to stop (SIGTERM: a training run checkpoints after its current step), kill its process
     group if it has not stopped within `grace_seconds`, and record it as cancelled."""
+    deadline = time.monotonic() + grace_seconds
+    while job.active and job.pid is None and time.monotonic() < deadline:  # launching: wait for its pid
+        time.sleep(0.2)
+        job = read_job(job.path)
     if not job.active:
         return job
-    if job.pid is not None and _alive(job.pid, job.path):
+    if job.pid is not None and _alive(job):
         _signal(job.pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace_seconds
-        while time.monotonic() < deadline and _alive(job.pid, job.path):
+        while time.monotonic() < deadline and _alive(job):
             time.sleep(0.2)
-        if _alive(job.pid, job.path):
+        if _alive(job):
             _signal(job.pid, signal.SIGKILL)
-            while _alive(job.pid, job.path) and time.monotonic() < deadline + 10:
+            while _alive(job) and time.monotonic() < deadline + 10:
                 time.sleep(0.1)
     status = read_json(job.path / STATUS_FILE)
     if status.get("state") in ACTIVE:  # killed before it could say so itself
@@ -253,8 +264,11 @@ def resume_job(job: Job) -> Job:
     run = job.run_path
     if run is None or not (run / "config.json").is_file():
         raise JobError(f"job {job.id} left no run to resume; start it again instead")
-    if (run / "COMPLETE").is_file():
+    if RunDir(run).is_complete():
         raise JobError(f"job {job.id}'s run {run} has finished already")
+    busy = [other.id for other in _jobs_in(job.path.parent) if other.active and other.run_path == run]
+    if busy:
+        raise JobError(f"run {run} is already being trained by job {busy[0]}")
     spec = read_json(job.path / JOB_FILE)
     kind = JOB_KINDS[job.kind]
     request = kind.request.model_validate({**job.request, "resume": True})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
 import sys
 import time
@@ -24,7 +25,7 @@ class StatusWriter:
 
     def __init__(self, path: Path):
         self.path = path
-        self.status: dict[str, Any] = {"state": "running", "started_at": time.time(),
+        self.status: dict[str, Any] = {"state": "running", "pid": os.getpid(), "started_at": time.time(),
                                        "progress": {}, "curve": [], "evaluations": []}
         self.cancel_requested = False
         self._written = 0.0
@@ -58,8 +59,9 @@ def main(job_dir: str) -> int:
     writer = StatusWriter(path)
 
     def request_cancel(signum: int, frame: object) -> None:
-        writer.cancel_requested = True
-        writer.write(state="cancelling")
+        if writer.status["state"] == "running":  # a job that has just finished stays finished
+            writer.cancel_requested = True
+            writer.write(state="cancelling")
 
     signal.signal(signal.SIGTERM, request_cancel)
     kind = JOB_KINDS[spec["kind"]]

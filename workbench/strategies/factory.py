@@ -26,19 +26,13 @@ STRATEGY_NAMES: tuple[str, ...] = ("zero-shot", "few-shot", "rag", "finetuned", 
 
 @dataclass(frozen=True)
 class StrategyOptions:
-    """Per-run choices; None means the config's value."""
+    """What a request names that is not a setting: which index, adapters and files. Settings (k, shots,
+    generator, answer length) come from the config (`config.updated(...)` changes one for a request)."""
 
     index: str | None = None
     adapters: tuple[str, ...] = ()  # PATH or NAME=PATH each (adapter or run folder); finetuned strategies run once per adapter
-    k: int | None = None  # retrieved chunks (config retrieval.k)
-    shots: int | None = None  # config strategies.shots
-    shot_selection: str | None = None  # config strategies.shot_selection
     demonstrations: str | Path | None = None  # QA file for the few-shot pool (default: see StrategyFactory)
-    model: str | None = None  # config models.generator
     prompts: str | Path | None = None  # a templates file merged over configs/prompts.yaml
-    max_new_tokens: int | None = None
-    batch_size: int | None = None
-    context_window: int | None = None
 
 
 @dataclass(frozen=True)
@@ -96,7 +90,7 @@ class StrategyFactory:
     def __init__(self, config: Config, options: StrategyOptions = StrategyOptions(),
                  default_pool: Sequence[QAPair] | None = None):
         self.config, self.options = config, options
-        self.engine = self._engine(options.model)
+        self.engine = GenerationEngine.from_config(config)
         self.templates = load_prompts(options.prompts)
         self._default_pool = default_pool
 
@@ -104,13 +98,12 @@ class StrategyFactory:
         """The strategy `name`; the finetuned ones once per adapter."""
         common = {"engine": self.engine, "templates": self.templates,
                   "system_prompt": self.config.generation.system_prompt}
-        k = self.options.k or self.config.retrieval.k
+        k = self.config.retrieval.k
         if name == "zero-shot":
             return [ZeroShot(**common)]
         if name == "few-shot":
-            shots = self.config.strategies.shots if self.options.shots is None else self.options.shots
-            selection = self.options.shot_selection or self.config.strategies.shot_selection
-            return [FewShot(**common, pool=self._pool, k=shots, selection=selection,
+            return [FewShot(**common, pool=self._pool, k=self.config.strategies.shots,
+                            selection=self.config.strategies.shot_selection,
                             seed=self.config.training.seed, embedder=self.config.models.embedder)]
         if name == "rag":
             return [Rag(**common, index=self._index, k=k)]
@@ -132,18 +125,27 @@ class StrategyFactory:
         or fails, for whatever reason, reports its error in its own outcome and the others still answer:
         side-by-side views (`wb ask --strategy all`, the demo, the UI) show one column per outcome."""
         outcomes = []
+        for label, strategy in self.build_each(names):
+            if isinstance(strategy, Exception):
+                outcomes.append(StrategyOutcome(label, error=strategy))
+                continue
+            try:
+                outcomes.append(StrategyOutcome(label, tuple(strategy.answer_many(questions, progress))))
+            except Exception as exc:  # noqa: BLE001 - one broken strategy must not hide the others
+                outcomes.append(StrategyOutcome(label, error=exc))
+        return outcomes
+
+    def build_each(self, names: Sequence[str]) -> list[tuple[str, Strategy | Exception]]:
+        """(label, strategy) for every strategy in `names`, the finetuned ones once per adapter; one that
+        cannot be built gives (its name, the error) instead, so that a side-by-side view keeps its column
+        (the UI streams each strategy's answer into its column)."""
+        built: list[tuple[str, Strategy | Exception]] = []
         for name in names:
             try:
-                strategies = self.build(name)
+                built += [(strategy.label, strategy) for strategy in self.build(name)]
             except Exception as exc:  # noqa: BLE001 - one broken strategy must not hide the others
-                outcomes.append(StrategyOutcome(name, error=exc))
-                continue
-            for strategy in strategies:
-                try:
-                    outcomes.append(StrategyOutcome(strategy.label, tuple(strategy.answer_many(questions, progress))))
-                except Exception as exc:  # noqa: BLE001 - one broken strategy must not hide the others
-                    outcomes.append(StrategyOutcome(strategy.label, error=exc))
-        return outcomes
+                built.append((name, exc))
+        return built
 
     @functools.cached_property
     def _index(self):
@@ -162,18 +164,13 @@ class StrategyFactory:
             return list(self._default_pool)
         return load_demo_corpus().qa_pairs
 
-    def _engine(self, model: str | None) -> GenerationEngine:
-        return GenerationEngine.from_config(self.config, model, max_new_tokens=self.options.max_new_tokens,
-                                            batch_size=self.options.batch_size,
-                                            context_window=self.options.context_window)
-
     @functools.cached_property
     def _finetuned(self) -> list[FinetunedGenerator]:
         finetuned = []
         for name, path in map(parse_adapter_spec, self.options.adapters):
             try:
                 if full_finetuning_model(path) is not None:
-                    finetuned.append(FinetunedGenerator(name, self._engine(path)))
+                    finetuned.append(FinetunedGenerator(name, GenerationEngine.from_config(self.config, path)))
                     continue
                 generator, adapter = place_adapter(self.engine.generator, path, name,
                                                    self.config.models.extra_copies_mb)

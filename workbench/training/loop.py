@@ -161,8 +161,8 @@ def fit(model: torch.nn.Module, param_groups: list[dict[str, Any]], dataset: Seq
                 break
         progress.train_seconds += time.perf_counter() - started
         _end_epoch(progress, accelerator.unwrap_model(model), evaluate, run)
+        checkpoint_now()  # before reporting: a cancel raised by the report resumes from here
         training.report(**{k: v for k, v in progress.history[-1].items() if isinstance(v, (int, float))})
-        checkpoint_now()
     run.write_curve(progress.step_losses)
     return progress
 

@@ -152,7 +152,9 @@ class RunDir:
 
 
 def default_run_path(output_root: Path, kind: str, method: str) -> Path:
-    return Path(output_root) / f"{kind}-{method}-{time.strftime('%Y%m%d-%H%M%S')}"
+    """A new run folder's path: time-stamped, with a random tail so that two runs started in the same
+    second (two tabs, two jobs) never share a folder."""
+    return Path(output_root) / f"{kind}-{method}-{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(3).hex()}"
 
 
 @dataclass
