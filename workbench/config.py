@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,7 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from workbench.errors import WorkbenchError
 
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
+def shipped_config(name: str) -> Path:
+    """A file of configs/: the checkout's (an editable install), else the copy a wheel installs under
+    <prefix>/share/workbench/configs, so a plain `pip install` runs too."""
+    checkout = Path(__file__).resolve().parent.parent / "configs" / name
+    return checkout if checkout.is_file() else Path(sys.prefix) / "share" / "workbench" / "configs" / name
+
+
+DEFAULT_CONFIG_PATH = shipped_config("default.yaml")
 
 
 class ConfigError(WorkbenchError):

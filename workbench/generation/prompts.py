@@ -13,9 +13,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from workbench.config import shipped_config
 from workbench.errors import WorkbenchError
 
-DEFAULT_PROMPTS_PATH = Path(__file__).resolve().parents[2] / "configs" / "prompts.yaml"
+DEFAULT_PROMPTS_PATH = shipped_config("prompts.yaml")
 
 # The placeholders each strategy's user template may use; `question` is always required.
 _USER_FIELDS = {
