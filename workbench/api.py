@@ -14,13 +14,19 @@ import dataclasses
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from workbench.config import Config
 from workbench.errors import WorkbenchError
 from workbench.progress import ProgressCallback
+
+if TYPE_CHECKING:  # imported where used: the CLI's `--help` should not wait for torch
+    from workbench.evaluation.qa import QAScores
+    from workbench.indexing import Index, SearchHit, UpdateSummary
+    from workbench.strategies import StrategyOptions, StrategyOutcome
+    from workbench.training.runs import RunDir
 
 # ---- indexes ------------------------------------------------------------------------------------------
 
@@ -38,7 +44,7 @@ class IndexRequest(BaseModel):
             raise WorkbenchError("give either files or folders to index, or the demo corpus")
 
 
-def build_index(config: Config, request: IndexRequest, progress: ProgressCallback | None = None):
+def build_index(config: Config, request: IndexRequest, progress: ProgressCallback | None = None) -> Index:
     """Make the index hold exactly these documents (unchanged ones are not embedded again);
     `index.last_update` says what changed, with skipped files and warnings."""
     from workbench.corpus import load_demo_corpus
@@ -50,7 +56,8 @@ def build_index(config: Config, request: IndexRequest, progress: ProgressCallbac
                  text_field=config.data.text_field, text_column=config.data.text_column)
 
 
-def add_documents(config: Config, name: str, paths: Sequence[Path], progress: ProgressCallback | None = None):
+def add_documents(config: Config, name: str, paths: Sequence[Path],
+                  progress: ProgressCallback | None = None) -> UpdateSummary:
     """Add new files to index `name` and replace changed ones; returns the `UpdateSummary`."""
     from workbench.indexing import load_documents, open_index
 
@@ -60,14 +67,14 @@ def add_documents(config: Config, name: str, paths: Sequence[Path], progress: Pr
     return dataclasses.replace(summary, skipped_files=tuple(loaded.skipped))
 
 
-def remove_document(config: Config, name: str, doc_id: str):
+def remove_document(config: Config, name: str, doc_id: str) -> UpdateSummary:
     from workbench.indexing import open_index
 
     return open_index(name, config.index.root).remove(doc_id)
 
 
 def search(config: Config, name: str, query: str, k: int | None = None, filters: dict | None = None,
-           hybrid: bool | None = None):
+           hybrid: bool | None = None) -> list[SearchHit]:
     """The best chunks for `query` (k and hybrid default to `retrieval.*`)."""
     from workbench.indexing import open_index
 
@@ -79,8 +86,8 @@ def search(config: Config, name: str, query: str, k: int | None = None, filters:
 # ---- answering ----------------------------------------------------------------------------------------
 
 
-def ask(config: Config, question: str, strategies: Sequence[str], options=None,
-        progress: ProgressCallback | None = None):
+def ask(config: Config, question: str, strategies: Sequence[str], options: StrategyOptions | None = None,
+        progress: ProgressCallback | None = None) -> list[StrategyOutcome]:
     """Every strategy answers `question`, side by side; one that fails reports its error in its own
     outcome. `options` is a `StrategyOptions` (index, adapters, ...)."""
     from workbench.strategies import StrategyFactory, StrategyOptions
@@ -91,8 +98,9 @@ def ask(config: Config, question: str, strategies: Sequence[str], options=None,
     return factory.answer_each(list(strategies), [question], progress=progress)
 
 
-def evaluate_qa(config: Config, data: Path, strategies: Sequence[str], options=None, limit: int | None = None,
-                output: Path | None = None, progress: ProgressCallback | None = None):
+def evaluate_qa(config: Config, data: Path, strategies: Sequence[str], options: StrategyOptions | None = None,
+                limit: int | None = None, output: Path | None = None,
+                progress: ProgressCallback | None = None) -> tuple[list[QAScores], Path]:
     """Score strategies on the QA pairs of `data` (the first `limit`); predictions and scores.json go to
     `output` (default: <training.output_root>/eval-qa/<time>). Returns (scores, output folder)."""
     from workbench.corpus import load_qa
@@ -155,7 +163,7 @@ class GeneratorRequest(_RunRequest):
                                  "build one with `wb index build`)")
 
 
-def train_classifier(config: Config, request: ClassifierRequest, progress: ProgressCallback | None = None):
+def train_classifier(config: Config, request: ClassifierRequest, progress: ProgressCallback | None = None) -> RunDir:
     """Train with `training.classifier` settings; returns the finished `RunDir` (its summary says how
     many texts were truncated)."""
     from workbench.corpus import load_demo_corpus, load_labeled_table
@@ -175,7 +183,7 @@ def train_classifier(config: Config, request: ClassifierRequest, progress: Progr
                  source=source, resume=request.resume, progress=progress)
 
 
-def train_generator(config: Config, request: GeneratorRequest, progress: ProgressCallback | None = None):
+def train_generator(config: Config, request: GeneratorRequest, progress: ProgressCallback | None = None) -> RunDir:
     """Finetune with `training.generator` settings; returns the finished `RunDir`."""
     from workbench.training.examples import bundled_general_examples, load_examples
     from workbench.training.generator import GeneratorOptions, train_generator as train
