@@ -53,7 +53,8 @@ def main() -> int:
                                         "chunking.chunk_overlap=50"])
         index = build_index("squad", corpus.documents, config=config)
         engine = GenerationEngine(load_generator(GENERATOR),
-                                  GenerationSettings.from_config(config, max_new_tokens=args.max_new_tokens, batch_size=8))
+                                  GenerationSettings.from_config(config.updated({
+                                      "generation.max_new_tokens": args.max_new_tokens, "generation.batch_size": 8})))
         common = {"engine": engine, "templates": load_prompts(), "system_prompt": config.generation.system_prompt}
         results, gold = {}, {}
         for k in (1, 3):

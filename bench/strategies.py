@@ -129,8 +129,9 @@ def main() -> int:
     templates = load_prompts()
 
     def common(batch_size: int = 8, prompts=templates) -> dict:
-        engine = GenerationEngine(generator, GenerationSettings.from_config(config, max_new_tokens=args.max_new_tokens,
-                                                                           batch_size=batch_size))
+        settings = GenerationSettings.from_config(config.updated({"generation.max_new_tokens": args.max_new_tokens,
+                                                                  "generation.batch_size": batch_size}))
+        engine = GenerationEngine(generator, settings)
         return {"engine": engine, "templates": prompts, "system_prompt": config.generation.system_prompt}
 
     results: dict[str, dict] = {}

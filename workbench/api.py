@@ -116,7 +116,7 @@ def evaluate_qa(config: Config, data: Path, strategies: Sequence[str], options: 
     others = every_pair[len(pairs):]
     factory = StrategyFactory(config, options or StrategyOptions(), default_pool=others or None)
     built = factory.build_many(parse_strategy_names(list(strategies)))
-    output = Path(output or Path(config.training.output_root) / "eval-qa" / time.strftime("%Y%m%d-%H%M%S"))
+    output = Path(output or _results_folder(config, "eval-qa"))
     return evaluate(built, pairs, output_dir=output, progress=progress), output
 
 
@@ -138,7 +138,6 @@ class _RunRequest(BaseModel):
     def run_path(self, config: Config, kind: str, method: str) -> Path:
         from workbench.training.runs import default_run_path
 
-        self.check()
         return self.output or default_run_path(config.training.output_root, kind, method)
 
 
@@ -169,6 +168,7 @@ def train_classifier(config: Config, request: ClassifierRequest, progress: Progr
     from workbench.corpus import load_demo_corpus, load_labeled_table
     from workbench.training.classifier import ClassifierOptions, train_classifier as train
 
+    request.check()
     columns = (config.data.text_column, config.data.label_column)
     if request.data is None:
         rows, source = load_demo_corpus().labeled_documents(), "demo corpus (paragraph → article topic)"
@@ -188,8 +188,8 @@ def train_generator(config: Config, request: GeneratorRequest, progress: Progres
     from workbench.training.examples import bundled_general_examples, load_examples
     from workbench.training.generator import GeneratorOptions, train_generator as train
 
-    system = config.generation.system_prompt
     request.check()
+    system = config.generation.system_prompt
     index = None
     if request.with_context == "retrieved":
         from workbench.indexing import open_index
@@ -211,19 +211,22 @@ def train_generator(config: Config, request: GeneratorRequest, progress: Progres
 def evaluate_classifier(config: Config, run: Path, data: Path, output: Path | None = None) -> tuple[dict, Path]:
     """Score a trained classifier on a labelled table; predictions.jsonl and scores.json go to `output`
     (default: <training.output_root>/eval-classify/<time>). Returns (scores, output folder)."""
-    import json
-
     from workbench.corpus import load_labeled_table
     from workbench.training.classifier import evaluate_classifier as evaluate
-    from workbench.training.runs import write_atomic, write_json
+    from workbench.training.runs import write_json, write_jsonl
 
     rows = load_labeled_table(data, config.data.text_column, config.data.label_column)
     result = evaluate(run, [r.text for r in rows], [r.label for r in rows])
-    output = Path(output or Path(config.training.output_root) / "eval-classify" / time.strftime("%Y%m%d-%H%M%S"))
+    output = Path(output or _results_folder(config, "eval-classify"))
     predicted = result.pop("predicted")
     items = [{"id": str(i), "text": r.text, "gold": r.label, "predicted": p, "correct": float(p == r.label)}
              for i, (r, p) in enumerate(zip(rows, predicted))]
-    write_atomic(output / f"predictions-{Path(run).name}.jsonl",
-                 "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items))
+    write_jsonl(output / f"predictions-{Path(run).name}.jsonl", items)
     write_json(output / "scores.json", {"kind": "classify", "model": str(run), "data": str(data), **result})
     return result, output
+
+
+def _results_folder(config: Config, kind: str) -> Path:
+    """Where an evaluation writes when no folder is given: <training.output_root>/<kind>/<time> (the
+    Results page lists these)."""
+    return Path(config.training.output_root) / kind / time.strftime("%Y%m%d-%H%M%S")

@@ -36,7 +36,7 @@ class ModelsConfig(_Section):
     embedder: str
     generator: str
     device: str = "auto"
-    extra_copies_mb: int = Field(default=4096, ge=0)
+    extra_copies_mb: int = Field(ge=0)
 
 
 class DataConfig(_Section):
@@ -77,7 +77,7 @@ class GenerationConfig(_Section):
     temperature: float = Field(gt=0)
     top_p: float = Field(gt=0, le=1)
     batch_size: int = Field(gt=0)
-    context_window: int | None = Field(default=None, gt=0)
+    context_window: int | None = Field(gt=0)
     system_prompt: str
 
 
@@ -115,8 +115,8 @@ class TrainingConfig(_Section):
     seed: int
     output_root: Path
     checkpoint_every: int = Field(ge=0)
-    max_steps: int | None = Field(default=None, gt=0)
-    early_stopping: int | None = Field(default=None, gt=0)
+    max_steps: int | None = Field(gt=0)
+    early_stopping: int | None = Field(gt=0)
     group_by_length: bool
     classifier: ClassifierTrainingConfig
     generator: GeneratorTrainingConfig
@@ -146,7 +146,7 @@ class Config(_Section):
 
     def updated(self, values: dict[str, Any], origins: dict[str, str] | None = None) -> Config:
         """A validated copy with `values` (dotted keys, e.g. "training.generator.epochs") set; None sets a
-        nullable key to null (filter flags that were not given with `given`). `origins` names where a
+        nullable key to null (the CLI leaves out flags that were not given). `origins` names where a
         key's value came from (a flag, a form field) for error messages."""
         data = self.model_dump()
         for dotted, value in values.items():
@@ -161,11 +161,6 @@ class Config(_Section):
             return Config.model_validate(data)
         except ValidationError as exc:
             raise ConfigError(_describe(exc, {k: "the options given" for k in values} | (origins or {}))) from None
-
-
-def given(values: dict[str, Any]) -> dict[str, Any]:
-    """The values that were given: command-line flags left out are None and keep the config's value."""
-    return {key: value for key, value in values.items() if value is not None}
 
 
 def load_config(path: str | os.PathLike | None = None, overrides: list[str] | None = None) -> Config:

@@ -52,7 +52,7 @@ def start_stage(callback: ProgressCallback | None, name: str, total: int | None,
     return current
 
 
-def tqdm_progress(leave: bool = True) -> ProgressCallback:
+def tqdm_progress() -> ProgressCallback:
     """A callback drawing one tqdm bar per stage, for the command line."""
     from tqdm.auto import tqdm
 
@@ -66,7 +66,7 @@ def tqdm_progress(leave: bool = True) -> ProgressCallback:
         if bar is None or bar.total != update.total or update.done < bar.n:
             if bar is not None:
                 bar.close()
-            bar = bars[update.stage] = tqdm(total=update.total, initial=update.done, desc=update.stage, leave=leave)
+            bar = bars[update.stage] = tqdm(total=update.total, initial=update.done, desc=update.stage)
         bar.update(update.done - bar.n)
         if update.metrics:
             bar.set_postfix({k: f"{v:.4f}" if isinstance(v, float) else v for k, v in update.metrics.items()})

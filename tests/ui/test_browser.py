@@ -71,7 +71,7 @@ def test_upload_a_file_and_build_an_index(page: Page, server, tmp_path: Path):
 
 def test_training_survives_a_reload_and_finishes(page: Page, server):
     open_page(page, server, "train")
-    page.get_by_text("classifier", exact=True).click()
+    page.get_by_role("radiogroup", name="What to train").get_by_text("classifier", exact=True).click()
     wait_for_app(page)
     page.get_by_role("button", name="Start training").click()
     expect(page.get_by_text("training: ")).to_be_visible(timeout=120_000)  # steps are being counted
@@ -84,7 +84,7 @@ def test_training_survives_a_reload_and_finishes(page: Page, server):
 
 def test_cancel_a_run(page: Page, server):
     open_page(page, server, "train")
-    page.get_by_text("classifier", exact=True).click()
+    page.get_by_role("radiogroup", name="What to train").get_by_text("classifier", exact=True).click()
     wait_for_app(page)
     page.get_by_role("button", name="Start training").click()
     expect(page.get_by_text("training: ")).to_be_visible(timeout=120_000)

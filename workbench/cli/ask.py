@@ -9,10 +9,10 @@ import textwrap
 from pathlib import Path
 
 from workbench import api
-from workbench.cli.output import add_json_flag, emit, table
-from workbench.config import Config, given
+from workbench.cli.output import add_json_flag, cli_progress, emit, table
+from workbench.cli.main import with_flags
+from workbench.config import Config
 from workbench.errors import WorkbenchError
-from workbench.progress import tqdm_progress
 from workbench.strategies import (
     SELECTIONS,
     STRATEGY_NAMES,
@@ -66,11 +66,9 @@ def _add_strategy_options(p: argparse.ArgumentParser) -> None:
 
 def _settings(args: argparse.Namespace, config: Config) -> tuple[Config, StrategyOptions]:
     """The config with the flags that are settings applied, and the options that are not."""
-    flags = {"retrieval.k": ("--k", args.k), "strategies.shots": ("--shots", args.shots),
-             "strategies.shot_selection": ("--shot-selection", args.shot_selection),
-             "models.generator": ("--model", args.model), "generation.max_new_tokens": ("--max-new-tokens", args.max_new_tokens)}
-    config = config.updated(given({key: value for key, (_, value) in flags.items()}),
-                            {key: flag for key, (flag, _) in flags.items()})
+    config = with_flags(config, args, {"retrieval.k": "k", "strategies.shots": "shots",
+                                       "strategies.shot_selection": "shot_selection", "models.generator": "model",
+                                       "generation.max_new_tokens": "max_new_tokens"})
     return config, StrategyOptions(index=args.index, adapters=tuple(args.adapter), demonstrations=args.demonstrations,
                                    prompts=args.prompts)
 
@@ -147,7 +145,7 @@ def _eval_qa(args: argparse.Namespace, config: Config) -> None:
     config, options = _settings(args, config)
     scores, output = api.evaluate_qa(config, args.data, parse_strategy_names(args.strategies), options,
                                      limit=args.limit, output=args.output,
-                                     progress=None if args.json else tqdm_progress())
+                                     progress=cli_progress(args))
 
     def render() -> None:
         rows = [(s.strategy, s.questions, f"{s.exact_match:.3f}", f"{s.token_f1:.3f}", f"{s.answer_contained:.3f}",

@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 
 from workbench.cli.ask import side_by_side
-from workbench.cli.output import add_json_flag, emit
+from workbench.cli.output import add_json_flag, cli_progress, emit
 from workbench.config import Config
 from workbench.cli.ui import serve
 from workbench.demo import DEMO_INDEX, DemoResult, demo_ui_overrides, prepare_demo, run_demo
-from workbench.progress import tqdm_progress
 
 
 def register(cli) -> None:
@@ -22,7 +21,7 @@ def register(cli) -> None:
 
 
 def demo_command(args: argparse.Namespace, config: Config) -> int | None:
-    progress = None if args.json else tqdm_progress()
+    progress = cli_progress(args)
     if not args.headless:  # ready the demo index and adapter, then open the UI on them
         prepared = prepare_demo(config, progress=progress)
         print(f"demo index '{DEMO_INDEX}' and adapter {prepared.adapter} are ready")

@@ -7,12 +7,12 @@ import dataclasses
 from pathlib import Path
 
 from workbench import api
-from workbench.cli.output import add_json_flag, emit, human_size, table
-from workbench.config import Config, given
+from workbench.cli.output import add_json_flag, cli_progress, emit, human_size, table
+from workbench.cli.main import with_flags
+from workbench.config import Config
 from workbench.corpus import load_qa
 from workbench.errors import WorkbenchError
 from workbench.indexing import UpdateSummary, evaluate_retrieval, list_indexes, open_index, storage
-from workbench.progress import tqdm_progress
 from workbench.indexing.chunking import SPLITTERS
 from workbench.indexing.store import KINDS
 
@@ -99,13 +99,13 @@ def run_build(args, config: Config) -> None:
     if args.demo == bool(args.paths):
         raise WorkbenchError("give either PATH... or --demo")
     index = api.build_index(_with_flags(config, args), api.IndexRequest(name=args.name, paths=args.paths, demo=args.demo),
-                            progress=None if args.json else tqdm_progress())
+                            progress=cli_progress(args))
     _report(args, index.name, index.last_update, index.path)
 
 
 def run_add(args, config: Config) -> None:
     summary = api.add_documents(_with_flags(config, args), args.name, args.paths,
-                                progress=None if args.json else tqdm_progress())
+                                progress=cli_progress(args))
     _report(args, args.name, summary, storage.index_path(config.index.root, args.name))
 
 
@@ -198,11 +198,9 @@ def run_eval(args, config: Config) -> None:
 
 def _with_flags(config: Config, args) -> Config:
     """The config with the command line's chunking, index and loader flags set (they win over files)."""
-    return config.updated(given({"chunking.splitter": getattr(args, "splitter", None),
-                                 "chunking.chunk_size": getattr(args, "chunk_size", None),
-                                 "chunking.chunk_overlap": getattr(args, "chunk_overlap", None),
-                                 "index.type": getattr(args, "type", None),
-                                 "data.text_field": args.text_field, "data.text_column": args.text_column}))
+    return with_flags(config, args, {"chunking.splitter": "splitter", "chunking.chunk_size": "chunk_size",
+                                     "chunking.chunk_overlap": "chunk_overlap", "index.type": "type",
+                                     "data.text_field": "text_field", "data.text_column": "text_column"})
 
 
 def _parse_filters(items: list[str]) -> dict[str, list[str]]:

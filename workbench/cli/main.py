@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from workbench.config import load_config
+from workbench.config import Config, load_config
 from workbench.errors import WorkbenchError
 
 GROUPS = {
@@ -37,6 +37,15 @@ class Commands:
             group_parser = self._top.add_parser(group, help=GROUPS[group], description=GROUPS[group])
             self._groups[group] = group_parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
         return self._groups[group].add_parser(name, help=help, description=help, parents=[self._common])
+
+
+def with_flags(config: Config, args: argparse.Namespace, keys: dict[str, str]) -> Config:
+    """The config with the flags that were given set: `keys` maps a config key to its flag's argparse
+    name (`{"training.generator.epochs": "epochs"}`); a flag left out keeps the config's value, and a
+    bad value is an error naming the flag."""
+    values = {key: getattr(args, name, None) for key, name in keys.items()}
+    return config.updated({key: value for key, value in values.items() if value is not None},
+                          {key: "--" + name.replace("_", "-") for key, name in keys.items()})
 
 
 def build_parser() -> argparse.ArgumentParser:

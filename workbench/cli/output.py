@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from workbench.progress import ProgressCallback, tqdm_progress
+
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
@@ -22,6 +24,11 @@ def _default(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def cli_progress(args: argparse.Namespace) -> ProgressCallback | None:
+    """tqdm bars for people; none with --json, whose output is for scripts."""
+    return None if getattr(args, "json", False) else tqdm_progress()
 
 
 def emit(args: argparse.Namespace, data: Any, render: Callable[[], None]) -> None:

@@ -9,9 +9,9 @@ import argparse
 from pathlib import Path
 
 from workbench import api
-from workbench.cli.output import add_json_flag, emit, human_size, table
-from workbench.config import Config, given
-from workbench.progress import tqdm_progress
+from workbench.cli.output import add_json_flag, cli_progress, emit, human_size, table
+from workbench.cli.main import with_flags
+from workbench.config import Config
 
 
 def register(cli) -> None:
@@ -85,7 +85,9 @@ def _loop_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=int, help="optimizer steps between checkpoints (default: training.checkpoint_every)")
     p.add_argument("--early-stopping", type=int, metavar="EPOCHS",
                    help="stop after this many epochs without a lower eval loss")
-    p.add_argument("--no-group-by-length", action="store_true", help="batch in random order (more padding)")
+    p.add_argument("--group-by-length", action=argparse.BooleanOptionalAction,
+                   help="batch examples of similar length; --no-group-by-length: random order, more padding "
+                        "(default: training.group_by_length)")
     p.add_argument("--seed", type=int, help="default: training.seed")
     p.add_argument("--output", type=Path, metavar="RUN_DIR", help="run folder (default: under training.output_root)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --output")
@@ -93,19 +95,11 @@ def _loop_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _with_flags(config: Config, args: argparse.Namespace, section: str, keys: dict[str, str]) -> Config:
-    """The config with the command line's flags set: each flag is a config key (`keys` maps the flag's
-    name to its key in `training.<section>`, or to a full dotted key)."""
-    loop = {"epochs": "epochs", "batch_size": "batch_size", "learning_rate": "learning_rate",
-            "max_length": "max_length", "max_steps": "training.max_steps",
-            "checkpoint_every": "training.checkpoint_every", "early_stopping": "training.early_stopping",
-            "seed": "training.seed"}
-    values, origins = {}, {}
-    for flag, key in {**loop, **keys}.items():
-        dotted = key if "." in key else f"training.{section}.{key}"
-        values[dotted], origins[dotted] = getattr(args, flag, None), f"--{flag.replace('_', '-')}"
-    if args.no_group_by_length:
-        values["training.group_by_length"] = False
-    return config.updated(given(values), origins)
+    """The config with the training flags set: the loop's, and `keys` (config key → flag name)."""
+    loop = {f"training.{section}.{name}": name for name in ("epochs", "batch_size", "learning_rate", "max_length")}
+    loop |= {f"training.{name}": name for name in ("max_steps", "checkpoint_every", "early_stopping", "seed",
+                                                   "group_by_length")}
+    return with_flags(config, args, {**loop, **keys})
 
 
 def _report(args: argparse.Namespace, run) -> None:
@@ -124,24 +118,26 @@ def _report(args: argparse.Namespace, run) -> None:
 
 def train_classifier_command(args: argparse.Namespace, config: Config) -> None:
     config = _with_flags(config, args, "classifier", {
-        "method": "method", "backbone": "backbone", "last_n": "last_n", "head_learning_rate": "head_learning_rate",
-        "text_column": "data.text_column", "label_column": "data.label_column"})
+        "training.classifier.method": "method", "training.classifier.backbone": "backbone",
+        "training.classifier.last_n": "last_n", "training.classifier.head_learning_rate": "head_learning_rate",
+        "data.text_column": "text_column", "data.label_column": "label_column"})
     request = api.ClassifierRequest(data=None if args.demo else args.data, eval_data=args.eval_data,
                                     output=args.output, resume=args.resume)
-    _report(args, api.train_classifier(config, request, progress=None if args.json else tqdm_progress()))
+    _report(args, api.train_classifier(config, request, progress=cli_progress(args)))
 
 
 def train_generator_command(args: argparse.Namespace, config: Config) -> None:
     config = _with_flags(config, args, "generator", {
-        "method": "method", "model": "models.generator", "virtual_tokens": "virtual_tokens",
-        "bottleneck_size": "bottleneck_size", "gradient_checkpointing": "gradient_checkpointing",
-        "eval_generate": "eval_generate", "k": "retrieval.k"})
-    given = {"format": args.format, "with_context": args.with_context, "index": args.index,
-             "general_data": args.general_data, "prompt_init_text": args.prompt_init_text}
+        "training.generator.method": "method", "models.generator": "model",
+        "training.generator.virtual_tokens": "virtual_tokens", "training.generator.bottleneck_size": "bottleneck_size",
+        "training.generator.gradient_checkpointing": "gradient_checkpointing",
+        "training.generator.eval_generate": "eval_generate", "retrieval.k": "k"})
+    chosen = {"format": args.format, "with_context": args.with_context, "index": args.index,
+              "general_data": args.general_data, "prompt_init_text": args.prompt_init_text}
     request = api.GeneratorRequest(data=None if args.demo else args.data, eval_data=args.eval_data,
                                    output=args.output, resume=args.resume,
-                                   **{key: value for key, value in given.items() if value is not None})
-    _report(args, api.train_generator(config, request, progress=None if args.json else tqdm_progress()))
+                                   **{key: value for key, value in chosen.items() if value is not None})
+    _report(args, api.train_generator(config, request, progress=cli_progress(args)))
 
 
 def merge_command(args: argparse.Namespace, config: Config) -> None:
@@ -151,7 +147,7 @@ def merge_command(args: argparse.Namespace, config: Config) -> None:
 
 
 def eval_classify_command(args: argparse.Namespace, config: Config) -> None:
-    config = config.updated(given({"data.text_column": args.text_column, "data.label_column": args.label_column}))
+    config = with_flags(config, args, {"data.text_column": "text_column", "data.label_column": "label_column"})
     result, output = api.evaluate_classifier(config, args.model, args.data, args.output)
 
     def render() -> None:

@@ -10,7 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from workbench.config import Config, given
+from workbench.cli.main import with_flags
+from workbench.config import Config
 from workbench.errors import WorkbenchError
 
 
@@ -22,7 +23,7 @@ def register(cli) -> None:
 
 
 def ui_command(args: argparse.Namespace, config: Config) -> int:
-    config = config.updated(given({"ui.host": args.host, "ui.port": args.port}), {"ui.host": "--host", "ui.port": "--port"})
+    config = with_flags(config, args, {"ui.host": "host", "ui.port": "port"})
     return serve(config, args.config, args.set)
 
 

@@ -15,7 +15,7 @@ from workbench.corpus import QAPair
 from workbench.progress import ProgressCallback
 from workbench.evaluation.metrics import answer_contained, exact_match, mean, token_f1
 from workbench.strategies import Answer, Strategy
-from workbench.training.runs import write_atomic  # fsync'd temp file + rename; a full disk is a clear error
+from workbench.training.runs import write_atomic, write_jsonl  # fsync'd temp file + rename; a full disk is a clear error
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def evaluate_strategy(strategy: Strategy, pairs: Sequence[QAPair], output_dir: s
     saved = None
     if output_dir is not None:
         saved = Path(output_dir) / f"predictions-{_file_safe(strategy.label)}.jsonl"
-        write_atomic(saved, "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items))
+        write_jsonl(saved, items)
     return QAScores(
         strategy=strategy.label,
         questions=len(items),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 
@@ -31,10 +31,9 @@ class GenerationSettings:
     context_window: int | None = None  # tokens; None: the model's max_position_embeddings
 
     @classmethod
-    def from_config(cls, config: Config, **overrides) -> GenerationSettings:
+    def from_config(cls, config: Config) -> GenerationSettings:
         g = config.generation
-        settings = cls(g.max_new_tokens, g.do_sample, g.temperature, g.top_p, g.batch_size, g.context_window)
-        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+        return cls(g.max_new_tokens, g.do_sample, g.temperature, g.top_p, g.batch_size, g.context_window)
 
 
 @dataclass(frozen=True)
@@ -61,9 +60,10 @@ class GenerationEngine:
         self.prompt_limit = self.window - self.settings.max_new_tokens
 
     @classmethod
-    def from_config(cls, config: Config, model: str | None = None, **overrides) -> GenerationEngine:
+    def from_config(cls, config: Config, model: str | None = None) -> GenerationEngine:
+        """`model` (default: models.generator) under the config's generation settings."""
         generator = load_generator(model or config.models.generator, config.models.device)
-        return cls(generator, GenerationSettings.from_config(config, **overrides))
+        return cls(generator, GenerationSettings.from_config(config))
 
     @property
     def model_name(self) -> str:

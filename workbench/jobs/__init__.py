@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,7 @@ class JobKind:
 
 def _build_index(config: Config, request: api.IndexRequest, progress: ProgressCallback) -> dict[str, Any]:
     index = api.build_index(config, request, progress)
-    return {"index": index.name, "update": index.last_update}
+    return {"index": index.name, "update": asdict(index.last_update)}
 
 
 def _train(train: Callable) -> Callable[[Config, Any, ProgressCallback], dict[str, Any]]:
@@ -113,14 +113,14 @@ class Job:
         except FileNotFoundError:
             return []
 
-    def remaining_seconds(self, now: float | None = None) -> float | None:
+    def remaining_seconds(self) -> float | None:
         """Time left in the current stage at its pace since the stage (or this process) started."""
         p = self.progress
         done, total, since = p.get("done", 0), p.get("total"), p.get("stage_started_at")
         moved = done - p.get("done_at_start", 0)
         if not total or not since or moved <= 0 or not self.active:
             return None
-        return ((now or time.time()) - since) / moved * (total - done)
+        return (time.time() - since) / moved * (total - done)
 
 
 def _job_id(kind: str) -> str:

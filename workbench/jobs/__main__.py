@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import sys
@@ -81,20 +80,9 @@ def main(job_dir: str) -> int:
         traceback.print_exc()
         writer.write(state="failed", ended_at=time.time(), error=f"{type(exc).__name__}: {exc}")
         return 1
-    writer.write(state="completed", ended_at=time.time(), result=_plain(result))
+    writer.write(state="completed", ended_at=time.time(), result=result)
     print("completed", flush=True)
     return 0
-
-
-def _plain(value: Any) -> Any:
-    """The result as JSON-ready data (dataclasses become dicts, paths strings)."""
-    if dataclasses.is_dataclass(value):
-        return _plain(dataclasses.asdict(value))
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
 
 
 if __name__ == "__main__":

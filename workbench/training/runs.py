@@ -18,6 +18,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,11 @@ def write_atomic(path: Path, data: bytes | str) -> None:
 
 def write_json(path: Path, data: Any) -> None:
     write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def write_jsonl(path: Path, rows: Iterable[Any]) -> None:
+    """One JSON value per line, written atomically."""
+    write_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
 def read_json(path: Path) -> Any:
@@ -124,15 +130,14 @@ class RunDir:
 
     def write_metrics(self, history: list[dict[str, Any]]) -> None:
         """Rewrite metrics.jsonl from the full history (a resumed run never duplicates an epoch)."""
-        write_atomic(self.path / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in history))
+        write_jsonl(self.path / "metrics.jsonl", history)
 
     def metrics(self) -> list[dict[str, Any]]:
         path = self.path / "metrics.jsonl"
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
     def write_curve(self, step_losses: list[list[float]]) -> None:
-        write_atomic(self.path / "curve.jsonl", "".join(json.dumps({"step": int(s), "loss": loss}) + "\n"
-                                                        for s, loss in step_losses))
+        write_jsonl(self.path / "curve.jsonl", ({"step": int(step), "loss": loss} for step, loss in step_losses))
 
     def curve(self) -> list[list[float]]:
         """[step, training loss] per optimizer step (empty for runs without steps, like `feature`)."""
