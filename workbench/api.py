@@ -212,18 +212,44 @@ def evaluate_classifier(config: Config, run: Path, data: Path, output: Path | No
     """Score a trained classifier on a labelled table; predictions.jsonl and scores.json go to `output`
     (default: <training.output_root>/eval-classify/<time>). Returns (scores, output folder)."""
     from workbench.corpus import load_labeled_table
-    from workbench.training.classifier import evaluate_classifier as evaluate
+    from workbench.evaluation.evaluator import evaluate
+    from workbench.training.classifier import evaluate_classifier as evaluate_run
     from workbench.training.runs import write_json, write_jsonl
 
     rows = load_labeled_table(data, config.data.text_column, config.data.label_column)
-    result = evaluate(run, [r.text for r in rows], [r.label for r in rows])
+    result = evaluate_run(run, [r.text for r in rows], [r.label for r in rows])
     output = Path(output or _results_folder(config, "eval-classify"))
     predicted = result.pop("predicted")
-    items = [{"id": str(i), "text": r.text, "gold": r.label, "predicted": p, "correct": float(p == r.label)}
-             for i, (r, p) in enumerate(zip(rows, predicted))]
-    write_jsonl(output / f"predictions-{Path(run).name}.jsonl", items)
+    evaluation = evaluate("classification", Path(run).name, [str(i) for i in range(len(rows))], predicted,
+                          [r.label for r in rows], extras=[{"text": r.text} for r in rows])
+    result["intervals"] = {name: [i.low, i.high] for name, i in evaluation.summary.items()}
+    write_jsonl(output / f"predictions-{Path(run).name}.jsonl", evaluation.rows)
     write_json(output / "scores.json", {"kind": "classify", "model": str(run), "data": str(data), **result})
     return result, output
+
+
+# ---- experiments --------------------------------------------------------------------------------------
+
+
+class CompareRequest(BaseModel):
+    """Run the experiment of the config's `experiment:` section (an experiment file given with
+    --config); `smoke`: its tiny version; `output`: the results folder (default: experiment.output,
+    else <training.output_root>/experiments/<name>)."""
+
+    model_config = ConfigDict(extra="forbid")
+    smoke: bool = False
+    output: Path | None = None
+
+    def check(self) -> None:
+        """Nothing to refuse here: the experiment itself is checked when its config loads."""
+
+
+def compare(config: Config, request: CompareRequest, progress: ProgressCallback | None = None) -> tuple[list, Path]:
+    """Every strategy of the experiment on the same held-out items; returns (a `VariantResult` per
+    variant, the results folder with summary, comparisons, plots and per-item predictions)."""
+    from workbench.experiments.runner import run_experiment
+
+    return run_experiment(config, request.smoke, request.output, progress)
 
 
 def _results_folder(config: Config, kind: str) -> Path:

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from workbench.errors import WorkbenchError
+from workbench.experiments.spec import ExperimentSpec
 
 def shipped_config(name: str) -> Path:
     """A file of configs/: the checkout's (an editable install), else the copy a wheel installs under
@@ -69,6 +70,7 @@ class RetrievalConfig(_Section):
 class StrategiesConfig(_Section):
     shots: int = Field(gt=0)
     shot_selection: Literal["random", "similar"]
+    label_question: str = Field(pattern=r"\{text\}")
 
 
 class GenerationConfig(_Section):
@@ -143,6 +145,7 @@ class Config(_Section):
     generation: GenerationConfig
     training: TrainingConfig
     ui: UiConfig
+    experiment: ExperimentSpec | None  # only in experiment files (`wb compare`)
 
     def updated(self, values: dict[str, Any], origins: dict[str, str] | None = None) -> Config:
         """A validated copy with `values` (dotted keys, e.g. "training.generator.epochs") set; None sets a
@@ -161,6 +164,16 @@ class Config(_Section):
             return Config.model_validate(data)
         except ValidationError as exc:
             raise ConfigError(_describe(exc, {k: "the options given" for k in values} | (origins or {}))) from None
+
+    def merged(self, path: str | os.PathLike) -> Config:
+        """This config with the YAML file at `path` merged over it, as `--config` merges over the
+        defaults (the UI starts an experiment file's run on top of the server's settings)."""
+        origins: dict[str, str] = {}
+        data = _merge(self.model_dump(mode="json"), _read_yaml(Path(path)), str(path), origins)
+        try:
+            return Config.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, origins)) from None
 
 
 def load_config(path: str | os.PathLike | None = None, overrides: list[str] | None = None) -> Config:

@@ -78,8 +78,8 @@ def test_eval_qa_scores_strategies_and_saves_predictions(capsys, tmp_path, demo_
     lines = [json.loads(line) for line in (output / "predictions-few-shot.jsonl").read_text().splitlines()]
     assert [line["id"] for line in lines] == [p.id for p in pairs[:3]]
     for line in lines:
-        assert line["token_f1"] == token_f1(line["prediction"], line["answers"])
-        assert line["exact_match"] == exact_match(line["prediction"], line["answers"])
+        assert line["token_f1"] == token_f1(line["prediction"], line["reference"])
+        assert line["exact_match"] == exact_match(line["prediction"], line["reference"])
         # demonstrations come from the 5 pairs not evaluated
         assert {d["id"] for d in line["answer"]["demonstrations"]} <= {p.id for p in pairs[3:]}
     assert json.loads((output / "scores.json").read_text()) == scores

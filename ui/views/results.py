@@ -43,7 +43,7 @@ def qa_results(folder: Path) -> None:
         distinct = {normalize_answer(a["prediction"]) for a in answers.values()}
         if only_disagreements and len(distinct) < 2:
             continue
-        row = {"question": first["question"], "gold": " | ".join(first["answers"])}
+        row = {"question": first["question"], "gold": " | ".join(first["reference"])}
         for name, answer in answers.items():
             row[name] = answer["prediction"]
             row[f"{name} F1"] = round(answer["token_f1"], 3)
@@ -67,7 +67,7 @@ def classify_results(folder: Path) -> None:
     st.subheader("Per item")
     only_errors = st.toggle("Only the misclassified", value=False)
     for name, rows in predictions(folder).items():
-        shown = [r for r in rows if not (only_errors and r["correct"])]
+        shown = [r for r in rows if not (only_errors and r["accuracy"])]
         st.caption(f"{name}: {len(shown)} item(s)")
         st.dataframe(shown, hide_index=True, use_container_width=True)
 

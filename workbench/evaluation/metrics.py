@@ -7,6 +7,7 @@ for each query, the ranked list of retrieved ids and the set of relevant ids.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import string
@@ -66,26 +67,89 @@ def ndcg_at_k(retrieved: Sequence[str], relevant: set[str], k: int) -> float:
     return dcg / ideal if ideal else 0.0
 
 
+# ---- classification: scikit-learn -------------------------------------------------------------------
+
+
+def _checked(predictions: Sequence[str], labels: Sequence[str]) -> tuple[list[str], list[str]]:
+    if len(predictions) != len(labels):
+        raise ValueError(f"{len(predictions)} predictions for {len(labels)} labels")
+    return list(predictions), list(labels)
+
+
 def accuracy(predictions: Sequence[str], labels: Sequence[str]) -> float:
-    return sum(p == t for p, t in zip(predictions, labels, strict=True)) / len(labels) if labels else 0.0
+    from sklearn.metrics import accuracy_score
+
+    predictions, labels = _checked(predictions, labels)
+    return float(accuracy_score(labels, predictions)) if labels else 0.0
 
 
 def macro_f1(predictions: Sequence[str], labels: Sequence[str]) -> float:
-    classes = sorted(set(labels))
-    return sum(per_class_scores(predictions, labels)[c]["f1"] for c in classes) / len(classes) if classes else 0.0
+    """Unweighted mean F1 over every class seen in the labels *or* the predictions (scikit-learn's
+    `average="macro"`): predicting a class the gold labels lack costs a zero-F1 class."""
+    from sklearn.metrics import f1_score
+
+    predictions, labels = _checked(predictions, labels)
+    return float(f1_score(labels, predictions, average="macro", zero_division=0)) if labels else 0.0
 
 
 def per_class_scores(predictions: Sequence[str], labels: Sequence[str]) -> dict[str, dict[str, float]]:
     """Precision, recall, F1 and support for every class seen in the labels or the predictions."""
-    scores = {}
-    for c in sorted(set(labels) | set(predictions)):
-        tp = sum(p == c and t == c for p, t in zip(predictions, labels))
-        predicted, actual = sum(p == c for p in predictions), sum(t == c for t in labels)
-        precision = tp / predicted if predicted else 0.0
-        recall = tp / actual if actual else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        scores[c] = {"precision": precision, "recall": recall, "f1": f1, "support": actual}
-    return scores
+    from sklearn.metrics import precision_recall_fscore_support
+
+    predictions, labels = _checked(predictions, labels)
+    classes = sorted(set(labels) | set(predictions))
+    if not classes:
+        return {}
+    precision, recall, f1, support = precision_recall_fscore_support(labels, predictions, labels=classes,
+                                                                     zero_division=0)
+    return {c: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(n)}
+            for c, p, r, f, n in zip(classes, precision, recall, f1, support)}
+
+
+# ---- generated text: rouge-score and sacrebleu ---------------------------------------------------------
+
+ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+
+
+@functools.cache
+def _rouge_scorer():
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
+
+
+def rouge(prediction: str, references: Sequence[str]) -> dict[str, float]:
+    """ROUGE-1/2/L/Lsum F-measures (Porter stemming, as in the published summarization figures), the
+    best over the references. Lsum splits summaries into sentences on newlines."""
+    scorer = _rouge_scorer()
+    scores = [scorer.score(reference, prediction) for reference in references]
+    return {name: max((s[name].fmeasure for s in scores), default=0.0) for name in ROUGE_TYPES}
+
+
+def sentence_bleu(prediction: str, references: Sequence[str]) -> float:
+    """sacrebleu's smoothed sentence BLEU (0-100) against every reference."""
+    import sacrebleu
+
+    return float(sacrebleu.sentence_bleu(prediction, list(references)).score)
+
+
+def sentence_chrf(prediction: str, references: Sequence[str]) -> float:
+    import sacrebleu
+
+    return float(sacrebleu.sentence_chrf(prediction, list(references)).score)
+
+
+def corpus_bleu(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> float:
+    """Corpus BLEU (0-100), the figure papers report; `references[i]` are item i's references."""
+    import sacrebleu
+
+    predictions, references = list(predictions), [list(r) for r in references]
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} predictions for {len(references)} reference lists")
+    streams = max((len(r) for r in references), default=0)
+    # sacrebleu takes one stream per reference position; items with fewer references repeat their first
+    columns = [[r[j] if j < len(r) else r[0] for r in references] for j in range(streams)]
+    return float(sacrebleu.corpus_bleu(predictions, columns).score)
 
 
 def mean(values: Sequence[float]) -> float:

@@ -8,12 +8,13 @@ import json
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from workbench.corpus import QAPair
 from workbench.progress import ProgressCallback
-from workbench.evaluation.metrics import answer_contained, exact_match, mean, token_f1
+from workbench.evaluation.evaluator import Evaluation, evaluate
+from workbench.evaluation.metrics import mean
 from workbench.strategies import Answer, Strategy
 from workbench.training.runs import write_atomic, write_jsonl  # fsync'd temp file + rename; a full disk is a clear error
 
@@ -31,20 +32,19 @@ class QAScores:
     tokens_out: float
     questions_per_second: float  # wall clock over the whole run, batching included
     predictions: str | None = None  # the JSONL file, when saved
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)  # 95 % bootstrap, per metric
 
 
-def score_item(pair: QAPair, answer: Answer) -> dict:
-    """One prediction line: the question, the gold answers, the scores, and the full Answer."""
-    return {
-        "id": pair.id,
-        "question": pair.question,
-        "answers": list(pair.answers),
-        "prediction": answer.text,
-        "exact_match": exact_match(answer.text, pair.answers),
-        "token_f1": token_f1(answer.text, pair.answers),
-        "answer_contained": answer_contained(answer.text, pair.answers),
-        "answer": answer.to_dict(),
-    }
+def answer_details(answer: Answer) -> dict:
+    """What a prediction row keeps beside its scores: the question and the full Answer."""
+    return {"question": answer.question, "seconds": answer.seconds, "tokens_in": answer.tokens_in,
+            "answer": answer.to_dict()}
+
+
+def evaluate_answers(label: str, pairs: Sequence[QAPair], answers: Sequence[Answer]) -> Evaluation:
+    """The shared evaluator's rows and summary for a strategy's answers to `pairs`."""
+    return evaluate("qa", label, [p.id for p in pairs], [a.text for a in answers], [list(p.answers) for p in pairs],
+                    extras=[answer_details(a) for a in answers])
 
 
 def evaluate_strategy(strategy: Strategy, pairs: Sequence[QAPair], output_dir: str | Path | None = None,
@@ -52,23 +52,25 @@ def evaluate_strategy(strategy: Strategy, pairs: Sequence[QAPair], output_dir: s
     started = time.perf_counter()
     answers = strategy.answer_many(pairs, progress=progress)
     wall = time.perf_counter() - started
-    items = [score_item(pair, answer) for pair, answer in zip(pairs, answers)]
+    evaluation = evaluate_answers(strategy.label, pairs, answers)
     saved = None
     if output_dir is not None:
-        saved = Path(output_dir) / f"predictions-{_file_safe(strategy.label)}.jsonl"
-        write_jsonl(saved, items)
+        saved = Path(output_dir) / f"predictions-{file_safe(strategy.label)}.jsonl"
+        write_jsonl(saved, evaluation.rows)
+    summary = evaluation.summary
     return QAScores(
         strategy=strategy.label,
-        questions=len(items),
-        exact_match=mean([i["exact_match"] for i in items]),
-        token_f1=mean([i["token_f1"] for i in items]),
-        answer_contained=mean([i["answer_contained"] for i in items]),
+        questions=len(evaluation.rows),
+        exact_match=summary["exact_match"].value,
+        token_f1=summary["token_f1"].value,
+        answer_contained=summary["answer_contained"].value,
         retrieval_seconds=mean([a.retrieval_seconds for a in answers]),
         generation_seconds=mean([a.generation_seconds for a in answers]),
         tokens_in=mean([a.tokens_in for a in answers]),
         tokens_out=mean([a.tokens_out for a in answers]),
-        questions_per_second=len(items) / wall if wall > 0 else 0.0,
+        questions_per_second=len(answers) / wall if wall > 0 else 0.0,
         predictions=str(saved) if saved else None,
+        intervals={name: (i.low, i.high) for name, i in summary.items()},
     )
 
 
@@ -81,5 +83,6 @@ def evaluate_qa(strategies: Sequence[Strategy], pairs: Sequence[QAPair], output_
     return scores
 
 
-def _file_safe(label: str) -> str:
+def file_safe(label: str) -> str:
+    """A strategy label as a file name: finetuned[lora r=8] -> finetuned_lora_r_8."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("_")

@@ -137,6 +137,25 @@ class GenerationEngine:
         tokens = outcome["output"][0, input_ids.shape[1]:].tolist()
         yield self._generation(prompt, tokens, time.perf_counter() - started)
 
+    def continuation_logprobs(self, prompt: list[int], continuations: Sequence[list[int]],
+                              adapter: str | None = None) -> list[float]:
+        """Log-probability of each continuation after `prompt` (summed over its tokens), all in one
+        forward pass: choosing among a closed set of answers by likelihood instead of parsing text."""
+        sequences = [prompt + c for c in continuations]
+        width = max(len(s) for s in sequences)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.tensor([s + [pad] * (width - len(s)) for s in sequences], dtype=torch.long)
+        mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in sequences], dtype=torch.long)
+        with self.adapters.activate(adapter) as model, torch.inference_mode():
+            logits = model(input_ids=ids.to(self.generator.device), attention_mask=mask.to(self.generator.device)).logits
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        totals = []
+        for row, continuation in enumerate(continuations):
+            positions = torch.arange(len(prompt) - 1, len(prompt) - 1 + len(continuation))
+            targets = torch.tensor(continuation, dtype=torch.long)
+            totals.append(float(logprobs[row, positions, targets].sum()))
+        return totals
+
     def _left_pad(self, prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Left padding, so every prompt ends where its answer starts (without touching the shared
         tokenizer's padding_side)."""

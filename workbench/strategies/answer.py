@@ -50,6 +50,7 @@ class Answer:
     model: str
     adapter: str | None = None
     adapter_path: str | None = None
+    choices: dict[str, float] | None = None  # closed-set answers: each choice's log-probability (text: the best)
 
     @property
     def seconds(self) -> float:

@@ -7,6 +7,8 @@ the context budget, generation and clean-up are shared here so nothing re-implem
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -21,7 +23,7 @@ from workbench.generation import (
     PromptTemplates,
     clean_answer,
 )
-from workbench.progress import ProgressCallback
+from workbench.progress import ProgressCallback, start_stage
 from workbench.strategies.answer import Answer, Demonstration, Source
 
 Question = str | QAPair  # a QAPair lets few-shot exclude the evaluated pair by id
@@ -81,6 +83,31 @@ class Strategy:
         generations = self.engine.generate([p.token_ids for p in prompts], adapter=self._adapter_name,
                                            progress=progress)
         return [self._answer(*parts) for parts in zip(pairs, contexts, prompts, generations)]
+
+    def choose_many(self, questions: Sequence[Question], choices: Sequence[str],
+                    progress: ProgressCallback | None = None) -> list[Answer]:
+        """For each question, the choice the model finds most likely after this strategy's prompt
+        (classification constrained to the label set by likelihood, never by parsing free text).
+        Each choice is scored with the end-of-turn token after it, as a complete answer."""
+        pairs = [as_pair(q) for q in questions]
+        if not pairs:
+            return []
+        end = [self.engine.tokenizer.eos_token_id]
+        continuations = [self.engine.encode(choice) + end for choice in choices]
+        contexts = self._gather(pairs)
+        scoring = start_stage(progress, "scoring", len(pairs))
+        answers = []
+        for pair, context in zip(pairs, contexts):
+            prompt = self._fit(pair, context)
+            started = time.perf_counter()
+            scores = self.engine.continuation_logprobs(prompt.token_ids, continuations, self._adapter_name)
+            best = max(range(len(choices)), key=scores.__getitem__)
+            generation = Generation(choices[best], len(prompt.token_ids), 0, time.perf_counter() - started)
+            answer = self._answer(pair, context, prompt, generation)
+            answers.append(dataclasses.replace(answer, text=choices[best], postprocessing=(),
+                                               choices=dict(zip(choices, scores))))
+            scoring.advance(1)
+        return answers
 
     def stream(self, question: Question) -> Iterator[str | Answer]:
         """Yield the raw answer text piece by piece, then the finished (post-processed) Answer."""

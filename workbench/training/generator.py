@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from workbench.config import Config
-from workbench.evaluation.metrics import exact_match, mean, token_f1
+from workbench.evaluation.evaluator import mean_scores
 from workbench.models import GENERATOR, LoadedGenerator, resolve_device
 from workbench.models.registry import resolve, unavailable
 from workbench.progress import ProgressCallback
@@ -191,11 +191,6 @@ def generate_replies(model: nn.Module, tokenizer: Any, examples: Sequence[Prompt
     return [generation.text.strip() for generation in engine.generate(prompts)]
 
 
-def answer_scores(replies: Sequence[str], examples: Sequence[PromptCompletion]) -> dict[str, float]:
-    return {"exact_match": mean([exact_match(r, e.answers) for r, e in zip(replies, examples)]),
-            "token_f1": mean([token_f1(r, e.answers) for r, e in zip(replies, examples)])}
-
-
 def score(model: nn.Module, tokenizer: Any, eval_tokenized: Sequence[dict], eval_examples: Sequence[PromptCompletion],
           options: GeneratorOptions) -> dict[str, float]:
     """Eval loss on every held-out example, answer quality on the first `eval_generate`."""
@@ -203,7 +198,8 @@ def score(model: nn.Module, tokenizer: Any, eval_tokenized: Sequence[dict], eval
     if options.eval_generate:
         sample = list(eval_examples[:options.eval_generate])
         replies = generate_replies(model, tokenizer, sample, options.max_new_tokens, options.loop.batch_size)
-        scores.update(answer_scores(replies, sample))
+        qa = mean_scores("qa", replies, [e.answers for e in sample])
+        scores.update(exact_match=qa["exact_match"], token_f1=qa["token_f1"])
     return scores
 
 

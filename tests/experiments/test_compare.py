@@ -1,0 +1,114 @@
+"""`wb compare` end to end on the demo corpus: real index, real generator, real training steps.
+
+Smoke sizes: a handful of items, one or two optimizer steps. What is checked is the machinery an
+engineer bets on: the same items for every strategy, intervals and paired tests in the report,
+cached runs keyed by their settings, a killed experiment resuming where it stopped, and one broken
+variant not stopping the others."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from workbench.cli.main import main
+from workbench.config import load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = sorted((ROOT / "configs" / "experiments").glob("*.yaml"))
+
+
+def experiment_file(tmp_path: Path, task: str, variants: list[dict], **sections) -> Path:
+    path = tmp_path / f"{task}.yaml"
+    path.write_text(yaml.safe_dump({
+        "generation": {"max_new_tokens": 4},
+        "training": {"output_root": str(tmp_path / "runs"), "max_steps": 1,
+                     "classifier": {"max_length": 64, "epochs": 1, "batch_size": 8}, "generator": {"max_length": 256, "eval_generate": 0}},
+        "index": {"root": str(tmp_path / "indexes")},
+        **sections,
+        "experiment": {"name": f"test-{task}", "task": task, "data": {"eval_items": 4, "train_items": 24},
+                       "strategies": variants}}))
+    return path
+
+
+def compare(path: Path, *extra: str) -> tuple[int, dict]:
+    output = path.parent / f"out-{path.stem}"
+    code = main(["compare", "--config", str(path), "--output", str(output), "--json", *extra])
+    return code, json.loads((output / "summary.json").read_text())
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_every_shipped_experiment_is_a_valid_config(path):
+    config = load_config(path)
+    assert config.experiment is not None and config.experiment.name == path.stem
+    assert all(s.variants() for s in config.experiment.strategies)
+
+
+def test_classification_by_generator_and_by_classifiers_on_the_same_items(tmp_path):
+    path = experiment_file(tmp_path, "classification", [
+        {"strategy": "zero-shot"},
+        {"strategy": "few-shot", "vary": {"strategies.shot_selection": ["random", "similar"]}},
+        {"strategy": "classifier", "vary": {"training.classifier.method": ["feature"]}},
+        {"strategy": "classifier", "settings": {"training.classifier.backbone": "no-such-model"},
+         "vary": {"training.classifier.method": ["head"]}},
+    ], strategies={"shots": 1})
+    code, summary = compare(path)
+    assert code == 1  # one variant failed; the others finished
+    rows = {r["strategy"]: r for r in summary["strategies"]}
+    assert set(rows) == {"zero-shot", "few-shot[shot_selection=random]", "few-shot[shot_selection=similar]",
+                         "classifier[method=feature]", "classifier[method=head]"}
+    assert "no-such-model" in rows["classifier[method=head]"]["error"]
+    output = tmp_path / "out-classification"
+    items = {}
+    for name in ("zero-shot", "few-shot_shot_selection_similar", "classifier_method_feature"):
+        lines = [json.loads(line) for line in (output / "predictions" / f"{name}.jsonl").read_text().splitlines()]
+        items[name] = [line["id"] for line in lines]
+        assert all(line["accuracy"] == float(line["prediction"] == line["reference"]) for line in lines)
+    assert len(set(map(tuple, items.values()))) == 1 and len(items["zero-shot"]) == 4  # the same 4 items
+    zero_shot = rows["zero-shot"]
+    assert zero_shot["accuracy_low"] <= zero_shot["accuracy"] <= zero_shot["accuracy_high"]
+    assert rows["classifier[method=feature]"]["trainable_parameters"] > 0
+    assert len(summary["comparisons"]) == 6 and all(c["test"] == "McNemar" for c in summary["comparisons"])
+    for name in ("summary.md", "summary.csv", "comparisons.csv", "quality.png", "cost.png", "resolved.yaml", "versions.json"):
+        assert (output / name).stat().st_size > 0, name
+    assert "no detectable difference" in (output / "summary.md").read_text()
+
+
+def test_qa_experiment_caches_runs_by_settings_and_resumes_after_a_kill(tmp_path):
+    strategies = [{"strategy": "zero-shot"}, {"strategy": "rag", "vary": {"retrieval.k": [1]}},
+                  {"strategy": "finetuned", "vary": {"training.generator.method": ["lora"]}}]
+    path = experiment_file(tmp_path, "qa", strategies)
+    output = tmp_path / "out-qa"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, "-c", "from workbench.cli import main; raise SystemExit(main())", "compare", "--config", str(path), "--output",
+                                str(output), "--json"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not (output / "variants" / "zero-shot.json").is_file() and process.poll() is None:
+        assert time.monotonic() < deadline, "the first variant never finished"
+        time.sleep(0.5)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    first = (output / "predictions" / "zero-shot.jsonl").read_bytes()
+
+    code, summary = compare(path)
+    assert code == 0
+    assert (output / "predictions" / "zero-shot.jsonl").read_bytes() == first  # kept, not redone
+    assert [r["strategy"] for r in summary["strategies"]] == ["zero-shot", "rag[k=1]", "finetuned[method=lora]"]
+    assert summary["strategies"][2]["trainable_parameters"] > 0
+    runs = sorted((tmp_path / "runs" / "experiment-cache").glob("generator-*"))
+    assert len(runs) == 1 and (runs[0] / "COMPLETE").is_file()
+
+    # the same settings reuse the trained run; a changed training setting trains anew
+    assert compare(path)[0] == 0
+    assert len(list((tmp_path / "runs" / "experiment-cache").glob("generator-*"))) == 1
+    strategies[2]["settings"] = {"training.lora.r": 4}
+    changed = experiment_file(tmp_path, "qa", strategies)
+    assert compare(changed)[0] == 0
+    assert len(list((tmp_path / "runs" / "experiment-cache").glob("generator-*"))) == 2

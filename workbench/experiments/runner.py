@@ -1,0 +1,267 @@
+"""Run an experiment: every variant of every strategy on the same held-out items.
+
+Indexes and trained runs are cached under keys that hash their settings and their data, so a rerun
+reuses them and a changed setting trains anew (never silently stale). Each finished variant is saved
+with its key; a killed experiment reruns only what had not finished (an interrupted training run
+resumes from its last checkpoint). One variant failing is recorded in its row; the others go on.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.config import Config
+from workbench.errors import WorkbenchError
+from workbench.evaluation.evaluator import Evaluation, evaluate, summarize
+from workbench.evaluation.qa import answer_details, file_safe
+from workbench.experiments.data import ExperimentData, as_rows, load_split
+from workbench.experiments.leakage import find_overlaps
+from workbench.experiments.spec import ExperimentSpec, StrategySpec
+from workbench.progress import ProgressCallback, start_stage
+from workbench.training.runs import read_json, write_atomic, write_json, write_jsonl
+
+COST_NAMES = ("setup_seconds", "trainable_parameters", "latency_seconds", "prompt_tokens")
+
+
+@dataclass
+class VariantResult:
+    label: str
+    strategy: str
+    settings: dict[str, Any]
+    evaluation: Evaluation
+    costs: dict[str, float | None] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class Workspace:
+    """Where one experiment keeps what it builds and writes."""
+
+    config: Config
+    spec: ExperimentSpec
+    data: ExperimentData
+    output: Path
+    progress: ProgressCallback | None
+    leaks: dict[str, list[str]]  # evaluated item id -> overlap reasons
+
+    @property
+    def cache(self) -> Path:
+        return Path(self.config.training.output_root) / "experiment-cache"
+
+
+def key_of(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def _settings_dump(config: Config) -> dict:
+    """The settings a result depends on (not where files go, not the UI, not the experiment itself)."""
+    dump = config.model_dump(mode="json", exclude={"ui", "experiment"})
+    dump["training"].pop("output_root")
+    dump["index"].pop("root")
+    return dump
+
+
+# ---- the shared pieces: an index, a trained run ----------------------------------------------------------
+
+
+def ensure_index(work: Workspace, config: Config) -> tuple[str, float]:
+    """The experiment corpus's index under these chunking/index/embedder settings: (name, seconds it
+    took to build; 0 when it was already there)."""
+    from workbench.indexing import build_index
+
+    settings = {k: v for k, v in _settings_dump(config).items() if k in ("chunking", "index")}
+    name = f"experiment-{key_of(settings, config.models.embedder, [repr(d) for d in work.data.documents])}"
+    timing = work.cache / f"{name}.json"  # every variant on this index is charged its build time
+    started = time.perf_counter()
+    index = build_index(name, work.data.documents, config=config, progress=work.progress)
+    if index.last_update.added or not timing.is_file():
+        write_json(timing, {"build_seconds": time.perf_counter() - started})
+    return name, read_json(timing)["build_seconds"]
+
+
+def ensure_run(work: Workspace, config: Config, kind: str, examples: list[dict] | str, request: dict) -> Path:
+    """A finished training run for these settings and examples, trained (or resumed) if needed."""
+    from workbench import api
+
+    settings = _settings_dump(config)
+    folder = work.cache / f"{kind}-{key_of(kind, settings['training'], settings['models'], examples, request)}"
+    if (folder / "COMPLETE").is_file():
+        return folder
+    data = work.cache / "data" / f"{folder.name}.{'tsv' if kind == 'classifier' else 'jsonl'}"
+    write_atomic(data, examples if isinstance(examples, str) else "".join(json.dumps(e) + "\n" for e in examples))
+    resume = (folder / "config.json").is_file()
+    if kind == "classifier":
+        api.train_classifier(config, api.ClassifierRequest(data=data, output=folder, resume=resume), work.progress)
+    else:
+        api.train_generator(config, api.GeneratorRequest(data=data, output=folder, resume=resume, **request), work.progress)
+    return folder
+
+
+def _run_costs(folder: Path) -> dict[str, float | None]:
+    summary = read_json(folder / "summary.json")
+    return {"setup_seconds": summary.get("wall_seconds"), "trainable_parameters": summary.get("trainable_params")}
+
+
+def _answer_costs(answers) -> dict[str, float]:
+    n = max(len(answers), 1)
+    return {"latency_seconds": sum(a.seconds for a in answers) / n, "prompt_tokens": sum(a.tokens_in for a in answers) / n}
+
+
+# ---- QA ----------------------------------------------------------------------------------------------------
+
+
+def _qa_variant(work: Workspace, config: Config, spec: StrategySpec, label: str) -> tuple[Evaluation, dict]:
+    from workbench.evaluation.qa import evaluate_answers
+    from workbench.strategies import StrategyFactory, StrategyOptions
+
+    name = spec.strategy
+    costs: dict[str, float | None] = {"setup_seconds": 0.0, "trainable_parameters": 0}
+    index = None
+    if name in ("rag", "rag+finetuned") or spec.train_context == "retrieved":
+        index, costs["setup_seconds"] = ensure_index(work, config)
+    adapters: tuple[str, ...] = ()
+    if name in ("finetuned", "rag+finetuned"):
+        examples = [{"id": p.id, "question": p.question, "answers": list(p.answers), "context": p.context,
+                     "doc_id": p.doc_id} for p in work.data.train]
+        run = ensure_run(work, config, "generator", examples,
+                         {"format": "qa", "with_context": spec.train_context, "index": index})
+        costs.update(_run_costs(run))
+        adapters = (f"{run.name}={run}",)  # one adapter name per trained run
+    factory = StrategyFactory(config, StrategyOptions(index=index, adapters=adapters), default_pool=work.data.train)
+    strategy = factory.build(name)[0]
+    answers = strategy.answer_many(work.data.test, progress=work.progress)
+    return evaluate_answers(label, work.data.test, answers), {**costs, **_answer_costs(answers)}
+
+
+# ---- classification ---------------------------------------------------------------------------------------
+
+
+def label_question(config: Config, text: str, labels: list[str]) -> str:
+    return config.strategies.label_question.format(text=text, labels=", ".join(labels))
+
+
+def _classification_variant(work: Workspace, config: Config, spec: StrategySpec, label: str) -> tuple[Evaluation, dict]:
+    data = work.data
+    if spec.strategy == "classifier":
+        return _classifier_variant(work, config, label)
+    from dataclasses import replace
+
+    from workbench.strategies import StrategyFactory, StrategyOptions
+
+    ask = [replace(p, question=label_question(config, p.question, data.labels)) for p in data.test]
+    pool = [replace(p, question=label_question(config, p.question, data.labels)) for p in data.train]
+    costs: dict[str, float | None] = {"setup_seconds": 0.0, "trainable_parameters": 0}
+    adapters: tuple[str, ...] = ()
+    if spec.strategy == "finetuned":
+        examples = [{"id": p.id, "question": p.question, "answers": list(p.answers)} for p in pool]
+        run = ensure_run(work, config, "generator", examples, {"format": "qa", "with_context": "none", "index": None})
+        costs.update(_run_costs(run))
+        adapters = (f"{run.name}={run}",)  # one adapter name per trained run
+    factory = StrategyFactory(config, StrategyOptions(adapters=adapters), default_pool=pool)
+    strategy = factory.build(spec.strategy)[0]
+    answers = strategy.choose_many(ask, data.labels, progress=work.progress)
+    evaluation = evaluate("classification", label, [p.id for p in data.test], [a.text for a in answers],
+                          [p.answers[0] for p in data.test], extras=[answer_details(a) for a in answers])
+    return evaluation, {**costs, **_answer_costs(answers)}
+
+
+def _classifier_variant(work: Workspace, config: Config, label: str) -> tuple[Evaluation, dict]:
+    from workbench.training.classifier import load_classifier
+
+    table = io.StringIO()
+    writer = csv.writer(table, delimiter="\t")
+    writer.writerow([config.data.text_column, config.data.label_column])
+    writer.writerows([r.text, r.label] for r in as_rows(work.data.train))
+    run = ensure_run(work, config, "classifier", table.getvalue(), {})
+    classifier = load_classifier(run)
+    texts = [p.question for p in work.data.test]
+    started = time.perf_counter()
+    predicted = classifier.predict(texts)
+    latency = (time.perf_counter() - started) / max(len(texts), 1)
+    evaluation = evaluate("classification", label, [p.id for p in work.data.test], predicted,
+                          [p.answers[0] for p in work.data.test], extras=[{"question": t} for t in texts])
+    return evaluation, {**_run_costs(run), "latency_seconds": latency, "prompt_tokens": None}
+
+
+TASK_VARIANTS: dict[str, Callable[[Workspace, Config, StrategySpec, str], tuple[Evaluation, dict]]] = {
+    "qa": _qa_variant,
+    "classification": _classification_variant,
+}
+
+
+# ---- the experiment -----------------------------------------------------------------------------------------
+
+
+def experiment_output(config: Config, smoke: bool = False) -> Path:
+    spec = config.experiment
+    name = spec.name + ("-smoke" if smoke else "")
+    return Path(spec.output or Path(config.training.output_root) / "experiments" / name)
+
+
+def prepare(config: Config, smoke: bool = False, output: Path | None = None,
+            progress: ProgressCallback | None = None) -> Workspace:
+    spec = config.experiment
+    if spec is None:
+        raise WorkbenchError("this config has no `experiment:` section: give an experiment file, e.g. "
+                             "wb compare --config configs/experiments/demo-qa.yaml")
+    if smoke:
+        config = config.updated(spec.smoke.settings)
+    eval_items = spec.smoke.eval_items if smoke else spec.data.eval_items
+    train_items = spec.smoke.train_items if smoke else spec.data.train_items
+    data = load_split(config, spec, eval_items, train_items)
+    # What strategies learn from: training items are also the demonstration pool. An evaluated QA
+    # item's own paragraph is retrieved by design, so only its question is checked.
+    learned = [p.question for p in data.train] + [p.context for p in data.train if p.context]
+    evaluated = [p.question for p in data.test]
+    leaks = {p.id: reasons for p, reasons in zip(data.test, find_overlaps(evaluated, learned)) if reasons}
+    return Workspace(config, spec, data, Path(output or experiment_output(config, smoke)), progress, leaks)
+
+
+def run_variant(work: Workspace, spec: StrategySpec, label: str, values: dict[str, Any]) -> VariantResult:
+    saved = work.output / "variants" / f"{file_safe(label)}.json"
+    try:
+        config = work.config.updated(values, {k: f"experiment strategy {label}" for k in values})
+    except WorkbenchError as exc:
+        return VariantResult(label, spec.strategy, values, Evaluation(work.spec.task, label, [], {}), error=str(exc))
+    key = key_of(label, _settings_dump(config), spec.train_context, work.data.fingerprint)
+    if saved.is_file() and read_json(saved).get("key") == key:
+        stored = read_json(saved)
+        rows = [json.loads(line) for line in (work.output / stored["predictions"]).read_text().splitlines()]
+        return VariantResult(label, spec.strategy, values, Evaluation(work.spec.task, label, rows, summarize(work.spec.task, rows)),
+                             stored["costs"])
+    try:
+        evaluation, costs = TASK_VARIANTS[work.spec.task](work, config, spec, label)
+    except Exception as exc:  # noqa: BLE001 - a broken variant is a row with its error; the others still run
+        return VariantResult(label, spec.strategy, values, Evaluation(work.spec.task, label, [], {}),
+                             error=f"{type(exc).__name__}: {exc}")
+    for row in evaluation.rows:
+        row["leak"] = work.leaks.get(row["id"], [])
+    predictions = Path("predictions") / f"{file_safe(label)}.jsonl"
+    write_jsonl(work.output / predictions, evaluation.rows)
+    write_json(saved, {"key": key, "label": label, "strategy": spec.strategy, "settings": values, "costs": costs,
+                       "predictions": str(predictions)})
+    return VariantResult(label, spec.strategy, values, evaluation, costs)
+
+
+def run_experiment(config: Config, smoke: bool = False, output: Path | None = None,
+                   progress: ProgressCallback | None = None) -> tuple[list[VariantResult], Path]:
+    """Every variant on the same items, then the report; returns (results, results folder)."""
+    from workbench.experiments.report import write_report
+
+    work = prepare(config, smoke, output, progress)
+    variants = [(spec, label, values) for spec in work.spec.strategies for label, values in spec.variants()]
+    done = start_stage(progress, "strategies", len(variants))
+    results = []
+    for spec, label, values in variants:
+        results.append(run_variant(work, spec, label, values))
+        done.advance(1)
+    write_report(work, results)
+    return results, work.output
