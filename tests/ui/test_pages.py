@@ -129,3 +129,30 @@ def test_results_page_shows_scores_charts_and_disagreements(roots, tmp_path):
     assert len(per_question) == 2 and {"zero-shot", "few-shot"} <= set(per_question.columns)
     at.toggle[0].set_value(True).run()
     assert len(at.dataframe[1].value) <= 2
+
+
+def test_results_page_shows_an_experiment_in_words_and_starts_one_as_a_job(roots, tmp_path):
+    config, _ = roots
+    experiment = tmp_path / "topics.yaml"
+    experiment.write_text(json.dumps({"training": {"classifier": {"max_length": 32, "epochs": 1, "batch_size": 8}},
+                                      "experiment": {"name": "topics", "task": "classification",
+                                                     "data": {"eval_items": 4, "train_items": 24},
+                                                     "strategies": [{"strategy": "zero-shot"},
+                                                                    {"strategy": "classifier"}]}}))
+    api.compare(config.merged(experiment), api.CompareRequest())
+    at = page("results").run()
+    assert not at.exception
+    assert at.dataframe[0].value["strategy"].tolist() == ["zero-shot", "classifier"]
+    assert [m.label for m in at.metric][:2] == ["Task", "Evaluated items"]
+    verdicts = [m.value.replace("\\", "") for m in at.markdown]  # shown escaped: strategy names are text
+    assert any("no detectable difference between zero-shot and classifier at n = 4" in v for v in verdicts)
+    assert len(at.dataframe[-1].value) <= 4  # per item, where the two disagree
+
+    at.selectbox[0].set_value(next(o for o in at.selectbox[0].options if "demo-topics" in o)).run()
+    at.button[0].click().run()  # Start experiment (smoke size): a background job
+    assert not at.exception
+    from workbench.jobs import cancel_job, list_jobs
+
+    (job,) = [j for j in list_jobs(config) if j.kind == "compare"]
+    assert job.title == "experiment demo-topics (smoke)" and job.request == {"smoke": True, "output": None}
+    cancel_job(job)

@@ -1,5 +1,6 @@
-"""Results: the folders `wb eval qa` and `wb eval classify` write, as a summary table, a bar chart per
-metric, and the per-item predictions, filterable to the items where strategies disagree."""
+"""Results: experiments (`wb compare`, or started here as a job) with intervals, verdicts in words, the
+paired matrix, plots and per-item predictions filtered to disagreements; and the folders `wb eval qa`
+and `wb eval classify` write, as a summary table, a bar chart per metric and per-item predictions."""
 
 from __future__ import annotations
 
@@ -8,17 +9,114 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import charts, common
+from ui import charts, common, job_panel
+from workbench import api
+from workbench.config import shipped_config
 from workbench.evaluation.metrics import normalize_answer
+from workbench.jobs import list_jobs, start_job
 
 QA_METRICS = ("exact_match", "token_f1", "answer_contained")
 CLASSIFY_METRICS = ("accuracy", "macro_f1")
 
 
+SHIPPED_RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "experiments"  # in a checkout
+
+
 def result_folders(cfg) -> list[Path]:
+    """Experiment folders (with summary.json) and evaluation folders (with scores.json), newest first;
+    then the experiments whose results ship with the checkout."""
     root = Path(cfg.training.output_root)
-    folders = [p for kind in ("eval-qa", "eval-classify") for p in (root / kind).glob("*") if (p / "scores.json").is_file()]
-    return sorted(folders, key=lambda p: p.stat().st_mtime, reverse=True)
+    folders = [p for p in (root / "experiments").glob("*") if (p / "summary.json").is_file()]
+    folders += [p for kind in ("eval-qa", "eval-classify") for p in (root / kind).glob("*") if (p / "scores.json").is_file()]
+    shipped = sorted(p for p in SHIPPED_RESULTS.glob("*") if (p / "summary.json").is_file())
+    return sorted(folders, key=lambda p: p.stat().st_mtime, reverse=True) + shipped
+
+
+def experiment_results(folder: Path) -> None:
+    summary = json.loads((folder / "summary.json").read_text())
+    metric = summary["primary_metric"]
+    cells = st.columns(4)
+    cells[0].metric("Task", summary["task"])
+    cells[1].metric("Evaluated items", summary["items"]["test"])
+    cells[2].metric("Training items", summary["items"]["train"])
+    cells[3].metric("Leaking items", len(summary["leaks"]), help="evaluated items that overlap the training data "
+                    "or the demonstration pool (same text or a shared 13-word sequence)")
+    rows = []
+    for row in summary["strategies"]:
+        shown = {"strategy": row["strategy"], "n": row["n"]}
+        if row.get("error"):
+            shown[metric] = f"failed: {row['error']}"
+        else:
+            shown[metric] = f"{row[metric]:.3f} [{row[f'{metric}_low']:.3f}, {row[f'{metric}_high']:.3f}]"
+        shown.update({k: row.get(k) for k in ("setup_seconds", "trainable_parameters", "latency_seconds", "prompt_tokens")})
+        rows.append(shown)
+    st.dataframe(rows, hide_index=True, use_container_width=True)
+    comparisons = summary["comparisons"]
+    found = [c for c in comparisons if c["significant"]]
+    st.subheader(f"What the paired tests say ({metric}, Holm-corrected over {len(comparisons)} pairs)")
+    for comparison in found:
+        st.markdown(f"- {common.as_markdown_text(comparison['verdict'])}")
+    if not found:
+        st.info("No pair differs detectably at this number of items.")
+    with st.expander(f"The other {len(comparisons) - len(found)} pairs, and the matrix"):
+        for comparison in comparisons:
+            if not comparison["significant"]:
+                st.markdown(f"- {common.as_markdown_text(comparison['verdict'])}")
+        st.dataframe(paired_matrix(comparisons), use_container_width=True)
+    for plot in ("quality.png", "cost.png"):
+        if (folder / plot).is_file():
+            st.image(str(folder / plot))
+    st.subheader("Per item")
+    items = {path.stem: [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+             for path in sorted((folder / "predictions").glob("*.jsonl"))}
+    only_disagreements = st.toggle("Only where strategies disagree", value=True)
+    table = []
+    for position, first in enumerate(next(iter(items.values()), [])):
+        predictions = {name: rows_[position]["prediction"] for name, rows_ in items.items() if position < len(rows_)}
+        if only_disagreements and len({normalize_answer(p) for p in predictions.values()}) < 2:
+            continue
+        reference = first["reference"]
+        table.append({"item": first.get("question", first["id"]),
+                      "reference": " | ".join(reference) if isinstance(reference, list) else reference, **predictions})
+    st.caption(f"{len(table)} item(s)")
+    st.dataframe(table, hide_index=True, use_container_width=True)
+
+
+def paired_matrix(comparisons: list[dict]) -> dict[str, dict[str, str]]:
+    """Row strategy minus column strategy: the difference, starred where the corrected test finds it."""
+    matrix: dict[str, dict[str, str]] = {}
+    for c in comparisons:
+        d = c["difference"]["value"]
+        mark = " *" if c["significant"] else ""
+        matrix.setdefault(c["a"], {})[c["b"]] = f"{d:+.3f}{mark}"
+        matrix.setdefault(c["b"], {})[c["a"]] = f"{-d:+.3f}{mark}"
+    return matrix
+
+
+def start_experiment(cfg) -> None:
+    """Run a shipped or uploaded experiment file as a background job, over the server's settings."""
+    shipped = sorted(shipped_config("experiments/demo-qa.yaml").parent.glob("*.yaml"))
+    with st.expander("Run an experiment"):
+        choice = st.selectbox("Experiment", [*shipped, "upload a file"],
+                              format_func=lambda p: p if isinstance(p, str) else p.stem)
+        upload = st.file_uploader("Experiment file (YAML)", type=["yaml", "yml"]) if choice == "upload a file" else None
+        smoke = st.checkbox("Smoke size (a few items, a couple of steps)", value=True)
+        if st.button("Start experiment", disabled=choice == "upload a file" and upload is None):
+            try:
+                path = choice if upload is None else common.save_uploads([upload], cfg, common.unique_folder("experiment"))[0]
+                run_cfg = cfg.merged(path)
+                job = start_job(run_cfg, "compare", api.CompareRequest(smoke=smoke),
+                                title=f"experiment {run_cfg.experiment.name}{' (smoke)' if smoke else ''}")
+                job_panel.select(job)
+                st.rerun()
+            except Exception as exc:  # noqa: BLE001
+                common.show_error(exc)
+    jobs = [j for j in list_jobs(cfg) if j.kind == "compare"]
+    current = job_panel.selected()
+    if current is not None and current.kind == "compare":
+        job_panel.panel(current, chart=False)
+    elif jobs and jobs[0].active:
+        job_panel.panel(jobs[0], chart=False)
 
 
 def predictions(folder: Path) -> dict[str, list[dict]]:
@@ -72,14 +170,25 @@ def classify_results(folder: Path) -> None:
         st.dataframe(shown, hide_index=True, use_container_width=True)
 
 
+def show(folder: Path) -> None:
+    if (folder / "summary.json").is_file():
+        experiment_results(folder)
+    elif folder.parent.name == "eval-classify":
+        classify_results(folder)
+    else:
+        qa_results(folder)
+
+
 cfg = common.config()
 st.title("Results")
+start_experiment(cfg)
 folders = result_folders(cfg)
 if not folders:
-    st.info(f"No evaluation results under {cfg.training.output_root} yet: run `wb eval qa` or `wb eval classify`.")
+    st.info(f"No results under {cfg.training.output_root} yet: run an experiment above, `wb compare`, "
+            "`wb eval qa` or `wb eval classify`.")
 else:
-    folder = st.selectbox("Results folder", folders, format_func=lambda p: f"{p.parent.name}/{p.name}")
+    folder = st.selectbox("Results", folders, format_func=lambda p: f"{p.parent.name}/{p.name}")
     try:
-        (classify_results if folder.parent.name == "eval-classify" else qa_results)(folder)
+        show(folder)
     except Exception as exc:  # noqa: BLE001 - a damaged results folder is a message, not a traceback
         common.show_error(exc)

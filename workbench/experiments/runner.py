@@ -225,6 +225,16 @@ def prepare(config: Config, smoke: bool = False, output: Path | None = None,
     return Workspace(config, spec, data, Path(output or experiment_output(config, smoke)), progress, leaks)
 
 
+def compact(row: dict[str, Any]) -> None:
+    """An experiment's prediction rows keep what explains a score (retrieved documents, each label's
+    log-probability), not the full prompt: thousands of rows stay small enough to commit."""
+    answer = row.pop("answer", None)
+    if answer:
+        row["sources"] = [s["doc_id"] for s in answer["sources"]]
+        if answer["choices"]:
+            row["choices"] = {label: round(score, 3) for label, score in answer["choices"].items()}
+
+
 def run_variant(work: Workspace, spec: StrategySpec, label: str, values: dict[str, Any]) -> VariantResult:
     saved = work.output / "variants" / f"{file_safe(label)}.json"
     try:
@@ -244,6 +254,7 @@ def run_variant(work: Workspace, spec: StrategySpec, label: str, values: dict[st
                              error=f"{type(exc).__name__}: {exc}")
     for row in evaluation.rows:
         row["leak"] = work.leaks.get(row["id"], [])
+        compact(row)
     predictions = Path("predictions") / f"{file_safe(label)}.jsonl"
     write_jsonl(work.output / predictions, evaluation.rows)
     write_json(saved, {"key": key, "label": label, "strategy": spec.strategy, "settings": values, "costs": costs,

@@ -139,21 +139,45 @@ class GenerationEngine:
 
     def continuation_logprobs(self, prompt: list[int], continuations: Sequence[list[int]],
                               adapter: str | None = None) -> list[float]:
-        """Log-probability of each continuation after `prompt` (summed over its tokens), all in one
-        forward pass: choosing among a closed set of answers by likelihood instead of parsing text."""
+        """Log-probability of each continuation after `prompt` (summed over its tokens): choosing among
+        a closed set of answers by likelihood instead of parsing text. The prompt is run once and its
+        key/value cache shared by every continuation (a learned-prompt adapter, which brings its own
+        cache, runs each full sequence instead)."""
+        with self.adapters.activate(adapter) as model, torch.inference_mode():
+            config = getattr(model, "active_peft_config", None)
+            if config is not None and config.is_prompt_learning:
+                return self._full_sequence_logprobs(model, prompt, continuations)
+            device = self.generator.device
+            out = model(input_ids=torch.tensor([prompt], device=device), use_cache=True)
+            first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
+            totals = [float(first[c[0]]) for c in continuations]
+            rest = [c[:-1] for c in continuations]  # each token after the first is predicted from these
+            width = max(len(r) for r in rest)
+            if width == 0:
+                return totals
+            cache = out.past_key_values
+            cache.batch_repeat_interleave(len(continuations))
+            pad = self.tokenizer.pad_token_id
+            ids = torch.tensor([r + [pad] * (width - len(r)) for r in rest], device=device)
+            mask = torch.tensor([[1] * (len(prompt) + len(r)) + [0] * (width - len(r)) for r in rest], device=device)
+            logprobs = torch.log_softmax(model(input_ids=ids, attention_mask=mask, past_key_values=cache).logits.float(), -1)
+        for row, continuation in enumerate(continuations):
+            targets = torch.tensor(continuation[1:], dtype=torch.long)
+            totals[row] += float(logprobs[row, torch.arange(len(targets)), targets].sum())
+        return totals
+
+    def _full_sequence_logprobs(self, model: torch.nn.Module, prompt: list[int],
+                                continuations: Sequence[list[int]]) -> list[float]:
         sequences = [prompt + c for c in continuations]
         width = max(len(s) for s in sequences)
         pad = self.tokenizer.pad_token_id
-        ids = torch.tensor([s + [pad] * (width - len(s)) for s in sequences], dtype=torch.long)
-        mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in sequences], dtype=torch.long)
-        with self.adapters.activate(adapter) as model, torch.inference_mode():
-            logits = model(input_ids=ids.to(self.generator.device), attention_mask=mask.to(self.generator.device)).logits
-        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        ids = torch.tensor([s + [pad] * (width - len(s)) for s in sequences], device=self.generator.device)
+        mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in sequences], device=self.generator.device)
+        logprobs = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1)
         totals = []
         for row, continuation in enumerate(continuations):
             positions = torch.arange(len(prompt) - 1, len(prompt) - 1 + len(continuation))
-            targets = torch.tensor(continuation, dtype=torch.long)
-            totals.append(float(logprobs[row, positions, targets].sum()))
+            totals.append(float(logprobs[row, positions, torch.tensor(continuation)].sum()))
         return totals
 
     def _left_pad(self, prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:

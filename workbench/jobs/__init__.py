@@ -70,10 +70,16 @@ def _train(train: Callable) -> Callable[[Config, Any, ProgressCallback], dict[st
     return run
 
 
+def _compare(config: Config, request: api.CompareRequest, progress: ProgressCallback) -> dict[str, Any]:
+    results, output = api.compare(config, request, progress)
+    return {"output": str(output), "failed": [r.label for r in results if r.error]}
+
+
 JOB_KINDS: dict[str, JobKind] = {
     "build-index": JobKind(api.IndexRequest, _build_index),
     "train-classifier": JobKind(api.ClassifierRequest, _train(api.train_classifier), "classifier"),
     "train-generator": JobKind(api.GeneratorRequest, _train(api.train_generator), "generator"),
+    "compare": JobKind(api.CompareRequest, _compare),
 }
 
 
