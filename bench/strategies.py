@@ -25,7 +25,8 @@ import torch
 
 from workbench.config import load_config
 from workbench.corpus import QAPair, load_squad
-from workbench.evaluation.metrics import answer_contained, exact_match, mean, token_f1
+from workbench.evaluation.evaluator import mean_scores
+from workbench.evaluation.metrics import mean
 from workbench.generation import GenerationEngine, GenerationSettings, load_prompts
 from workbench.indexing import build_index
 from workbench.progress import tqdm_progress
@@ -65,11 +66,12 @@ def split_questions(qa_pairs: list[QAPair], n: int) -> tuple[list[QAPair], list[
 
 
 def score(answers: list[Answer], pairs: list[QAPair], wall: float) -> dict:
-    def avg(metric, raw=False):
-        return mean([metric(a.raw_text if raw else a.text, p.answers) for a, p in zip(answers, pairs)])
-
-    return {"n": len(pairs), "em": avg(exact_match), "f1": avg(token_f1), "contained": avg(answer_contained),
-            "raw_f1": avg(token_f1, raw=True), "raw_contained": avg(answer_contained, raw=True),
+    """The shared evaluator's QA means, on the cleaned answers and on the raw generations."""
+    gold = [p.answers for p in pairs]
+    clean = mean_scores("qa", [a.text for a in answers], gold)
+    raw = mean_scores("qa", [a.raw_text for a in answers], gold)
+    return {"n": len(pairs), "em": clean["exact_match"], "f1": clean["token_f1"], "contained": clean["answer_contained"],
+            "raw_f1": raw["token_f1"], "raw_contained": raw["answer_contained"],
             "tokens_in": mean([a.tokens_in for a in answers]), "tokens_out": mean([a.tokens_out for a in answers]),
             "retrieval_ms": 1000 * mean([a.retrieval_seconds for a in answers]),
             "generation_s": mean([a.generation_seconds for a in answers]),

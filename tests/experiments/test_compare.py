@@ -51,6 +51,21 @@ def test_every_shipped_experiment_is_a_valid_config(path):
     assert all(s.variants() for s in config.experiment.strategies)
 
 
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_every_shipped_experiment_runs_its_smoke_version(path, tmp_path):
+    data = load_config(path).experiment.data
+    needed = [Path(p) for p in (data.source, data.train, data.test) if p and p not in ("demo", "files")]
+    missing = [str(p) for p in needed if not p.is_file()]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (the shared data sets, absent on this machine)")
+    output = tmp_path / "out"
+    code = main(["compare", "--config", str(path), "--smoke", "--output", str(output), "--json",
+                 "--set", f"training.output_root={tmp_path / 'runs'}", "--set", f"index.root={tmp_path / 'indexes'}"])
+    summary = json.loads((output / "summary.json").read_text())
+    assert code == 0, [r["error"] for r in summary["strategies"] if r["error"]]
+    assert summary["items"]["test"] == load_config(path).experiment.smoke.eval_items
+
+
 def test_classification_by_generator_and_by_classifiers_on_the_same_items(tmp_path):
     path = experiment_file(tmp_path, "classification", [
         {"strategy": "zero-shot"},

@@ -13,6 +13,7 @@ from workbench.cli.output import add_json_flag, cli_progress, emit, table
 from workbench.cli.main import with_flags
 from workbench.config import Config
 from workbench.errors import WorkbenchError
+from workbench.evaluation.qa import QAScores
 from workbench.strategies import (
     SELECTIONS,
     STRATEGY_NAMES,
@@ -148,11 +149,17 @@ def _eval_qa(args: argparse.Namespace, config: Config) -> None:
                                      progress=cli_progress(args))
 
     def render() -> None:
-        rows = [(s.strategy, s.questions, f"{s.exact_match:.3f}", f"{s.token_f1:.3f}", f"{s.answer_contained:.3f}",
+        def interval(s: QAScores, metric: str) -> str:
+            low, high = s.intervals[metric]
+            return f"{getattr(s, metric):.3f} [{low:.2f}, {high:.2f}]"
+
+        rows = [(s.strategy, s.questions, interval(s, "exact_match"), interval(s, "token_f1"),
+                 interval(s, "answer_contained"),
                  f"{s.questions_per_second:.2f}", f"{s.retrieval_seconds * 1000:.0f}", f"{s.generation_seconds:.2f}",
                  f"{s.tokens_in:.0f}", f"{s.tokens_out:.1f}") for s in scores]
-        print(table(rows, ["strategy", "n", "EM", "F1", "contained", "q/s", "retrieval ms", "generation s",
-                           "tokens in", "tokens out"]))
-        print(f"\npredictions: {output}")
+        print(table(rows, ["strategy", "n", "EM [95 % CI]", "F1 [95 % CI]", "contained [95 % CI]", "q/s",
+                           "retrieval ms", "generation s", "tokens in", "tokens out"]))
+        print(f"\npredictions: {output}\nto compare strategies with paired tests, run them as an experiment: "
+              "wb compare (docs/experiments.md)")
 
     emit(args, scores, render)
