@@ -116,7 +116,9 @@ def test_qa_experiment_caches_runs_by_settings_and_resumes_after_a_kill(tmp_path
     assert code == 0
     assert (output / "predictions" / "zero-shot.jsonl").read_bytes() == first  # kept, not redone
     assert [r["strategy"] for r in summary["strategies"]] == ["zero-shot", "rag[k=1]", "finetuned[method=lora]"]
-    assert summary["strategies"][2]["trainable_parameters"] > 0
+    finetuned = summary["strategies"][2]
+    assert finetuned["trainable_parameters"] > 0
+    assert isinstance(finetuned["general_loss_change"], float)  # forgetting, against the base model
     runs = sorted((tmp_path / "runs" / "experiment-cache").glob("generator-*"))
     assert len(runs) == 1 and (runs[0] / "COMPLETE").is_file()
 

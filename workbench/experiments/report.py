@@ -127,6 +127,11 @@ def markdown(work: Workspace, rows: list[dict], pairs: list[PairedComparison]) -
         lines.append(f"| {row['strategy']} | {row['n']} | {interval} | "
                      + " | ".join(_number(row.get(k)) for k in others) + " | "
                      + " | ".join(_number(row.get(k)) for k in COST_LABELS) + " |")
+    forgetting = [r for r in rows if r.get("general_loss_change") is not None]
+    if forgetting:
+        lines += ["", "Forgetting: each finetuned generator's completion loss on general instructions, change "
+                  "against the base model (higher: more forgotten).", ""]
+        lines += [f"- {r['strategy']}: {r['general_loss_change']:+.3f}" for r in forgetting]
     lines += ["", f"## Paired comparisons ({metric}; Holm-corrected over {len(pairs)} pairs)", ""]
     lines += [f"- {p.verdict()} ({p.test}, p = {p.p_value:.3g}, corrected {p.p_holm:.3g})" for p in pairs]
     lines += ["", "![quality](quality.png)", "", "![quality against cost](cost.png)", ""]

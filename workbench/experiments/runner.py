@@ -22,7 +22,7 @@ from workbench.config import Config
 from workbench.errors import WorkbenchError
 from workbench.evaluation.evaluator import Evaluation, evaluate, summarize
 from workbench.evaluation.qa import answer_details, file_safe
-from workbench.experiments.data import ExperimentData, as_rows, load_split
+from workbench.experiments.data import ExperimentData, as_rows, load_split, resolve
 from workbench.experiments.leakage import find_overlaps
 from workbench.experiments.spec import ExperimentSpec, StrategySpec
 from workbench.progress import ProgressCallback, start_stage
@@ -51,6 +51,11 @@ class Workspace:
     output: Path
     progress: ProgressCallback | None
     leaks: dict[str, list[str]]  # evaluated item id -> overlap reasons
+
+    @property
+    def general(self) -> Path | None:
+        """Instructions each finetuned generator's forgetting is measured on (None: a bundled set)."""
+        return resolve(self.spec.data.general) if self.spec.data.general else None
 
     @property
     def cache(self) -> Path:
@@ -106,8 +111,14 @@ def ensure_run(work: Workspace, config: Config, kind: str, examples: list[dict] 
 
 
 def _run_costs(folder: Path) -> dict[str, float | None]:
+    """What a trained run cost, and for a generator what it forgot: the change of its completion loss
+    on general instructions (experiment.data.general, else a bundled set) against the base model."""
     summary = read_json(folder / "summary.json")
-    return {"setup_seconds": summary.get("wall_seconds"), "trainable_parameters": summary.get("trainable_params")}
+    costs = {"setup_seconds": summary.get("wall_seconds"), "trainable_parameters": summary.get("trainable_params")}
+    forgetting = summary.get("forgetting")
+    if forgetting and "after" in forgetting:
+        costs["general_loss_change"] = forgetting["after"]["loss"] - forgetting["before"]["loss"]
+    return costs
 
 
 def _answer_costs(answers) -> dict[str, float]:
@@ -131,8 +142,8 @@ def _qa_variant(work: Workspace, config: Config, spec: StrategySpec, label: str)
     if name in ("finetuned", "rag+finetuned"):
         examples = [{"id": p.id, "question": p.question, "answers": list(p.answers), "context": p.context,
                      "doc_id": p.doc_id} for p in work.data.train]
-        run = ensure_run(work, config, "generator", examples,
-                         {"format": "qa", "with_context": spec.train_context, "index": index})
+        run = ensure_run(work, config, "generator", examples, {"format": "qa", "with_context": spec.train_context,
+                                                               "index": index, "general_data": work.general})
         costs.update(_run_costs(run))
         adapters = (f"{run.name}={run}",)  # one adapter name per trained run
     factory = StrategyFactory(config, StrategyOptions(index=index, adapters=adapters), default_pool=work.data.train)
@@ -162,7 +173,8 @@ def _classification_variant(work: Workspace, config: Config, spec: StrategySpec,
     adapters: tuple[str, ...] = ()
     if spec.strategy == "finetuned":
         examples = [{"id": p.id, "question": p.question, "answers": list(p.answers)} for p in pool]
-        run = ensure_run(work, config, "generator", examples, {"format": "qa", "with_context": "none", "index": None})
+        run = ensure_run(work, config, "generator", examples,
+                         {"format": "qa", "with_context": "none", "index": None, "general_data": work.general})
         costs.update(_run_costs(run))
         adapters = (f"{run.name}={run}",)  # one adapter name per trained run
     factory = StrategyFactory(config, StrategyOptions(adapters=adapters), default_pool=pool)

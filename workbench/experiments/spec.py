@@ -36,6 +36,7 @@ class DataSpec(_Strict):
     test_fraction: float = Field(0.5, gt=0, lt=1)  # QA and demo topics: share of articles held out
     eval_items: int | None = Field(100, gt=0)  # a seeded sample of the held-out items (null: all)
     train_items: int | None = Field(None, gt=0)  # cap on training items (null: all)
+    general: str | None = None  # instructions (Alpaca JSON) to measure finetuned generators' forgetting on
     seed: int = 0
 
 
