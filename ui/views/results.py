@@ -13,6 +13,7 @@ from ui import charts, common, job_panel
 from workbench import api
 from workbench.config import shipped_config
 from workbench.evaluation.metrics import normalize_answer
+from workbench.experiments.report import paired_matrix
 from workbench.jobs import list_jobs, start_job
 
 QA_METRICS = ("exact_match", "token_f1", "answer_contained")
@@ -80,17 +81,6 @@ def experiment_results(folder: Path) -> None:
                       "reference": " | ".join(reference) if isinstance(reference, list) else reference, **predictions})
     st.caption(f"{len(table)} item(s)")
     st.dataframe(table, hide_index=True, use_container_width=True)
-
-
-def paired_matrix(comparisons: list[dict]) -> dict[str, dict[str, str]]:
-    """Row strategy minus column strategy: the difference, starred where the corrected test finds it."""
-    matrix: dict[str, dict[str, str]] = {}
-    for c in comparisons:
-        d = c["difference"]["value"]
-        mark = " *" if c["significant"] else ""
-        matrix.setdefault(c["a"], {})[c["b"]] = f"{d:+.3f}{mark}"
-        matrix.setdefault(c["b"], {})[c["a"]] = f"{-d:+.3f}{mark}"
-    return matrix
 
 
 def start_experiment(cfg) -> None:

@@ -71,11 +71,12 @@ def mcnemar_p(a: Sequence[float], b: Sequence[float]) -> float:
 
 def paired_bootstrap_p(differences: np.ndarray, seed: int = 0) -> float:
     """Two-sided p-value of a zero mean difference: how often the recentred bootstrap mean is as far
-    from zero as the observed one."""
+    from zero as the observed one (counted with the observed sample, so never below 1 / (resamples + 1))."""
     observed = differences.mean()
     rng = np.random.default_rng(seed)
     means = differences[rng.integers(0, len(differences), (RESAMPLES, len(differences)))].mean(axis=1)
-    return float(min(1.0, (np.abs(means - observed) >= abs(observed)).mean()))
+    extreme = int((np.abs(means - observed) >= abs(observed)).sum())
+    return min(1.0, (extreme + 1) / (RESAMPLES + 1))
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
@@ -123,7 +124,7 @@ class PairedComparison:
         """'A beats B by +0.21 F1 [0.15, 0.27]' only where the corrected test says so."""
         if not self.significant:
             return (f"no detectable difference between {self.a} and {self.b} at n = {self.n} "
-                    f"(this n detects a {self.metric} difference of about {self.detectable:.3f})")
+                    f"(the smallest {self.metric} difference this n detects: about {self.detectable:.3f})")
         d = self.difference
         if d.value >= 0:
             return f"{self.a} beats {self.b} by {d.value:+.3f} {self.metric} [{d.low:+.3f}, {d.high:+.3f}]"

@@ -133,9 +133,27 @@ def markdown(work: Workspace, rows: list[dict], pairs: list[PairedComparison]) -
                   "against the base model (higher: more forgotten).", ""]
         lines += [f"- {r['strategy']}: {r['general_loss_change']:+.3f}" for r in forgetting]
     lines += ["", f"## Paired comparisons ({metric}; Holm-corrected over {len(pairs)} pairs)", ""]
-    lines += [f"- {p.verdict()} ({p.test}, p = {p.p_value:.3g}, corrected {p.p_holm:.3g})" for p in pairs]
+    ordered = sorted(pairs, key=lambda p: (not p.significant, p.p_holm))
+    lines += [f"- {p.verdict()} ({p.test}, p = {p.p_value:.3g}, corrected {p.p_holm:.3g})" for p in ordered]
+    matrix = paired_matrix([p.to_dict() for p in pairs])
+    if matrix:
+        names = list(matrix)
+        lines += ["", f"Row minus column, mean {metric} difference (* where the corrected test finds it):", "",
+                  "| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+        lines += [f"| {a} | " + " | ".join(matrix[a].get(b, "") for b in names) + " |" for a in names]
     lines += ["", "![quality](quality.png)", "", "![quality against cost](cost.png)", ""]
     return "\n".join(lines)
+
+
+def paired_matrix(comparisons: list[dict]) -> dict[str, dict[str, str]]:
+    """Row strategy minus column strategy: the difference, starred where the corrected test finds it
+    (from `PairedComparison.to_dict()` rows, as summary.json stores them)."""
+    matrix: dict[str, dict[str, str]] = {}
+    for c in comparisons:
+        d, mark = c["difference"]["value"], " *" if c["significant"] else ""
+        matrix.setdefault(c["a"], {})[c["b"]] = f"{d:+.3f}{mark}"
+        matrix.setdefault(c["b"], {})[c["a"]] = f"{-d:+.3f}{mark}"
+    return matrix
 
 
 def _figure_bytes(figure) -> bytes:

@@ -53,9 +53,9 @@ class Workspace:
     leaks: dict[str, list[str]]  # evaluated item id -> overlap reasons
 
     @property
-    def general(self) -> Path | None:
-        """Instructions each finetuned generator's forgetting is measured on (None: a bundled set)."""
-        return resolve(self.spec.data.general) if self.spec.data.general else None
+    def general(self) -> dict[str, Path]:
+        """The generator request's instructions to measure forgetting on (none given: a bundled set)."""
+        return {"general_data": resolve(self.spec.data.general)} if self.spec.data.general else {}
 
     @property
     def cache(self) -> Path:
@@ -142,8 +142,8 @@ def _qa_variant(work: Workspace, config: Config, spec: StrategySpec, label: str)
     if name in ("finetuned", "rag+finetuned"):
         examples = [{"id": p.id, "question": p.question, "answers": list(p.answers), "context": p.context,
                      "doc_id": p.doc_id} for p in work.data.train]
-        run = ensure_run(work, config, "generator", examples, {"format": "qa", "with_context": spec.train_context,
-                                                               "index": index, "general_data": work.general})
+        run = ensure_run(work, config, "generator", examples,
+                         {"format": "qa", "with_context": spec.train_context, "index": index, **work.general})
         costs.update(_run_costs(run))
         adapters = (f"{run.name}={run}",)  # one adapter name per trained run
     factory = StrategyFactory(config, StrategyOptions(index=index, adapters=adapters), default_pool=work.data.train)
@@ -174,7 +174,7 @@ def _classification_variant(work: Workspace, config: Config, spec: StrategySpec,
     if spec.strategy == "finetuned":
         examples = [{"id": p.id, "question": p.question, "answers": list(p.answers)} for p in pool]
         run = ensure_run(work, config, "generator", examples,
-                         {"format": "qa", "with_context": "none", "index": None, "general_data": work.general})
+                         {"format": "qa", "with_context": "none", "index": None, **work.general})
         costs.update(_run_costs(run))
         adapters = (f"{run.name}={run}",)  # one adapter name per trained run
     factory = StrategyFactory(config, StrategyOptions(adapters=adapters), default_pool=pool)
