@@ -129,3 +129,23 @@ def test_qa_experiment_caches_runs_by_settings_and_resumes_after_a_kill(tmp_path
     changed = experiment_file(tmp_path, "qa", strategies)
     assert compare(changed)[0] == 0
     assert len(list((tmp_path / "runs" / "experiment-cache").glob("generator-*"))) == 2
+
+
+def test_planted_duplicates_are_reported_and_scored_with_and_without(tmp_path, demo_corpus):
+    rows = demo_corpus.labeled_documents()
+    train, test = rows[0::2][:40], rows[1::2][:6]
+    test[0] = train[3]  # the same paragraph on both sides
+    for name, part in (("train", train), ("test", test)):
+        (tmp_path / f"{name}.tsv").write_text("text\tlabel\n" + "".join(f"{r.text.replace(chr(9), ' ')}\t{r.label}\n"
+                                                                         for r in part))
+    path = experiment_file(tmp_path, "classification", [{"strategy": "classifier"}])
+    config = yaml.safe_load(path.read_text())
+    config["experiment"]["data"] = {"source": "files", "train": str(tmp_path / "train.tsv"),
+                                    "test": str(tmp_path / "test.tsv"), "eval_items": None}
+    path.write_text(yaml.safe_dump(config))
+    code, summary = compare(path)
+    assert code == 0
+    assert summary["leaks"] == {"test-0": ["same text", summary["leaks"]["test-0"][1]]}
+    assert summary["leaks"]["test-0"][1].startswith("shares a 13-word sequence")
+    row = summary["strategies"][0]
+    assert row["n"] == 6 and "accuracy_leak_free" in row  # scored on all 6 and on the 5 clean ones

@@ -127,6 +127,10 @@ def markdown(work: Workspace, rows: list[dict], pairs: list[PairedComparison]) -
         lines.append(f"| {row['strategy']} | {row['n']} | {interval} | "
                      + " | ".join(_number(row.get(k)) for k in others) + " | "
                      + " | ".join(_number(row.get(k)) for k in COST_LABELS) + " |")
+    lossy = [r for r in rows if r.get("training_examples_dropped")]
+    if lossy:
+        lines += ["", "Training examples dropped (no answer left within max_length): "
+                  + ", ".join(f"{r['strategy']}: {r['training_examples_dropped']}" for r in lossy) + "."]
     forgetting = [r for r in rows if r.get("general_loss_change") is not None]
     if forgetting:
         lines += ["", "Forgetting: each finetuned generator's completion loss on general instructions, change "

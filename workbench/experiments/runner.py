@@ -14,7 +14,7 @@ import io
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,6 @@ from workbench.experiments.leakage import find_overlaps
 from workbench.experiments.spec import ExperimentSpec, StrategySpec
 from workbench.progress import ProgressCallback, start_stage
 from workbench.training.runs import read_json, write_atomic, write_json, write_jsonl
-
-COST_NAMES = ("setup_seconds", "trainable_parameters", "latency_seconds", "prompt_tokens")
-
 
 @dataclass
 class VariantResult:
@@ -53,7 +50,7 @@ class Workspace:
     leaks: dict[str, list[str]]  # evaluated item id -> overlap reasons
 
     @property
-    def general(self) -> dict[str, Path]:
+    def general_request(self) -> dict[str, Path]:
         """The generator request's instructions to measure forgetting on (none given: a bundled set)."""
         return {"general_data": resolve(self.spec.data.general)} if self.spec.data.general else {}
 
@@ -115,6 +112,9 @@ def _run_costs(folder: Path) -> dict[str, float | None]:
     on general instructions (experiment.data.general, else a bundled set) against the base model."""
     summary = read_json(folder / "summary.json")
     costs = {"setup_seconds": summary.get("wall_seconds"), "trainable_parameters": summary.get("trainable_params")}
+    dropped = summary.get("truncation", {}).get("train", {}).get("dropped")
+    if dropped:  # a run that lost examples to max_length says so in its row
+        costs["training_examples_dropped"] = dropped
     forgetting = summary.get("forgetting")
     if forgetting and "after" in forgetting:
         costs["general_loss_change"] = forgetting["after"]["loss"] - forgetting["before"]["loss"]
@@ -143,7 +143,7 @@ def _qa_variant(work: Workspace, config: Config, spec: StrategySpec, label: str)
         examples = [{"id": p.id, "question": p.question, "answers": list(p.answers), "context": p.context,
                      "doc_id": p.doc_id} for p in work.data.train]
         run = ensure_run(work, config, "generator", examples,
-                         {"format": "qa", "with_context": spec.train_context, "index": index, **work.general})
+                         {"format": "qa", "with_context": spec.train_context, "index": index, **work.general_request})
         costs.update(_run_costs(run))
         adapters = (f"{run.name}={run}",)  # one adapter name per trained run
     factory = StrategyFactory(config, StrategyOptions(index=index, adapters=adapters), default_pool=work.data.train)
@@ -163,8 +163,6 @@ def _classification_variant(work: Workspace, config: Config, spec: StrategySpec,
     data = work.data
     if spec.strategy == "classifier":
         return _classifier_variant(work, config, label)
-    from dataclasses import replace
-
     from workbench.strategies import StrategyFactory, StrategyOptions
 
     ask = [replace(p, question=label_question(config, p.question, data.labels)) for p in data.test]
@@ -174,7 +172,7 @@ def _classification_variant(work: Workspace, config: Config, spec: StrategySpec,
     if spec.strategy == "finetuned":
         examples = [{"id": p.id, "question": p.question, "answers": list(p.answers)} for p in pool]
         run = ensure_run(work, config, "generator", examples,
-                         {"format": "qa", "with_context": "none", "index": None, **work.general})
+                         {"format": "qa", "with_context": "none", "index": None, **work.general_request})
         costs.update(_run_costs(run))
         adapters = (f"{run.name}={run}",)  # one adapter name per trained run
     factory = StrategyFactory(config, StrategyOptions(adapters=adapters), default_pool=pool)
@@ -229,6 +227,9 @@ def prepare(config: Config, smoke: bool = False, output: Path | None = None,
     eval_items = spec.smoke.eval_items if smoke else spec.data.eval_items
     train_items = spec.smoke.train_items if smoke else spec.data.train_items
     data = load_split(config, spec, eval_items, train_items)
+    if smoke:  # retrieval over the sampled items' own paragraphs: a small index to build
+        used = {p.doc_id for p in data.train + data.test}
+        data = replace(data, documents=[d for d in data.documents if d.id in used])
     # What strategies learn from: training items are also the demonstration pool. An evaluated QA
     # item's own paragraph is retrieved by design, so only its question is checked.
     learned = [p.question for p in data.train] + [p.context for p in data.train if p.context]
@@ -280,11 +281,13 @@ def run_experiment(config: Config, smoke: bool = False, output: Path | None = No
     from workbench.experiments.report import write_report
 
     work = prepare(config, smoke, output, progress)
-    variants = [(spec, label, values) for spec in work.spec.strategies for label, values in spec.variants()]
+    first_only = smoke and work.spec.smoke.variants == "first"
+    variants = [(spec, label, values) for spec in work.spec.strategies
+                for label, values in spec.variants()[:1 if first_only else None]]
     done = start_stage(progress, "strategies", len(variants))
     results = []
     for spec, label, values in variants:
         results.append(run_variant(work, spec, label, values))
+        write_report(work, results)  # the folder always shows every finished variant, even mid-run
         done.advance(1)
-    write_report(work, results)
     return results, work.output

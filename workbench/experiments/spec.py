@@ -61,10 +61,12 @@ class StrategySpec(_Strict):
 
 
 class SmokeSpec(_Strict):
-    """What `--smoke` changes: a tiny version of the same experiment for tests."""
+    """What `--smoke` changes: a tiny version of the same experiment for tests (a few items, the index
+    over their paragraphs only, each strategy's first variant unless `variants: all`)."""
 
     eval_items: int = Field(6, gt=0)
     train_items: int = Field(24, gt=0)
+    variants: Literal["first", "all"] = "first"  # first: each strategy's first variant only (a quick check)
     settings: dict[str, Any] = Field(default_factory=lambda: {"training.max_steps": 2, "generation.max_new_tokens": 8})
 
 

@@ -243,6 +243,10 @@ def train_generator(examples: Sequence[PromptCompletion], options: GeneratorOpti
         eval_tokenized, eval_truncation = tokenize_completions(eval_examples, tokenizer, options.max_length)
         truncation.warn("training examples", options.max_length)
         eval_truncation.warn("evaluation examples", options.max_length)
+        if len(train_tokenized) < options.loop.batch_size or not eval_tokenized:
+            raise RunError(f"{source}: {truncation.dropped} of {truncation.total} training and {eval_truncation.dropped} "
+                           f"of {eval_truncation.total} evaluation examples have no answer left within max_length="
+                           f"{options.max_length} tokens; raise training.generator.max_length (--max-length)")
         extra: dict[str, Any] = {}
         if general:
             extra["forgetting"] = {"before": forgetting_probe(model, tokenizer, general, options.max_length)}
