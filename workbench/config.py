@@ -16,10 +16,10 @@ from workbench.errors import WorkbenchError
 from workbench.experiments.spec import ExperimentSpec
 
 def shipped_config(name: str) -> Path:
-    """A file of configs/: the checkout's (an editable install), else the copy a wheel installs under
+    """A file or folder of configs/: the checkout's (an editable install), else the copy a wheel installs under
     <prefix>/share/workbench/configs, so a plain `pip install` runs too."""
     checkout = Path(__file__).resolve().parent.parent / "configs" / name
-    return checkout if checkout.is_file() else Path(sys.prefix) / "share" / "workbench" / "configs" / name
+    return checkout if checkout.exists() else Path(sys.prefix) / "share" / "workbench" / "configs" / name
 
 
 DEFAULT_CONFIG_PATH = shipped_config("default.yaml")

@@ -85,7 +85,7 @@ def experiment_results(folder: Path) -> None:
 
 def start_experiment(cfg) -> None:
     """Run a shipped or uploaded experiment file as a background job, over the server's settings."""
-    shipped = sorted(shipped_config("experiments/demo-qa.yaml").parent.glob("*.yaml"))
+    shipped = sorted(shipped_config("experiments").glob("*.yaml"))
     with st.expander("Run an experiment"):
         choice = st.selectbox("Experiment", [*shipped, "upload a file"],
                               format_func=lambda p: p if isinstance(p, str) else p.stem)
