@@ -25,7 +25,7 @@ from workbench.evaluation.qa import answer_details, file_safe
 from workbench.experiments.data import ExperimentData, as_rows, load_split, resolve
 from workbench.experiments.leakage import find_overlaps
 from workbench.experiments.spec import ExperimentSpec, StrategySpec
-from workbench.progress import ProgressCallback, start_stage
+from workbench.progress import Cancelled, ProgressCallback, start_stage
 from workbench.training.runs import read_json, write_atomic, write_json, write_jsonl
 
 @dataclass
@@ -262,6 +262,8 @@ def run_variant(work: Workspace, spec: StrategySpec, label: str, values: dict[st
                              stored["costs"])
     try:
         evaluation, costs = TASK_VARIANTS[work.spec.task](work, config, spec, label)
+    except Cancelled:  # the job is being cancelled: stop the experiment, not just this variant
+        raise
     except Exception as exc:  # noqa: BLE001 - a broken variant is a row with its error; the others still run
         return VariantResult(label, spec.strategy, values, Evaluation(work.spec.task, label, [], {}),
                              error=f"{type(exc).__name__}: {exc}")
