@@ -3,6 +3,7 @@ and a killed process reported as failed (never "running" forever)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -82,3 +83,30 @@ def test_runs_started_in_the_same_second_get_folders_of_their_own(tmp_path):
     from workbench.training.runs import default_run_path
 
     assert len({default_run_path(tmp_path, "generator", "lora") for _ in range(20)}) == 20
+
+
+def test_a_cancelled_experiment_stops_at_once_and_keeps_its_finished_variants(job_config, tmp_path):
+    """Cancel reaches the running variant through its progress; the experiment stops there instead of
+    recording the cancellation as that variant's error and going on with the next."""
+    experiment = tmp_path / "topics.yaml"
+    experiment.write_text("experiment:\n  name: topics\n  task: classification\n"
+                          "  data: {eval_items: 6, train_items: 24}\n"
+                          "  strategies:\n    - strategy: zero-shot\n"
+                          "    - strategy: few-shot\n      vary: {strategies.shots: [1, 2, 3]}\n")
+    job = start_job(job_config.merged(experiment), "compare", api.CompareRequest(output=tmp_path / "out"))
+    summary = tmp_path / "out" / "summary.json"
+
+    def inside_the_second_variant(j) -> bool:  # zero-shot reported, few-shot part-way through its items
+        p = j.progress
+        return (summary.is_file() and len(json.loads(summary.read_text())["strategies"]) == 1
+                and p.get("stage") == "scoring" and 1 <= p.get("done", 0) < (p.get("total") or 0)) or not j.active
+
+    second = wait_for(job, inside_the_second_variant)
+    assert second.state == "running", second.error
+    started = time.monotonic()
+    cancelled = cancel_job(second, grace_seconds=60)
+    assert cancelled.state == "cancelled" and time.monotonic() - started < 30  # it stopped itself, not killed
+    finished = sorted(p.name for p in (tmp_path / "out" / "variants").iterdir())
+    assert "zero-shot.json" in finished and len(finished) < 4  # the later variants never ran
+    rows = json.loads(summary.read_text())["strategies"]
+    assert [r["error"] for r in rows] == [None] * len(rows)  # no variant "failed" with the cancellation
