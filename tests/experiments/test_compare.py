@@ -20,12 +20,13 @@ import yaml
 
 from workbench.cli.main import main
 from workbench.config import load_config
+from workbench.evaluation import metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((ROOT / "configs" / "experiments").glob("*.yaml"))
 
 
-def experiment_file(tmp_path: Path, task: str, variants: list[dict], **sections) -> Path:
+def experiment_file(tmp_path: Path, task: str, variants: list[dict], data: dict | None = None, **sections) -> Path:
     path = tmp_path / f"{task}.yaml"
     path.write_text(yaml.safe_dump({
         "generation": {"max_new_tokens": 4},
@@ -33,7 +34,7 @@ def experiment_file(tmp_path: Path, task: str, variants: list[dict], **sections)
                      "classifier": {"max_length": 64, "epochs": 1, "batch_size": 8}, "generator": {"max_length": 256, "eval_generate": 0}},
         "index": {"root": str(tmp_path / "indexes")},
         **sections,
-        "experiment": {"name": f"test-{task}", "task": task, "data": {"eval_items": 4, "train_items": 24},
+        "experiment": {"name": f"test-{task}", "task": task, "data": {"eval_items": 4, "train_items": 24, **(data or {})},
                        "strategies": variants}}))
     return path
 
@@ -149,3 +150,31 @@ def test_planted_duplicates_are_reported_and_scored_with_and_without(tmp_path, d
     assert summary["leaks"]["test-0"][1].startswith("shares a 13-word sequence")
     row = summary["strategies"][0]
     assert row["n"] == 6 and "accuracy_leak_free" in row  # scored on all 6 and on the 5 clean ones
+
+
+def test_generation_experiment_scores_whole_replies_with_rouge_bleu_and_chrf(tmp_path, capsys):
+    things = ["the maps", "a cake", "two chairs", "the tickets", "some paint", "her laptop", "the keys", "a ladder",
+              "fresh bread", "the report", "a lamp", "the forms", "his camera", "the plants", "a blanket", "the music"]
+    records = tmp_path / "talks.jsonl"
+    records.write_text("".join(json.dumps({
+        "talk": f"#Person1#: Can you bring {thing} tomorrow?\n#Person2#: Yes, I will bring {thing} at nine.",
+        "summary": f"#Person2# will bring {thing} at nine."}) + "\n" for thing in things))
+    data = {"source": str(records), "prompt": "Summarize the dialogue.\n\n{talk}", "references": ["summary"],
+            "test_fraction": 0.25}
+    path = experiment_file(tmp_path, "generation", [{"strategy": "zero-shot"}, {"strategy": "few-shot"},
+                                                    {"strategy": "finetuned"}], data=data, strategies={"shots": 1})
+    code, summary = compare(path)
+    assert code == 0, [r["error"] for r in summary["strategies"]]
+    assert summary["primary_metric"] == "rouge1" and summary["items"]["test"] == 4
+    for row in summary["strategies"]:
+        assert {"rouge1", "rouge2", "rougeL", "rougeLsum", "bleu", "chrf", "corpus_bleu"} <= set(row)
+    assert summary["strategies"][2]["trainable_parameters"] > 0
+    for line in (path.parent / "out-generation" / "predictions" / "zero-shot.jsonl").read_text().splitlines():
+        row = json.loads(line)  # each reply scored as a whole against its reference summary
+        assert row["reference"][0].endswith("at nine.")
+        assert row["rouge1"] == metrics.rouge(row["prediction"], row["reference"])["rouge1"]
+
+    # a record without the prompt's field: an error naming the file, the record and the field
+    records.write_text(records.read_text() + json.dumps({"summary": "no talk here"}) + "\n")
+    assert main(["compare", "--config", str(path), "--output", str(tmp_path / "bad")]) == 2
+    assert "talks.jsonl: line 17: experiment.data.prompt needs the field 'talk'" in capsys.readouterr().err

@@ -181,9 +181,8 @@ def load_preferences(path: str | Path) -> list[PreferenceExample]:
         if "prompt" in record:
             prompt = _string(record, "prompt", path, where)
         elif "instruction" in record:
-            instruction = _string(record, "instruction", path, where)
-            extra = _string(record, "input", path, where, required=False)
-            prompt = f"{instruction}\n\n{extra}" if extra.strip() else instruction
+            prompt = InstructionExample(_string(record, "instruction", path, where),
+                                        _string(record, "input", path, where, required=False), "").prompt
         else:
             raise DatasetError(path, "missing field 'prompt' (or 'instruction')", where)
         examples.append(PreferenceExample(prompt, _string(record, "chosen", path, where),

@@ -34,6 +34,11 @@ class InstructionExample:
     input: str
     output: str
 
+    @property
+    def prompt(self) -> str:
+        """What the model is asked: the instruction, then its input after a blank line."""
+        return f"{self.instruction}\n\n{self.input}" if self.input.strip() else self.instruction
+
 
 @dataclass(frozen=True)
 class LabeledText:

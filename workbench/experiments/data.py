@@ -1,6 +1,7 @@
 """An experiment's data, split once: training items (and demonstration pool) on one side, evaluated
 items on the other, never the same paragraph on both. QA splits by article; a classification
-experiment takes its train and test tables, or splits the demo paragraphs stratified by topic."""
+experiment takes its train and test tables, or splits the demo paragraphs stratified by topic; a
+generation experiment takes its train and test records, or splits one file's."""
 
 from __future__ import annotations
 
@@ -11,15 +12,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.config import Config
-from workbench.corpus import Document, LabeledText, QAPair, load_demo_corpus, load_labeled_table, load_squad
+from workbench.corpus import (
+    DatasetError,
+    Document,
+    LabeledText,
+    QAPair,
+    load_demo_corpus,
+    load_instructions,
+    load_labeled_table,
+    load_squad,
+    read_records,
+)
 from workbench.errors import WorkbenchError
-from workbench.experiments.spec import ExperimentSpec
+from workbench.experiments.spec import DataSpec, ExperimentSpec
 
 
 @dataclass(frozen=True)
 class ExperimentData:
     task: str
-    train: list[QAPair]  # classification rows too: question = the text, answers = (label,)
+    train: list[QAPair]  # classification: question = the text, answers = (label,); generation: the prompt, the references
     test: list[QAPair]
     documents: list[Document] = field(default_factory=list)  # QA: what retrieval searches
     labels: list[str] = field(default_factory=list)  # classification: the label set, in order
@@ -41,8 +52,7 @@ def resolve(path: str) -> Path:
 
 
 def load_split(config: Config, spec: ExperimentSpec, eval_items: int | None, train_items: int | None) -> ExperimentData:
-    loader = _qa_split if spec.task == "qa" else _classification_split
-    data = loader(config, spec)
+    data = SPLITS[spec.task](config, spec)
     rng = random.Random(spec.data.seed)
     test = rng.sample(data.test, eval_items) if eval_items and eval_items < len(data.test) else data.test
     train = rng.sample(data.train, train_items) if train_items and train_items < len(data.train) else data.train
@@ -84,6 +94,44 @@ def _classification_split(config: Config, spec: ExperimentSpec) -> ExperimentDat
     if unseen:
         raise WorkbenchError(f"test labels never seen in training: {', '.join(unseen)}")
     return ExperimentData("classification", pairs["train"], pairs["test"], labels=labels)
+
+
+def _generation_split(config: Config, spec: ExperimentSpec) -> ExperimentData:
+    data = spec.data
+    if data.train and data.test:
+        return ExperimentData("generation", _generation_items(data.train, data), _generation_items(data.test, data))
+    if data.source == "demo":
+        raise WorkbenchError("a generation experiment names its records: experiment.data.source (split by "
+                             "test_fraction), or experiment.data.train and experiment.data.test")
+    items = _generation_items(data.source, data)
+    random.Random(data.seed).shuffle(items)
+    held_out = max(1, round(data.test_fraction * len(items)))
+    return ExperimentData("generation", items[held_out:], items[:held_out])
+
+
+def _generation_items(path: str, data: DataSpec) -> list[QAPair]:
+    """Records → items (id, prompt, references): Alpaca records when `data.prompt` is null, else the
+    prompt template filled from each record's fields, with the texts of its `data.references` fields."""
+    file = resolve(path)
+    if data.prompt is None:
+        return [QAPair(f"{file.stem}-{n}", r.prompt, (r.output,)) for n, r in enumerate(load_instructions(file))]
+    items = []
+    for where, record in read_records(file):
+        try:
+            prompt = data.prompt.format(**record)
+        except (KeyError, IndexError) as exc:
+            raise DatasetError(file, f"experiment.data.prompt needs the field {exc}, which this record lacks", where) from None
+        references = tuple(record[f] for f in data.references if isinstance(record.get(f), str) and record[f].strip())
+        if not references:
+            raise DatasetError(file, f"no reference text in any of the fields {', '.join(data.references)} "
+                               "(experiment.data.references)", where)
+        items.append(QAPair(f"{file.stem}-{len(items)}", prompt, references))
+    if not items:
+        raise DatasetError(file, "no records found")
+    return items
+
+
+SPLITS = {"qa": _qa_split, "classification": _classification_split, "generation": _generation_split}
 
 
 def as_rows(pairs: list[QAPair]) -> list[LabeledText]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.config import Config
+from workbench.corpus import QAPair
 from workbench.errors import WorkbenchError
 from workbench.evaluation.evaluator import Evaluation, evaluate, summarize
 from workbench.evaluation.qa import answer_details, file_safe
@@ -121,6 +122,20 @@ def _run_costs(folder: Path) -> dict[str, float | None]:
     return costs
 
 
+def _finetuned_generator(work: Workspace, config: Config, examples: list[dict], costs: dict,
+                         with_context: str = "none", index: str | None = None) -> tuple[str, ...]:
+    """The generator trained (or reused) on `examples` (QA records), as the factory's adapter list;
+    its costs are added to `costs`."""
+    run = ensure_run(work, config, "generator", examples,
+                     {"format": "qa", "with_context": with_context, "index": index, **work.general_request})
+    costs.update(_run_costs(run))
+    return (f"{run.name}={run}",)  # one adapter name per trained run
+
+
+def _example(pair: QAPair) -> dict:
+    return {"id": pair.id, "question": pair.question, "answers": list(pair.answers)}
+
+
 def _answer_costs(answers) -> dict[str, float]:
     n = max(len(answers), 1)
     return {"latency_seconds": sum(a.seconds for a in answers) / n, "prompt_tokens": sum(a.tokens_in for a in answers) / n}
@@ -142,10 +157,7 @@ def _qa_variant(work: Workspace, config: Config, spec: StrategySpec, label: str)
     if name in ("finetuned", "rag+finetuned"):
         examples = [{"id": p.id, "question": p.question, "answers": list(p.answers), "context": p.context,
                      "doc_id": p.doc_id} for p in work.data.train]
-        run = ensure_run(work, config, "generator", examples,
-                         {"format": "qa", "with_context": spec.train_context, "index": index, **work.general_request})
-        costs.update(_run_costs(run))
-        adapters = (f"{run.name}={run}",)  # one adapter name per trained run
+        adapters = _finetuned_generator(work, config, examples, costs, spec.train_context, index)
     factory = StrategyFactory(config, StrategyOptions(index=index, adapters=adapters), default_pool=work.data.train)
     strategy = factory.build(name)[0]
     answers = strategy.answer_many(work.data.test, progress=work.progress)
@@ -170,11 +182,7 @@ def _classification_variant(work: Workspace, config: Config, spec: StrategySpec,
     costs: dict[str, float | None] = {"setup_seconds": 0.0, "trainable_parameters": 0}
     adapters: tuple[str, ...] = ()
     if spec.strategy == "finetuned":
-        examples = [{"id": p.id, "question": p.question, "answers": list(p.answers)} for p in pool]
-        run = ensure_run(work, config, "generator", examples,
-                         {"format": "qa", "with_context": "none", "index": None, **work.general_request})
-        costs.update(_run_costs(run))
-        adapters = (f"{run.name}={run}",)  # one adapter name per trained run
+        adapters = _finetuned_generator(work, config, [_example(p) for p in pool], costs)
     factory = StrategyFactory(config, StrategyOptions(adapters=adapters), default_pool=pool)
     strategy = factory.build(spec.strategy)[0]
     answers = strategy.choose_many(ask, data.labels, progress=work.progress)
@@ -201,9 +209,29 @@ def _classifier_variant(work: Workspace, config: Config, label: str) -> tuple[Ev
     return evaluation, {**_run_costs(run), "latency_seconds": latency, "prompt_tokens": None}
 
 
+# ---- generation -------------------------------------------------------------------------------------------
+
+
+def _generation_variant(work: Workspace, config: Config, spec: StrategySpec, label: str) -> tuple[Evaluation, dict]:
+    """The generator's whole reply (summary, instruction response) against the references. The
+    strategies' short-answer clean-up (first line only, ...) is for QA: here the raw reply is scored."""
+    from workbench.strategies import StrategyFactory, StrategyOptions
+
+    costs: dict[str, float | None] = {"setup_seconds": 0.0, "trainable_parameters": 0}
+    adapters: tuple[str, ...] = ()
+    if spec.strategy == "finetuned":
+        adapters = _finetuned_generator(work, config, [_example(p) for p in work.data.train], costs)
+    factory = StrategyFactory(config, StrategyOptions(adapters=adapters), default_pool=work.data.train)
+    answers = factory.build(spec.strategy)[0].answer_many(work.data.test, progress=work.progress)
+    evaluation = evaluate("generation", label, [p.id for p in work.data.test], [a.raw_text.strip() for a in answers],
+                          [list(p.answers) for p in work.data.test], extras=[answer_details(a) for a in answers])
+    return evaluation, {**costs, **_answer_costs(answers)}
+
+
 TASK_VARIANTS: dict[str, Callable[[Workspace, Config, StrategySpec, str], tuple[Evaluation, dict]]] = {
     "qa": _qa_variant,
     "classification": _classification_variant,
+    "generation": _generation_variant,
 }
 
 

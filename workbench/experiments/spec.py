@@ -18,7 +18,9 @@ QA_STRATEGIES = ("zero-shot", "few-shot", "rag", "finetuned", "rag+finetuned")
 # classification: the generator picks the most likely label (zero-shot, few-shot, finetuned), or a
 # trained classifier (training.classifier.method) predicts it
 CLASSIFICATION_STRATEGIES = ("zero-shot", "few-shot", "finetuned", "classifier")
-STRATEGIES = {"qa": QA_STRATEGIES, "classification": CLASSIFICATION_STRATEGIES}
+# generation (summarization, instruction following): the generator's whole reply, scored with ROUGE/BLEU/chrF
+GENERATION_STRATEGIES = ("zero-shot", "few-shot", "finetuned")
+STRATEGIES = {"qa": QA_STRATEGIES, "classification": CLASSIFICATION_STRATEGIES, "generation": GENERATION_STRATEGIES}
 
 
 class _Strict(BaseModel):
@@ -26,14 +28,20 @@ class _Strict(BaseModel):
 
 
 class DataSpec(_Strict):
-    """`source: demo` is the bundled demo corpus; otherwise a file, relative to the experiment file
-    or to the project (SQuAD JSON for QA; for classification `train` and `test` tables)."""
+    """`source: demo` is the bundled demo corpus; otherwise a file, relative to the current folder
+    (SQuAD JSON for QA; for classification `train` and `test` tables; for generation records, in
+    `source` split by `test_fraction` or in `train` and `test`)."""
 
     source: str = "demo"
-    train: str | None = None  # classification: a labelled table to train and draw demonstrations from
-    test: str | None = None  # classification: the labelled table evaluated
+    train: str | None = None  # classification, generation: the file to train and draw demonstrations from
+    test: str | None = None  # classification, generation: the file evaluated
+    # generation: the prompt, filled from each record's fields (null: Alpaca's instruction, a blank
+    # line and the input); the fields holding reference texts (each one a record has; the first is
+    # what finetuning learns)
+    prompt: str | None = None
+    references: list[str] = Field(default_factory=lambda: ["output"], min_length=1)
     label_names: dict[str, str] = Field(default_factory=dict)  # raw label -> the word the generator scores
-    test_fraction: float = Field(0.5, gt=0, lt=1)  # QA and demo topics: share of articles held out
+    test_fraction: float = Field(0.5, gt=0, lt=1)  # QA and demo topics: share of articles held out; generation: of records
     eval_items: int | None = Field(100, gt=0)  # a seeded sample of the held-out items (null: all)
     train_items: int | None = Field(None, gt=0)  # cap on training items (null: all)
     general: str | None = None  # instructions (Alpaca JSON) to measure finetuned generators' forgetting on
@@ -73,7 +81,7 @@ class SmokeSpec(_Strict):
 class ExperimentSpec(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
-    task: Literal["qa", "classification"]
+    task: Literal["qa", "classification", "generation"]
     data: DataSpec = Field(default_factory=DataSpec)
     strategies: list[StrategySpec] = Field(min_length=1)
     output: Path | None = None  # results folder; null: <training.output_root>/experiments/<name>

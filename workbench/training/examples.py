@@ -73,11 +73,7 @@ def qa_examples(pairs: Sequence[QAPair], system_prompt: str, with_context: str =
 
 def instruction_examples(records: Sequence[InstructionExample], system_prompt: str) -> list[PromptCompletion]:
     """Alpaca records: the instruction, then its input after a blank line, → the output."""
-    examples = []
-    for record in records:
-        user = f"{record.instruction}\n\n{record.input}" if record.input.strip() else record.instruction
-        examples.append(PromptCompletion(chat_messages(system_prompt, user), record.output, (record.output,)))
-    return examples
+    return [PromptCompletion(chat_messages(system_prompt, r.prompt), r.output, (r.output,)) for r in records]
 
 
 def chat_examples(path: str | Path, system_prompt: str) -> list[PromptCompletion]:
