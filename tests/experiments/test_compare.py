@@ -120,6 +120,7 @@ def test_qa_experiment_caches_runs_by_settings_and_resumes_after_a_kill(tmp_path
     finetuned = summary["strategies"][2]
     assert finetuned["trainable_parameters"] > 0
     assert isinstance(finetuned["general_loss_change"], float)  # forgetting, against the base model
+    assert 0 < finetuned["general_rougeL_change_p"] <= 1  # and the task metric on it, tested paired
     runs = sorted((tmp_path / "runs" / "experiment-cache").glob("generator-*"))
     assert len(runs) == 1 and (runs[0] / "COMPLETE").is_file()
 

@@ -78,7 +78,12 @@ def test_lora_run_records_everything(lora_run, qa):
     adapter_config = json.loads((lora_run.path / "adapter" / "adapter_config.json").read_text())
     assert adapter_config["base_model_name_or_path"] == "smollm2-135m-instruct"
     assert {"exact_match", "token_f1"} <= set(summary["final"])
-    assert summary["forgetting"]["before"]["loss"] != summary["forgetting"]["after"]["loss"]
+    before, after = summary["forgetting"]["before"], summary["forgetting"]["after"]
+    assert before["loss"] != after["loss"]
+    # the task metric on the general instructions, per item so the change can be tested paired
+    assert len(before["rougeL_items"]) == len(after["rougeL_items"]) == 4  # general=train[:4]
+    assert before["rougeL"] == pytest.approx(sum(before["rougeL_items"]) / len(before["rougeL_items"]))
+    assert all(0 <= x <= 1 for x in before["rougeL_items"] + after["rougeL_items"])
     assert 0 < summary["trainable_percent"] < 1
 
 

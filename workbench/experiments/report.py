@@ -105,6 +105,13 @@ def _number(value) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
+def _rouge_change(row: dict) -> str:
+    if row.get("general_rougeL_before") is None:
+        return ""
+    return (f"; ROUGE-L {row['general_rougeL_before']:.3f} → {row['general_rougeL_after']:.3f} "
+            f"(p = {row['general_rougeL_change_p']:.3g})")
+
+
 def markdown(work: Workspace, rows: list[dict], pairs: list[PairedComparison]) -> str:
     spec, task = work.spec, work.spec.task
     metric = TASKS[task].primary
@@ -133,9 +140,10 @@ def markdown(work: Workspace, rows: list[dict], pairs: list[PairedComparison]) -
                   + ", ".join(f"{r['strategy']}: {r['training_examples_dropped']}" for r in lossy) + "."]
     forgetting = [r for r in rows if r.get("general_loss_change") is not None]
     if forgetting:
-        lines += ["", "Forgetting: each finetuned generator's completion loss on general instructions, change "
-                  "against the base model (higher: more forgotten).", ""]
-        lines += [f"- {r['strategy']}: {r['general_loss_change']:+.3f}" for r in forgetting]
+        lines += ["", "Forgetting: each finetuned generator on general instructions against the base model: the "
+                  "change of its completion loss (higher: more forgotten) and its replies' ROUGE-L before → after "
+                  "(paired bootstrap).", ""]
+        lines += [f"- {r['strategy']}: loss {r['general_loss_change']:+.3f}" + _rouge_change(r) for r in forgetting]
     lines += ["", f"## Paired comparisons ({metric}; Holm-corrected over {len(pairs)} pairs)", ""]
     ordered = sorted(pairs, key=lambda p: (not p.significant, p.p_holm))
     lines += [f"- {p.verdict()} ({p.test}, p = {p.p_value:.3g}, corrected {p.p_holm:.3g})" for p in ordered]

@@ -18,10 +18,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from workbench.config import Config
 from workbench.corpus import QAPair
 from workbench.errors import WorkbenchError
 from workbench.evaluation.evaluator import Evaluation, evaluate, summarize
+from workbench.evaluation.statistics import paired_bootstrap_p
 from workbench.evaluation.qa import answer_details, file_safe
 from workbench.experiments.data import ExperimentData, as_rows, load_split, resolve
 from workbench.experiments.leakage import find_overlaps
@@ -109,8 +112,9 @@ def ensure_run(work: Workspace, config: Config, kind: str, examples: list[dict] 
 
 
 def _run_costs(folder: Path) -> dict[str, float | None]:
-    """What a trained run cost, and for a generator what it forgot: the change of its completion loss
-    on general instructions (experiment.data.general, else a bundled set) against the base model."""
+    """What a trained run cost, and for a generator what it forgot on general instructions
+    (experiment.data.general, else a bundled set) against the base model: the change of its
+    completion loss, and its replies' ROUGE-L before and after with a paired test."""
     summary = read_json(folder / "summary.json")
     costs = {"setup_seconds": summary.get("wall_seconds"), "trainable_parameters": summary.get("trainable_params")}
     dropped = summary.get("truncation", {}).get("train", {}).get("dropped")
@@ -118,7 +122,12 @@ def _run_costs(folder: Path) -> dict[str, float | None]:
         costs["training_examples_dropped"] = dropped
     forgetting = summary.get("forgetting")
     if forgetting and "after" in forgetting:
-        costs["general_loss_change"] = forgetting["after"]["loss"] - forgetting["before"]["loss"]
+        before, after = forgetting["before"], forgetting["after"]
+        costs["general_loss_change"] = after["loss"] - before["loss"]
+        if "rougeL_items" in before:  # the task metric on the same instructions, paired item by item
+            change = np.subtract(after["rougeL_items"], before["rougeL_items"])
+            costs.update(general_rougeL_before=before["rougeL"], general_rougeL_after=after["rougeL"],
+                         general_rougeL_change_p=paired_bootstrap_p(change) if change.any() else 1.0)
     return costs
 
 

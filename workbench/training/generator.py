@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from workbench.config import Config
-from workbench.evaluation.evaluator import mean_scores
+from workbench.evaluation.evaluator import mean_scores, score_items
 from workbench.models import GENERATOR, LoadedGenerator, resolve_device
 from workbench.models.registry import resolve, unavailable
 from workbench.progress import ProgressCallback
@@ -203,11 +203,16 @@ def score(model: nn.Module, tokenizer: Any, eval_tokenized: Sequence[dict], eval
     return scores
 
 
-def forgetting_probe(model: nn.Module, tokenizer: Any, general: Sequence[PromptCompletion], max_length: int) -> dict[str, float]:
-    """Completion loss and perplexity on general instructions: how much general ability a run costs."""
-    tokenized, _ = tokenize_completions(general, tokenizer, max_length)
+def forgetting_probe(model: nn.Module, tokenizer: Any, general: Sequence[PromptCompletion],
+                     options: GeneratorOptions) -> dict[str, Any]:
+    """How much general ability a run costs, measured before and after training on general
+    instructions: the completion loss and perplexity, and each greedy reply's ROUGE-L against the
+    reference (kept per item, so that the change can be tested paired)."""
+    tokenized, _ = tokenize_completions(general, tokenizer, options.max_length)
     loss = completion_loss(model, tokenized, tokenizer.pad_token_id)
-    return {"loss": loss, "perplexity": math.exp(loss)}
+    replies = generate_replies(model, tokenizer, general, options.max_new_tokens, options.loop.batch_size)
+    rouge = [row["rougeL"] for row in score_items("generation", replies, [e.answers for e in general])]
+    return {"loss": loss, "perplexity": math.exp(loss), "rougeL": sum(rouge) / len(rouge), "rougeL_items": rouge}
 
 
 # ---- training ---------------------------------------------------------------------------------------
@@ -249,7 +254,7 @@ def train_generator(examples: Sequence[PromptCompletion], options: GeneratorOpti
                            f"{options.max_length} tokens; raise training.generator.max_length (--max-length)")
         extra: dict[str, Any] = {}
         if general:
-            extra["forgetting"] = {"before": forgetting_probe(model, tokenizer, general, options.max_length)}
+            extra["forgetting"] = {"before": forgetting_probe(model, tokenizer, general, options)}
         if options.compare_untuned:
             extra["untuned"] = score(model, tokenizer, eval_tokenized, eval_examples, options)
         model = apply_method(model, options)
@@ -262,7 +267,7 @@ def train_generator(examples: Sequence[PromptCompletion], options: GeneratorOpti
                        lambda trained: score(trained, tokenizer, eval_tokenized, eval_examples, options),
                        resume=resume, progress_callback=progress, compute_loss=loss)
         if general:
-            extra["forgetting"]["after"] = forgetting_probe(model, tokenizer, general, options.max_length)
+            extra["forgetting"]["after"] = forgetting_probe(model, tokenizer, general, options)
         saved = save_generator(model, tokenizer, options, run.path)
 
     summary = {
