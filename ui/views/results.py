@@ -70,6 +70,10 @@ def experiment_results(folder: Path) -> None:
     st.subheader("Per item")
     items = {path.stem: [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
              for path in sorted((folder / "predictions").glob("*.jsonl"))}
+    if not items:
+        st.caption("This folder keeps no per-item predictions (a data set whose license keeps them out of git, "
+                   "such as DialogSum): run the experiment to see them.")
+        return
     only_disagreements = st.toggle("Only where strategies disagree", value=True)
     table = []
     for position, first in enumerate(next(iter(items.values()), [])):

@@ -199,8 +199,8 @@ def frontier(points: list[tuple[float, float]]) -> list[int]:
 def cost_plot(results: list[VariantResult], metric: str) -> bytes:
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(4 * len(COST_LABELS), 3.6))
-    for axes, (cost, label) in zip(figure.subplots(1, len(COST_LABELS)), COST_LABELS.items()):
+    figure = Figure(figsize=(4.5 * len(COST_LABELS), 4), layout="constrained")
+    for axes, (cost, label) in zip(figure.subplots(1, len(COST_LABELS), sharey=True), COST_LABELS.items()):
         shown = [r for r in results if r.costs.get(cost) is not None]
         points = [(float(r.costs[cost]), r.evaluation.summary[metric].value) for r in shown]
         best = set(frontier(points))
@@ -213,7 +213,10 @@ def cost_plot(results: list[VariantResult], metric: str) -> bytes:
         if cost in ("trainable_parameters", "setup_seconds") and any(x > 0 for x, _ in points):
             axes.set_xscale("symlog")
         axes.set_xlabel(label)
-        axes.set_ylabel(metric)
+        axes.margins(x=0.25, y=0.1)  # room for the labels beside the points
+        if axes.get_xscale() == "symlog":
+            axes.set_xlim(left=-0.5)  # costs are never negative
         axes.grid(alpha=0.3)
+    figure.axes[0].set_ylabel(metric)  # one quality axis, shared
     figure.suptitle("quality against cost (red: the frontier)")
     return _figure_bytes(figure)

@@ -292,8 +292,8 @@ def run_variant(work: Workspace, spec: StrategySpec, label: str, values: dict[st
     except WorkbenchError as exc:
         return VariantResult(label, spec.strategy, values, Evaluation(work.spec.task, label, [], {}), error=str(exc))
     key = key_of(label, _settings_dump(config), spec.train_context, work.data.fingerprint)
-    if saved.is_file() and read_json(saved).get("key") == key:
-        stored = read_json(saved)
+    stored = read_json(saved) if saved.is_file() else {}
+    if stored.get("key") == key and (work.output / stored["predictions"]).is_file():  # done before: reuse it
         rows = [json.loads(line) for line in (work.output / stored["predictions"]).read_text().splitlines()]
         return VariantResult(label, spec.strategy, values, Evaluation(work.spec.task, label, rows, summarize(work.spec.task, rows)),
                              stored["costs"])
