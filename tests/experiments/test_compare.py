@@ -160,13 +160,16 @@ def test_generation_experiment_scores_whole_replies_with_rouge_bleu_and_chrf(tmp
     records.write_text("".join(json.dumps({
         "talk": f"#Person1#: Can you bring {thing} tomorrow?\n#Person2#: Yes, I will bring {thing} at nine.",
         "summary": f"#Person2# will bring {thing} at nine."}) + "\n" for thing in things))
-    data = {"source": str(records), "prompt": "Summarize the dialogue.\n\n{talk}", "references": ["summary"],
-            "test_fraction": 0.25}
+    # a long instruction every prompt shares: the leakage guard checks each record's own text, not it
+    data = {"source": str(records), "references": ["summary"], "test_fraction": 0.25,
+            "prompt": "Read the short conversation below between two people carefully, then write a one sentence "
+                      "summary of what was agreed.\n\n{talk}"}
     path = experiment_file(tmp_path, "generation", [{"strategy": "zero-shot"}, {"strategy": "few-shot"},
                                                     {"strategy": "finetuned"}], data=data, strategies={"shots": 1})
     code, summary = compare(path)
     assert code == 0, [r["error"] for r in summary["strategies"]]
     assert summary["primary_metric"] == "rouge1" and summary["items"]["test"] == 4
+    assert summary["leaks"] == {}
     for row in summary["strategies"]:
         assert {"rouge1", "rouge2", "rougeL", "rougeLsum", "bleu", "chrf", "corpus_bleu"} <= set(row)
     assert summary["strategies"][2]["trainable_parameters"] > 0

@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,6 +131,17 @@ def _generation_items(path: str, data: DataSpec) -> list[QAPair]:
     if not items:
         raise DatasetError(file, "no records found")
     return items
+
+
+def filled_text(template: str | None, prompt: str) -> str:
+    """What the record put into `prompt` (the fields' text), without the template's own wording, which
+    every item shares; the prompt itself when there is no template or it does not match."""
+    if not template:
+        return prompt
+    pattern = "".join(re.escape(literal) + ("(.*?)" if name is not None else "")
+                      for literal, name, _, _ in string.Formatter().parse(template))
+    match = re.fullmatch(pattern, prompt, flags=re.DOTALL)
+    return "\n".join(match.groups()) if match and match.groups() else prompt
 
 
 SPLITS = {"qa": _qa_split, "classification": _classification_split, "generation": _generation_split}

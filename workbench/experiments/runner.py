@@ -26,7 +26,7 @@ from workbench.errors import WorkbenchError
 from workbench.evaluation.evaluator import Evaluation, evaluate, summarize
 from workbench.evaluation.statistics import paired_bootstrap_p
 from workbench.evaluation.qa import answer_details, file_safe
-from workbench.experiments.data import ExperimentData, as_rows, load_split, resolve
+from workbench.experiments.data import ExperimentData, as_rows, filled_text, load_split, resolve
 from workbench.experiments.leakage import find_overlaps
 from workbench.experiments.spec import ExperimentSpec, StrategySpec
 from workbench.progress import Cancelled, ProgressCallback, start_stage
@@ -269,8 +269,11 @@ def prepare(config: Config, smoke: bool = False, output: Path | None = None,
         data = replace(data, documents=[d for d in data.documents if d.id in used])
     # What strategies learn from: training items are also the demonstration pool. An evaluated QA
     # item's own paragraph is retrieved by design, so only its question is checked.
-    learned = [p.question for p in data.train] + [p.context for p in data.train if p.context]
-    evaluated = [p.question for p in data.test]
+    if data.task == "generation":  # a record's own text: the prompt's shared wording is no leak
+        learned, evaluated = ([filled_text(spec.data.prompt, p.question) for p in side] for side in (data.train, data.test))
+    else:
+        learned = [p.question for p in data.train] + [p.context for p in data.train if p.context]
+        evaluated = [p.question for p in data.test]
     leaks = {p.id: reasons for p, reasons in zip(data.test, find_overlaps(evaluated, learned)) if reasons}
     return Workspace(config, spec, data, Path(output or experiment_output(config, smoke)), progress, leaks)
 
@@ -295,6 +298,8 @@ def run_variant(work: Workspace, spec: StrategySpec, label: str, values: dict[st
     stored = read_json(saved) if saved.is_file() else {}
     if stored.get("key") == key and (work.output / stored["predictions"]).is_file():  # done before: reuse it
         rows = [json.loads(line) for line in (work.output / stored["predictions"]).read_text().splitlines()]
+        for row in rows:  # the guard's verdict as of now
+            row["leak"] = work.leaks.get(row["id"], [])
         return VariantResult(label, spec.strategy, values, Evaluation(work.spec.task, label, rows, summarize(work.spec.task, rows)),
                              stored["costs"])
     try:
