@@ -127,7 +127,7 @@ def _run_costs(folder: Path) -> dict[str, float | None]:
         if "rougeL_items" in before:  # the task metric on the same instructions, paired item by item
             change = np.subtract(after["rougeL_items"], before["rougeL_items"])
             costs.update(general_rougeL_before=before["rougeL"], general_rougeL_after=after["rougeL"],
-                         general_rougeL_change_p=paired_bootstrap_p(change) if change.any() else 1.0)
+                         general_rougeL_change_p=paired_bootstrap_p(change))
     return costs
 
 

@@ -25,7 +25,8 @@ import torch
 from torch import nn
 
 from workbench.config import Config
-from workbench.evaluation.evaluator import mean_scores, score_items
+from workbench.evaluation import metrics
+from workbench.evaluation.evaluator import mean_scores
 from workbench.models import GENERATOR, LoadedGenerator, resolve_device
 from workbench.models.registry import resolve, unavailable
 from workbench.progress import ProgressCallback
@@ -211,8 +212,8 @@ def forgetting_probe(model: nn.Module, tokenizer: Any, general: Sequence[PromptC
     tokenized, _ = tokenize_completions(general, tokenizer, options.max_length)
     loss = completion_loss(model, tokenized, tokenizer.pad_token_id)
     replies = generate_replies(model, tokenizer, general, options.max_new_tokens, options.loop.batch_size)
-    rouge = [row["rougeL"] for row in score_items("generation", replies, [e.answers for e in general])]
-    return {"loss": loss, "perplexity": math.exp(loss), "rougeL": sum(rouge) / len(rouge), "rougeL_items": rouge}
+    rouge = [metrics.rouge(reply, example.answers)["rougeL"] for reply, example in zip(replies, general)]
+    return {"loss": loss, "perplexity": math.exp(loss), "rougeL": metrics.mean(rouge), "rougeL_items": rouge}
 
 
 # ---- training ---------------------------------------------------------------------------------------
