@@ -1,4 +1,4 @@
-"""workbench in the browser: `wb ui` runs this with Streamlit. Four pages, one API (workbench.api)."""
+"""workbench in the browser: `wb ui` runs this with Streamlit. Five pages, one API (workbench.api)."""
 
 from pathlib import Path
 
@@ -12,5 +12,6 @@ page = st.navigation([
     st.Page(VIEWS / "indexes.py", title="Indexes", url_path="indexes"),
     st.Page(VIEWS / "train.py", title="Train", url_path="train"),
     st.Page(VIEWS / "results.py", title="Results", url_path="results"),
+    st.Page(VIEWS / "estimate.py", title="Estimate", url_path="estimate"),
 ])
 page.run()

@@ -23,6 +23,9 @@ from workbench.errors import WorkbenchError
 from workbench.progress import ProgressCallback
 
 if TYPE_CHECKING:  # imported where used: the CLI's `--help` should not wait for torch
+    from workbench.estimate.advisor import Advice
+    from workbench.estimate.estimator import Estimate
+    from workbench.estimate.pilot import Comparison, Pilot
     from workbench.evaluation.qa import QAScores
     from workbench.indexing import Index, SearchHit, UpdateSummary
     from workbench.strategies import StrategyOptions, StrategyOutcome
@@ -256,3 +259,62 @@ def _results_folder(config: Config, kind: str) -> Path:
     """Where an evaluation writes when no folder is given: <training.output_root>/<kind>/<time> (the
     Results page lists these)."""
     return Path(config.training.output_root) / kind / time.strftime("%Y%m%d-%H%M%S")
+
+
+# ---- estimates ----------------------------------------------------------------------------------------
+
+
+class EstimateRequest(BaseModel):
+    """Estimate the config's training setting (`training.generator` on `estimate.device`, see
+    configs/default.yaml); `pilot`: that many real training steps measured here beside it; `index`: the
+    corpus whose chunks set RAG's prompt length and re-embedding cost; `experiment`: a `wb compare`
+    results folder whose measured quality the advisor cites; `output`: where estimate.json and the
+    plots go."""
+
+    model_config = ConfigDict(extra="forbid")
+    pilot: int = Field(0, ge=0)
+    index: str | None = None
+    experiment: Path | None = None
+    output: Path | None = None
+
+    def check(self) -> None:
+        if self.pilot and self.pilot < 3:
+            raise WorkbenchError(f"--pilot {self.pilot}: give at least 3 steps (the first warms up and is not timed)")
+
+
+@dataclasses.dataclass(frozen=True)
+class EstimateReport:
+    estimate: Estimate
+    advice: Advice
+    pilot: Pilot | None
+    comparisons: list[Comparison]  # the pilot's measurements beside the estimate
+
+    def as_dict(self) -> dict:
+        return {"estimate": self.estimate.as_dict(), "advice": self.advice.as_dict(),
+                "pilot": dataclasses.asdict(self.pilot) if self.pilot else None,
+                "comparisons": [dataclasses.asdict(c) | {"ratio": c.ratio} for c in self.comparisons]}
+
+
+def estimate(config: Config, request: EstimateRequest, progress: ProgressCallback | None = None) -> EstimateReport:
+    """Memory, time and serving cost of the setting, the retrieve-or-finetune advice, and (with a
+    pilot) the measurement beside the estimate."""
+    from workbench.estimate.advisor import Corpus, advise
+    from workbench.estimate.estimator import Setting, estimate as estimate_setting
+    from workbench.estimate.pilot import compare_with_pilot, run_pilot
+
+    request.check()
+    corpus = Corpus.from_index(config, request.index) if request.index else None
+    setting = Setting.from_config(config, corpus.mean_chunk_tokens if corpus else None)
+    result = estimate_setting(setting)
+    pilot = run_pilot(setting, request.pilot, progress) if request.pilot else None
+    report = EstimateReport(result, advise(config, result, corpus, request.experiment), pilot,
+                            compare_with_pilot(setting, pilot) if pilot else [])
+    if request.output:
+        from workbench.estimate.plots import break_even, memory_breakdown
+        from workbench.experiments.report import figure_png
+        from workbench.training.runs import write_atomic, write_json
+
+        write_json(request.output / "estimate.json", report.as_dict())
+        write_atomic(request.output / "memory.png", figure_png(memory_breakdown({setting.method: result})))
+        write_atomic(request.output / "break-even.png", figure_png(break_even(report.advice)))
+    return report

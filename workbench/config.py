@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from workbench.errors import WorkbenchError
+from workbench.estimate import DEVICE_NAMES, METHOD_NAMES
 from workbench.experiments.spec import ExperimentSpec
 
 def shipped_config(name: str) -> Path:
@@ -135,6 +136,22 @@ class UiConfig(_Section):
     upload_types: list[str]
 
 
+class EstimateConfig(_Section):
+    model: str | None
+    method: Literal[METHOD_NAMES] | None
+    objective: Literal["sft", "dpo"]
+    device: Literal[DEVICE_NAMES]
+    dtype: Literal["auto", "float32", "bfloat16", "float16"]
+    completion_tokens: int | None = Field(gt=0)
+    dataset_tokens: int = Field(gt=0)
+    utilisation: float | None = Field(gt=0, le=1)
+    price_per_hour: float | None = Field(ge=0)
+    question_tokens: int = Field(gt=0)
+    queries_per_day: float = Field(ge=0)
+    updates_per_month: float = Field(ge=0)
+    horizon_days: int = Field(gt=0)
+
+
 class Config(_Section):
     models: ModelsConfig
     data: DataConfig
@@ -145,6 +162,7 @@ class Config(_Section):
     generation: GenerationConfig
     training: TrainingConfig
     ui: UiConfig
+    estimate: EstimateConfig
     experiment: ExperimentSpec | None  # only in experiment files (`wb compare`)
 
     def updated(self, values: dict[str, Any], origins: dict[str, str] | None = None) -> Config:

@@ -156,3 +156,17 @@ def test_results_page_shows_an_experiment_in_words_and_starts_one_as_a_job(roots
     (job,) = [j for j in list_jobs(config) if j.kind == "compare"]
     assert job.title == "experiment demo-topics (smoke)" and job.request == {"smoke": True, "output": None}
     cancel_job(job)
+
+
+def test_estimate_shows_the_breakdown_and_the_advice_for_a_7b_model_with_measured_quality(roots):
+    at = page("estimate").run()
+    at.selectbox[0].set_value("qwen2.5-7b")
+    at.selectbox[1].set_value("qlora")
+    at.selectbox[2].set_value("a10")
+    at.selectbox[5].set_value(at.selectbox[5].options[-1])  # a shipped QA experiment
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    assert [m.label for m in at.metric] == ["Trainable parameters", "Peak training memory", "Training time",
+                                             "Training cost"]
+    assert "fits in a10" in at.metric[1].delta
+    assert "Measured quality" in at.info[0].value and "token_f1" in at.info[0].value

@@ -49,7 +49,7 @@ def with_flags(config: Config, args: argparse.Namespace, keys: dict[str, str]) -
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from workbench.cli import ask, compare, demo, index, models, train, ui
+    from workbench.cli import ask, compare, demo, estimate, index, models, train, ui
 
     parser = argparse.ArgumentParser(
         prog="wb",
@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         "with finetuning (classifiers, LoRA and other PEFT methods), quality and cost side by side.",
     )
     commands = Commands(parser)
-    for module in (models, index, ask, train, compare, demo, ui):
+    for module in (models, index, ask, train, compare, estimate, demo, ui):
         module.register(commands)
     return parser
 

@@ -168,7 +168,7 @@ def paired_matrix(comparisons: list[dict]) -> dict[str, dict[str, str]]:
     return matrix
 
 
-def _figure_bytes(figure) -> bytes:
+def figure_png(figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     return buffer.getvalue()
@@ -187,7 +187,7 @@ def quality_plot(results: list[VariantResult], metric: str) -> bytes:
     axes.set_yticks(range(len(values)), [r.label for r in ordered])
     axes.set_xlabel(f"{metric} (95 % bootstrap interval)")
     axes.grid(axis="x", alpha=0.3)
-    return _figure_bytes(figure)
+    return figure_png(figure)
 
 
 def frontier(points: list[tuple[float, float]]) -> list[int]:
@@ -219,4 +219,4 @@ def cost_plot(results: list[VariantResult], metric: str) -> bytes:
         axes.grid(alpha=0.3)
     figure.axes[0].set_ylabel(metric)  # one quality axis, shared
     figure.suptitle("quality against cost (red: the frontier)")
-    return _figure_bytes(figure)
+    return figure_png(figure)

@@ -175,6 +175,9 @@ class Index:
     def document_text(self, doc_id: str) -> str:
         return self._documents[doc_id].text
 
+    def chunk_texts(self) -> list[str]:
+        return [chunk.text for chunk in self._chunks.values()]
+
     # --- search --------------------------------------------------------------------------------
 
     def search(self, query: str, k: int = 5, filters: dict | None = None,

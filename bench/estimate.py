@@ -1,0 +1,75 @@
+"""Estimate against measurement → bench/results/estimate.md (+ estimate.json).
+
+For the embedded SmolLM2-135M-Instruct, LoRA, full finetuning and prompt tuning, each with and without
+gradient checkpointing (batch 4 × 256 tokens, 64 learned), and the raft recipe as shipped: `wb estimate
+--pilot 5` trains 5 real steps and prints the estimate beside the measurement. Each setting runs in a
+process of its own: resident memory freed by one run is kept by the allocator and would hide the next
+run's peak. Run it on a quiet machine (check `uptime`): step times are measured.
+
+Usage: .venv/bin/python bench/estimate.py [--steps 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "estimate.md"
+WB = Path(sys.executable).parent / "wb"
+SMALL = ["training.generator.batch_size=4", "training.generator.max_length=256", "estimate.completion_tokens=64"]
+SETTINGS = {
+    f"{method}, checkpointing {'on' if checkpointing else 'off'}":
+        ["--set", f"estimate.method={method}", "--set", f"training.generator.gradient_checkpointing={checkpointing}",
+         *[arg for value in SMALL for arg in ("--set", value)]]
+    for method in ("lora", "full", "prompt-tuning") for checkpointing in (True, False)
+}
+SETTINGS["raft recipe (LoRA r16 all linear, 8 × 768, 16 learned)"] = [
+    "--config", str(ROOT / "configs" / "recipes" / "raft.yaml"), "--set", "estimate.completion_tokens=16"]
+
+
+def measure(arguments: list[str], steps: int) -> dict:
+    output = subprocess.run([str(WB), "estimate", "--pilot", str(steps), "--json", *arguments], check=True,
+                            capture_output=True, text=True, cwd=ROOT).stdout
+    return json.loads(output)
+
+
+def write_report(rows: dict[str, dict], steps: int) -> None:
+    lines = ["# Estimate against measurement", "",
+             f"`python bench/estimate.py` on {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPU cores, torch "
+             f"{__import__('torch').__version__}: each setting's estimate (`wb estimate`) beside {steps} real training "
+             "steps of it (`--pilot`), in a process of its own. Step time: the median between steps; memory: peak RSS "
+             "above the process before the model loaded. Ratio = estimate / measurement; the target is 0.75-1.25.", "",
+             "| setting | s/step estimated | measured | ratio | peak memory estimated | measured | ratio |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, report in rows.items():
+        time_row, memory_row = report["comparisons"][:2]
+        lines.append(f"| {name} | {time_row['estimated']:.2f} | {time_row['measured']:.2f} | {time_row['ratio']:.2f} "
+                     f"| {memory_row['estimated'] / 2**20:,.0f} MB | {memory_row['measured'] / 2**20:,.0f} MB "
+                     f"| {memory_row['ratio']:.2f} |")
+    cpu = next(iter(rows.values()))["estimate"]["device"]
+    lines += ["", f"This CPU, as the probes measured it: {cpu['peak_flops'] / 1e9:.0f} GFLOP/s (float32 matmul), "
+              f"{cpu['bandwidth'] / 1e9:.1f} GB/s (copy); utilisation {cpu['utilisation']} of the probe.", ""]
+    RESULTS.write_text("\n".join(lines))
+    RESULTS.with_suffix(".json").write_text(json.dumps(rows, indent=2) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=5)
+    args = parser.parse_args()
+    rows = {}
+    for name, arguments in SETTINGS.items():
+        rows[name] = measure(arguments, args.steps)
+        time_row, memory_row = rows[name]["comparisons"][:2]
+        print(f"{name}: time ratio {time_row['ratio']:.2f}, memory ratio {memory_row['ratio']:.2f}", flush=True)
+    write_report(rows, args.steps)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Estimate: memory, time and cost of a finetuning setting before spending compute; a pilot that
+measures real steps beside the estimate; and the retrieve-or-finetune advice with its break-even plot.
+The form's defaults are the server's config; the page calls `workbench.api.estimate`, like `wb estimate`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import streamlit as st
+
+from ui import common
+from workbench import api
+from workbench.estimate import DEVICE_NAMES, METHOD_NAMES
+from workbench.estimate.architecture import shipped_architectures
+from workbench.estimate.plots import break_even, memory_breakdown
+from workbench.indexing import list_indexes
+
+SHIPPED_RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "experiments"
+
+
+def experiment_folders(cfg) -> list[Path]:
+    """`wb compare` results with a QA metric: this server's, then those shipped with the checkout."""
+    roots = [Path(cfg.training.output_root) / "experiments", SHIPPED_RESULTS]
+    return [p for root in roots for p in sorted(root.glob("*"))
+            if (p / "summary.json").is_file() and json.loads((p / "summary.json").read_text()).get("task") == "qa"]
+
+
+def form(cfg) -> tuple[dict, int, str | None, Path | None]:
+    """The settings chosen (config keys -> values), the pilot steps, the index and the experiment folder."""
+    section, training = cfg.estimate, cfg.training.generator
+    models = [cfg.models.generator, *shipped_architectures()]
+    top = st.columns(4)
+    model = top[0].selectbox("Model", models, index=models.index(section.model or cfg.models.generator),
+                             help="shipped architectures need no weights; a folder or config.json works from the CLI")
+    method = top[1].selectbox("Method", METHOD_NAMES, index=METHOD_NAMES.index(section.method or training.method))
+    device = top[2].selectbox("Device", DEVICE_NAMES, index=DEVICE_NAMES.index(section.device),
+                              help="cpu: this machine, measured; GPUs: data-sheet figures (wb estimate --list)")
+    objective = top[3].selectbox("Objective", ["sft", "dpo"], index=["sft", "dpo"].index(section.objective))
+    row = st.columns(6)
+    values = {
+        "estimate.model": model, "estimate.method": method, "estimate.device": device, "estimate.objective": objective,
+        "training.generator.max_length": row[0].number_input("Sequence tokens", min_value=8, value=training.max_length),
+        "training.generator.batch_size": row[1].number_input("Batch size", min_value=1, value=training.batch_size),
+        "estimate.completion_tokens": row[2].number_input(
+            "Learned tokens", min_value=1, value=section.completion_tokens or training.max_length,
+            help="tokens of each sequence the loss learns (the answer); the logits are kept for these only"),
+        "training.generator.epochs": row[3].number_input("Epochs", min_value=1, value=training.epochs),
+        "estimate.dataset_tokens": row[4].number_input("Dataset tokens", min_value=1, value=section.dataset_tokens),
+        "training.lora.r": row[5].number_input("LoRA rank", min_value=1, value=cfg.training.lora.r),
+        "training.generator.gradient_checkpointing": st.checkbox(
+            "Gradient checkpointing", value=training.gradient_checkpointing,
+            help="recompute activations in the backward pass: far less memory, about a third more compute"),
+    }
+    st.markdown("**Retrieve or finetune?** Expected load and how often the documents change")
+    advisor = st.columns(5)
+    values["estimate.queries_per_day"] = advisor[0].number_input("Queries a day", min_value=0.0,
+                                                                 value=float(section.queries_per_day))
+    values["estimate.updates_per_month"] = advisor[1].number_input("Updates a month", min_value=0.0,
+                                                                   value=float(section.updates_per_month))
+    values["estimate.horizon_days"] = advisor[2].number_input("Horizon (days)", min_value=1, value=section.horizon_days)
+    indexes = [i["name"] for i in list_indexes(cfg.index.root) if "error" not in i]
+    index = advisor[3].selectbox("Index (corpus)", ["none", *indexes],
+                                 help="its chunks set RAG's prompt length and the cost of re-embedding")
+    folders = experiment_folders(cfg)
+    experiment = advisor[4].selectbox("Measured quality", ["none", *folders],
+                                      format_func=lambda p: p if p == "none" else Path(p).name,
+                                      help="a `wb compare` QA experiment: its RAG and finetuned F1 with intervals")
+    pilot = st.number_input("Pilot steps (0: none)", min_value=0, value=0,
+                            help="train this many real steps here and show the measurement beside the estimate "
+                                 "(needs the model's weights; minutes on a CPU). Memory is measured inside this "
+                                 "server's process, which already holds models: `wb estimate --pilot N` in a "
+                                 "fresh process measures it more cleanly")
+    return values, pilot, None if index == "none" else index, None if experiment == "none" else Path(experiment)
+
+
+def show(report: api.EstimateReport) -> None:
+    e, s = report.estimate, report.estimate.setting
+    cells = st.columns(4)
+    cells[0].metric("Trainable parameters", f"{e.parameters.trainable:,}",
+                    f"{100 * e.parameters.trainable / e.parameters.total:.3f} % of {e.parameters.total:,}", delta_color="off")
+    cells[1].metric("Peak training memory", common.human_size(e.peak_memory),
+                    f"{'fits' if e.fits else 'does not fit'} in {e.device.name}", delta_color="normal" if e.fits else "inverse")
+    cells[2].metric("Training time", f"{e.train_seconds / 3600:.2f} h", f"{e.steps:,} steps × {e.seconds_per_step:.2f} s",
+                    delta_color="off")
+    cells[3].metric("Training cost", f"${e.train_cost:,.2f}", f"at ${s['price_per_hour']:.2f}/h", delta_color="off")
+    if e.steps:
+        st.pyplot(memory_breakdown({f"{s['method']} on {e.device.name}": e}), clear_figure=True)
+    v = e.serving
+    st.table({"": ["prompt tokens", "seconds a query", "storage a task"],
+              "RAG": [v.rag_prompt_tokens, f"{v.rag_seconds_per_query:.3f}", "the index"],
+              "finetuned": [v.finetuned_prompt_tokens, f"{v.finetuned_seconds_per_query:.3f}",
+                            common.human_size(v.per_task_bytes)]})
+    if report.comparisons:
+        st.markdown("**Pilot: estimate beside measurement**")
+        st.table({"figure": [c.figure for c in report.comparisons],
+                  "estimated": [_value(c.figure, c.estimated) for c in report.comparisons],
+                  "measured": [_value(c.figure, c.measured) for c in report.comparisons],
+                  "estimate / measured": [f"{c.ratio:.2f}" for c in report.comparisons],
+                  "how": [c.how for c in report.comparisons]})
+    st.subheader("Retrieve or finetune?")
+    st.info(report.advice.recommendation)
+    st.pyplot(break_even(report.advice), clear_figure=True)
+    st.caption("Assuming " + "; ".join(report.advice.assumptions) + ".")
+
+
+def _value(figure: str, value: float) -> str:
+    return common.human_size(value) if "memory" in figure else f"{value:.3f}"
+
+
+cfg = common.config()
+st.title("Estimate")
+st.caption("Memory, time and cost of finetuning before committing compute; then whether to retrieve, "
+           "finetune or both. Formulas: docs/estimate.md.")
+values, pilot_steps, index_name, experiment_folder = form(cfg)
+if st.button("Estimate", type="primary"):
+    try:
+        bar = st.progress(0.0, text="tracing a training step...")
+        report = api.estimate(
+            cfg.updated(values), api.EstimateRequest(pilot=pilot_steps, index=index_name, experiment=experiment_folder),
+            progress=lambda u: bar.progress(u.fraction or 0.0, text=f"pilot {u.stage}: {u.done}/{u.total or '?'}"))
+        bar.empty()
+        st.session_state["estimate"] = report
+    except Exception as exc:  # noqa: BLE001 - shown on the page, the form stays usable
+        common.show_error(exc)
+if "estimate" in st.session_state:
+    show(st.session_state["estimate"])

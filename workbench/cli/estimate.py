@@ -1,0 +1,117 @@
+"""`wb estimate`: memory, time and cost of a finetuning setting before committing compute, optionally
+beside a pilot measurement, and the retrieve-or-finetune advice. Each flag sets one config key."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from workbench import api
+from workbench.cli.main import with_flags
+from workbench.cli.output import add_json_flag, cli_progress, emit, human_size, table
+from workbench.config import Config
+from workbench.estimate import DEVICE_NAMES, METHOD_NAMES
+
+FLAGS = {
+    "estimate.model": "model", "estimate.method": "method", "estimate.objective": "objective",
+    "estimate.device": "device", "estimate.dtype": "dtype", "estimate.completion_tokens": "completion_tokens",
+    "estimate.dataset_tokens": "dataset_tokens", "estimate.utilisation": "utilisation",
+    "estimate.price_per_hour": "price_per_hour", "estimate.queries_per_day": "queries_per_day",
+    "estimate.updates_per_month": "updates_per_month", "estimate.horizon_days": "horizon_days",
+    "training.generator.max_length": "seq_len", "training.generator.batch_size": "batch_size",
+    "training.generator.epochs": "epochs", "training.generator.gradient_checkpointing": "gradient_checkpointing",
+    "training.lora.r": "lora_r", "training.lora.target_modules": "lora_targets",
+}
+
+
+def register(cli) -> None:
+    p = cli.command("estimate", help="memory, time and cost of finetuning or serving a model, before spending "
+                                     "compute; --pilot measures real steps beside the estimate")
+    p.add_argument("--model", help="a shipped architecture (smollm2-135m ... llama-3-8b, see --list), the embedded "
+                                   "generator, a model folder, a config.json, a cached HF id (default: models.generator)")
+    p.add_argument("--method", choices=METHOD_NAMES, help="what trains (default: training.generator.method)")
+    p.add_argument("--objective", choices=("sft", "dpo"), help="default: estimate.objective")
+    p.add_argument("--device", choices=DEVICE_NAMES, help="where it runs (default: estimate.device)")
+    p.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), help="default: estimate.dtype")
+    p.add_argument("--seq-len", type=int, help="tokens per sequence (default: training.generator.max_length)")
+    p.add_argument("--batch-size", type=int, help="default: training.generator.batch_size")
+    p.add_argument("--epochs", type=int, help="default: training.generator.epochs")
+    p.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction,
+                   help="default: training.generator.gradient_checkpointing")
+    p.add_argument("--lora-r", type=int, help="LoRA rank (default: training.lora.r)")
+    p.add_argument("--lora-targets", type=lambda text: text.split(","), metavar="NAME,NAME",
+                   help="LoRA target modules, comma-separated (default: training.lora.target_modules)")
+    p.add_argument("--completion-tokens", type=int, help="tokens of each sequence the loss learns (default: all)")
+    p.add_argument("--dataset-tokens", type=int, help="training tokens per epoch (default: estimate.dataset_tokens)")
+    p.add_argument("--utilisation", type=float, help="share of peak FLOP/s reached (default: the device's)")
+    p.add_argument("--price-per-hour", type=float, help="USD (default: the device's list price)")
+    p.add_argument("--queries-per-day", type=float, help="advisor (default: estimate.queries_per_day)")
+    p.add_argument("--updates-per-month", type=float, help="advisor (default: estimate.updates_per_month)")
+    p.add_argument("--horizon-days", type=int, help="advisor (default: estimate.horizon_days)")
+    p.add_argument("--pilot", type=int, default=0, metavar="N",
+                   help="also run N real training steps here and print the measurement beside the estimate")
+    p.add_argument("--index", help="an index: its chunks set RAG's prompt length and re-embedding cost")
+    p.add_argument("--experiment", type=Path, metavar="DIR", help="a `wb compare` results folder: measured quality")
+    p.add_argument("--output", type=Path, metavar="DIR", help="write estimate.json, memory.png and break-even.png here")
+    p.add_argument("--list", action="store_true", help="list the shipped architectures and the devices, and exit")
+    add_json_flag(p)
+    p.set_defaults(handler=estimate_command)
+
+
+def estimate_command(args: argparse.Namespace, config: Config) -> int:
+    if args.list:
+        return _list()
+    config = with_flags(config, args, FLAGS)
+    request = api.EstimateRequest(pilot=args.pilot, index=args.index, experiment=args.experiment, output=args.output)
+    report = api.estimate(config, request, cli_progress(args))
+    emit(args, report.as_dict(), lambda: print(render(report)))
+    return 0
+
+
+def render(report: api.EstimateReport) -> str:
+    """The estimate for people: parameters, memory by part, time, serving, the pilot and the advice."""
+    e, s = report.estimate, report.estimate.setting
+    p = e.parameters
+    lines = [f"{s['model']} · {s['method']} ({s['objective']}) · {e.device.name} in {s['dtype']} · batch "
+             f"{s['batch_size']} × {s['seq_len']} tokens ({s['completion_tokens']} learned) · checkpointing "
+             f"{'on' if s['gradient_checkpointing'] else 'off'}",
+             f"parameters: {p.total:,} total, {p.trainable:,} trainable ({100 * p.trainable / p.total:.3f} %)", ""]
+    if e.steps:
+        rows = [(part, human_size(size)) for part, size in e.memory.items()]
+        rows.append(("peak", human_size(e.peak_memory)))
+        lines += [table(rows, ("memory (estimated)", "")),
+                  f"{'fits' if e.fits else 'DOES NOT FIT'} in {e.device.name}'s {human_size(int(e.device.memory_bytes))}",
+                  "",
+                  f"time (estimated): {e.flops_per_step / 1e12:.2f} TFLOP a step, {e.seconds_per_step:.2f} s a step at "
+                  f"{100 * s['utilisation']:.0f} % of {e.device.peak_flops / 1e9:,.0f} GFLOP/s"
+                  f"{' (measured here by a matmul probe)' if e.device.measured else ''}; {e.steps:,} steps = "
+                  f"{e.train_seconds / 3600:.2f} h, ${e.train_cost:,.2f}", ""]
+    v = e.serving
+    lines += [table([("prompt tokens", v.rag_prompt_tokens, v.finetuned_prompt_tokens),
+                     ("seconds a query", f"{v.rag_seconds_per_query:.3f}", f"{v.finetuned_seconds_per_query:.3f}"),
+                     ("KV cache a query", human_size(v.kv_cache_bytes_per_token * (v.rag_prompt_tokens + v.answer_tokens)),
+                      human_size(v.kv_cache_bytes_per_token * (v.finetuned_prompt_tokens + v.answer_tokens))),
+                     ("storage a task", "the index", human_size(v.per_task_bytes))],
+                    ("serving (estimated)", "RAG", "finetuned")), ""]
+    if report.comparisons:
+        lines += [table([(c.figure, _figure(c.figure, c.estimated), _figure(c.figure, c.measured), f"{c.ratio:.2f}", c.how)
+                         for c in report.comparisons], ("pilot", "estimated", "measured", "ratio", "how")), ""]
+    a = report.advice
+    lines += ["advice: " + a.recommendation, "assuming " + "; ".join(a.assumptions) + "."]
+    return "\n".join(lines)
+
+
+def _figure(name: str, value: float) -> str:
+    return human_size(int(value)) if "memory" in name else f"{value:.3f}"
+
+
+def _list() -> int:
+    from workbench.estimate.architecture import shipped_architectures
+    from workbench.estimate.devices import GPUS
+
+    print("architectures: " + ", ".join(shipped_architectures()))
+    print(table([(d.name, human_size(int(d.memory_bytes)), f"{d.peak_flops / 1e12:.0f}", f"{d.bandwidth / 1e9:.0f}",
+                  f"{d.price_per_hour:.2f}") for d in GPUS.values()],
+                ("device", "memory", "peak TFLOP/s", "GB/s", "USD/h")))
+    print("cpu: this machine, measured by a matmul and a copy probe")
+    return 0
