@@ -4,6 +4,7 @@ against real autograd, the block extrapolation, the advisor's arithmetic, and ba
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -171,17 +172,24 @@ def test_gpu_names_map_to_the_table():
         gpu_named("NVIDIA L40S")
 
 
-def test_a_pilot_on_this_cpu_lands_within_a_quarter_of_the_estimate(tmp_path):
-    """The calibration the issue asks for, on one setting (bench/estimate.py has the table): LoRA with
-    checkpointing, 2 × 256 tokens. Its own process: the pilot's memory is RSS above the process start."""
+def _pilot(tmp_path: Path, environment: dict[str, str]) -> dict[str, float]:
+    """`wb estimate --pilot 4` in a process of its own (its RSS starts clean): estimate / measurement
+    per figure, for LoRA with checkpointing at 4 x 256 tokens (a bench/results/estimate.md row)."""
     wb = Path(sys.executable).parent / "wb"
-    output = subprocess.run([str(wb), "estimate", "--pilot", "4", "--json", "--set", "training.generator.batch_size=2",
-                             "--set", "training.generator.max_length=256", "--set", "estimate.completion_tokens=32",
+    output = subprocess.run([str(wb), "estimate", "--pilot", "4", "--json", "--set", "training.generator.batch_size=4",
+                             "--set", "training.generator.max_length=256", "--set", "estimate.completion_tokens=64",
                              "--set", f"training.output_root={tmp_path}"],
-                            check=True, capture_output=True, text=True).stdout
+                            check=True, capture_output=True, text=True, env={**os.environ, **environment}).stdout
     report = json.loads(output)
-    assert report["pilot"]["steps"] == 4 and report["pilot"]["labelled_tokens"] == 32
-    ratios = {row["figure"]: row["ratio"] for row in report["comparisons"]}
-    assert set(ratios) == {"seconds per step", "peak memory (bytes)"}
-    for figure, ratio in ratios.items():
-        assert 0.75 <= ratio <= 1.25, f"{figure}: estimate / measurement = {ratio:.2f}"
+    assert report["pilot"]["steps"] == 4 and report["pilot"]["labelled_tokens"] == 64
+    return {row["figure"]: row["ratio"] for row in report["comparisons"]}
+
+
+def test_a_pilot_on_this_cpu_lands_within_a_quarter_of_the_estimate(tmp_path):
+    """The calibration the issue asks for, on one setting. Step time is measured as users train; memory
+    with glibc returning freed memory to the system, so that RSS is the peak of the live tensors the
+    estimate counts, not a fragmented heap (docs/estimate.md)."""
+    timed = _pilot(tmp_path, {})
+    assert 0.75 <= timed["seconds per step"] <= 1.25, timed
+    tensors = _pilot(tmp_path, {"MALLOC_MMAP_THRESHOLD_": "1048576"})
+    assert 0.75 <= tensors["peak memory (bytes)"] <= 1.25, tensors

@@ -98,6 +98,10 @@ def show(report: api.EstimateReport) -> None:
                   "measured": [_value(c.figure, c.measured) for c in report.comparisons],
                   "estimate / measured": [f"{c.ratio:.2f}" for c in report.comparisons],
                   "how": [c.how for c in report.comparisons]})
+        if report.pilot.heap_kept:
+            st.caption("The measured memory includes freed memory glibc keeps in its heap, and this server already "
+                       "holds models; for the live tensors the estimate counts, run `MALLOC_MMAP_THRESHOLD_=1048576 "
+                       "wb estimate --pilot N` (docs/estimate.md).")
     st.subheader("Retrieve or finetune?")
     st.info(report.advice.recommendation)
     st.pyplot(break_even(report.advice), clear_figure=True)

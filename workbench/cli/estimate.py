@@ -95,7 +95,11 @@ def render(report: api.EstimateReport) -> str:
                     ("serving (estimated)", "RAG", "finetuned")), ""]
     if report.comparisons:
         lines += [table([(c.figure, _figure(c.figure, c.estimated), _figure(c.figure, c.measured), f"{c.ratio:.2f}", c.how)
-                         for c in report.comparisons], ("pilot", "estimated", "measured", "ratio", "how")), ""]
+                         for c in report.comparisons], ("pilot", "estimated", "measured", "ratio", "how"))]
+        if report.pilot.heap_kept:
+            lines.append("measured RSS includes freed memory glibc keeps in its heap; for the live tensors the estimate "
+                         "counts, run with MALLOC_MMAP_THRESHOLD_=1048576 in the environment (docs/estimate.md)")
+        lines.append("")
     a = report.advice
     lines += ["advice: " + a.recommendation, "assuming " + "; ".join(a.assumptions) + "."]
     return "\n".join(lines)

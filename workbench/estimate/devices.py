@@ -37,7 +37,7 @@ class Device:
 GPU_UTILISATION = 0.4
 # On the CPU, the share of the matrix-multiply probe's FLOP/s a training step reaches; calibrated
 # against `wb estimate --pilot` on the embedded model (bench/results/estimate.md).
-CPU_UTILISATION = 0.5
+CPU_UTILISATION = 0.74
 
 GPUS = {
     "t4": Device("t4", 16 * GIB, 65e12, 320 * GB, 0.35, GPU_UTILISATION, "float16"),

@@ -5,11 +5,14 @@ padded to exactly `training.generator.max_length` tokens with `estimate.completi
 learned, so the measured step is the step the estimate describes. Step time is the median between
 consecutive steps (the first, which warms up, is left out); memory is the peak above what the process
 held before the model loaded: resident memory (RSS) on a CPU, `torch.cuda.max_memory_allocated` on CUDA.
+On a CPU, RSS also holds freed memory glibc keeps in a fragmented heap unless the process started with
+`MALLOC_MMAP_THRESHOLD_=1048576` (docs/estimate.md); the result says which.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import statistics
 import tempfile
 import time
@@ -25,6 +28,9 @@ from workbench.estimate.estimator import Setting
 from workbench.progress import ProgressCallback, ProgressUpdate
 
 FILLER = " the"  # one token in SmolLM2's, Llama's and Qwen's vocabularies
+# Set in the environment of a CPU pilot, glibc maps every allocation of 1 MiB or more on its own and
+# returns it when freed: RSS then follows the live tensors, which is what the estimate counts.
+TENSORS_ONLY = "MALLOC_MMAP_THRESHOLD_"
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,7 @@ class Pilot:
     memory_source: str  # "rss" (CPU) or "cuda" (max_memory_allocated)
     device: str  # where it ran: "cpu" or the CUDA device's name
     labelled_tokens: int  # learned tokens per sequence, as tokenized
+    heap_kept: bool  # CPU RSS includes freed memory glibc keeps (MALLOC_MMAP_THRESHOLD_ not set): docs/estimate.md
 
 
 def run_pilot(setting: Setting, steps: int, progress: ProgressCallback | None = None) -> Pilot:
@@ -73,7 +80,8 @@ def run_pilot(setting: Setting, steps: int, progress: ProgressCallback | None = 
     else:
         peak, source, name = summary["peak_rss_bytes"] - baseline, "rss", "cpu"
     seconds = statistics.median(b - a for a, b in zip(step_times, step_times[1:]))
-    return Pilot(summary["steps"], seconds, peak, source, name, labelled)
+    heap_kept = source == "rss" and TENSORS_ONLY not in os.environ
+    return Pilot(summary["steps"], seconds, peak, source, name, labelled, heap_kept)
 
 
 def _examples(setting: Setting, model: str, steps: int) -> tuple[list, int]:
