@@ -20,6 +20,7 @@ from workbench.errors import WorkbenchError
 from workbench.training.runs import write_atomic
 
 CONFIG_ENV, OVERRIDES_ENV = "WORKBENCH_CONFIG", "WORKBENCH_SET"  # set by `wb ui`
+SHIPPED_RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results" / "experiments"  # in a checkout
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 

@@ -16,12 +16,10 @@ from workbench.estimate.architecture import shipped_architectures
 from workbench.estimate.plots import break_even, memory_breakdown
 from workbench.indexing import list_indexes
 
-SHIPPED_RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "experiments"
-
 
 def experiment_folders(cfg) -> list[Path]:
     """`wb compare` results with a QA metric: this server's, then those shipped with the checkout."""
-    roots = [Path(cfg.training.output_root) / "experiments", SHIPPED_RESULTS]
+    roots = [Path(cfg.training.output_root) / "experiments", common.SHIPPED_RESULTS]
     return [p for root in roots for p in sorted(root.glob("*"))
             if (p / "summary.json").is_file() and json.loads((p / "summary.json").read_text()).get("task") == "qa"]
 

@@ -20,16 +20,13 @@ QA_METRICS = ("exact_match", "token_f1", "answer_contained")
 CLASSIFY_METRICS = ("accuracy", "macro_f1")
 
 
-SHIPPED_RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "experiments"  # in a checkout
-
-
 def result_folders(cfg) -> list[Path]:
     """Experiment folders (with summary.json) and evaluation folders (with scores.json), newest first;
     then the experiments whose results ship with the checkout."""
     root = Path(cfg.training.output_root)
     folders = [p for p in (root / "experiments").glob("*") if (p / "summary.json").is_file()]
     folders += [p for kind in ("eval-qa", "eval-classify") for p in (root / kind).glob("*") if (p / "scores.json").is_file()]
-    shipped = sorted(p for p in SHIPPED_RESULTS.glob("*") if (p / "summary.json").is_file())
+    shipped = sorted(p for p in common.SHIPPED_RESULTS.glob("*") if (p / "summary.json").is_file())
     return sorted(folders, key=lambda p: p.stat().st_mtime, reverse=True) + shipped
 
 

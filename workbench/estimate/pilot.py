@@ -45,7 +45,7 @@ class Pilot:
 
 
 def run_pilot(setting: Setting, steps: int, progress: ProgressCallback | None = None) -> Pilot:
-    """Train `steps` steps (at least 3) of `setting` here; the estimate to compare with is that of the
+    """Train `steps` steps (at least 3: `api.EstimateRequest` checks) of `setting` here; the estimate to compare with is that of the
     same setting on the device it ran on, with `Pilot.labelled_tokens` learned."""
     from workbench.models import resolve_device
     from workbench.training.generator import train_generator
@@ -54,8 +54,6 @@ def run_pilot(setting: Setting, steps: int, progress: ProgressCallback | None = 
     if method is None or METHODS[setting.method].quantized or setting.objective != "sft":
         raise WorkbenchError(f"the pilot runs workbench's trainer, which trains {setting.method} "
                              f"{'with DPO ' if setting.objective != 'sft' else ''}nowhere yet: estimate it without --pilot")
-    if steps < 3:
-        raise WorkbenchError(f"--pilot {steps}: give at least 3 steps (the first warms up and is not timed)")
     options = setting.generator_options
     options = dataclasses.replace(
         options, pad_to_max_length=True, eval_generate=0,
