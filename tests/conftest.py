@@ -45,3 +45,16 @@ def demo_corpus():
 def config(tmp_path):
     """The default config with indexes and training runs written under the test's tmp_path."""
     return load_config(overrides=[f"index.root={tmp_path / 'indexes'}", f"training.output_root={tmp_path / 'runs'}"])
+
+
+@pytest.fixture(scope="session")
+def loop():
+    """Loop settings for tests: 2 epochs of batch 4 on CPU, no checkpoints; overridable per test."""
+
+    from workbench.training.loop import LoopSettings
+
+    def settings(**overrides) -> LoopSettings:
+        defaults = {"epochs": 2, "batch_size": 4, "learning_rate": 1e-4, "seed": 0, "device": "cpu"}
+        return LoopSettings(**{**defaults, **overrides})
+
+    return settings

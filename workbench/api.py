@@ -165,6 +165,12 @@ class GeneratorRequest(_RunRequest):
                                  "build one with `wb index build`)")
 
 
+class RewardRequest(_RunRequest):
+    """Train a reward model on preference records (`prompt` or `instruction` [+ `input`], `chosen`, `rejected`)."""
+
+    data: Path  # preference records (JSON list or JSON Lines); there is no demo set of preferences
+
+
 def train_classifier(config: Config, request: ClassifierRequest, progress: ProgressCallback | None = None) -> RunDir:
     """Train with `training.classifier` settings; returns the finished `RunDir` (its summary says how
     many texts were truncated)."""
@@ -187,11 +193,15 @@ def train_classifier(config: Config, request: ClassifierRequest, progress: Progr
 
 
 def train_generator(config: Config, request: GeneratorRequest, progress: ProgressCallback | None = None) -> RunDir:
-    """Finetune with `training.generator` settings; returns the finished `RunDir`."""
+    """Finetune with `training.generator` settings; returns the finished `RunDir`. The preference methods
+    (`dpo`, `rloo`) read preference records and `training.preference` instead."""
+    from workbench.preference import PREFERENCE_METHODS
     from workbench.training.examples import bundled_general_examples, load_examples
     from workbench.training.generator import GeneratorOptions, train_generator as train
 
     request.check()
+    if config.training.generator.method in PREFERENCE_METHODS:
+        return _train_preference(config, request, progress)
     system = config.generation.system_prompt
     index = None
     if request.with_context == "retrieved":
@@ -209,6 +219,45 @@ def train_generator(config: Config, request: GeneratorRequest, progress: Progres
     options = GeneratorOptions.from_config(config, prompt_init_text=request.prompt_init_text)
     return train(examples, options, request.run_path(config, "generator", options.method), eval_examples,
                  general=general, source=source, resume=request.resume, progress=progress)
+
+
+def _train_preference(config: Config, request: GeneratorRequest, progress: ProgressCallback | None) -> RunDir:
+    from workbench.preference.policy import PreferenceOptions, train_preference
+    from workbench.training.examples import bundled_general_examples, load_examples
+
+    if request.data is None:
+        raise WorkbenchError(f"--method {config.training.generator.method} learns from preference records "
+                             f"(prompt, chosen, rejected): pass --data FILE (the demo corpus has none)")
+    records, eval_records = _preference_split(config, request.data, request.eval_data)
+    system = config.generation.system_prompt
+    general = (load_examples(request.general_data, "instruction", system)[0] if request.general_data
+               else bundled_general_examples(system))
+    options = PreferenceOptions.from_config(config)
+    return train_preference(records, eval_records, options, request.run_path(config, "generator", options.method),
+                            general=general, source=str(request.data), resume=request.resume, progress=progress)
+
+
+def train_reward(config: Config, request: RewardRequest, progress: ProgressCallback | None = None) -> RunDir:
+    """Train a reward model with `training.reward` settings; returns the finished `RunDir` (its summary
+    holds the held-out pairwise accuracy)."""
+    from workbench.preference.reward import RewardOptions, train_reward as train
+
+    request.check()
+    records, eval_records = _preference_split(config, request.data, request.eval_data)
+    options = RewardOptions.from_config(config)
+    return train(records, eval_records, options, request.run_path(config, "reward", options.method),
+                 source=str(request.data), resume=request.resume, progress=progress)
+
+
+def _preference_split(config: Config, data: Path, eval_data: Path | None) -> tuple[list, list]:
+    """(training, held-out) preference records: `eval_data`, or a seeded 10 % of `data` by record."""
+    from workbench.corpus import load_preferences
+    from workbench.preference.data import split_records
+
+    records = load_preferences(data)
+    if eval_data is not None:
+        return records, load_preferences(eval_data)
+    return split_records(records, 0.1, config.training.seed)
 
 
 def evaluate_classifier(config: Config, run: Path, data: Path, output: Path | None = None) -> tuple[dict, Path]:

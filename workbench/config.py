@@ -96,7 +96,7 @@ class ClassifierTrainingConfig(_Section):
 
 
 class GeneratorTrainingConfig(_Section):
-    method: Literal["lora", "prompt-tuning", "prefix-tuning", "ia3", "adapter", "full"]
+    method: Literal["lora", "prompt-tuning", "prefix-tuning", "ia3", "adapter", "full", "dpo", "rloo"]
     epochs: int = Field(gt=0)
     batch_size: int = Field(gt=0)
     learning_rate: float = Field(gt=0)
@@ -105,6 +105,30 @@ class GeneratorTrainingConfig(_Section):
     virtual_tokens: int = Field(gt=0)
     bottleneck_size: int = Field(gt=0)
     eval_generate: int = Field(ge=0)
+
+
+class PreferenceTrainingConfig(_Section):
+    """DPO and RLOO (`training.generator.method` dpo | rloo): their own loop, the preferences' window."""
+
+    adapter: Literal["lora", "full"]
+    base_run: Path | None
+    reward_run: Path | None
+    beta: float = Field(gt=0, allow_inf_nan=False)
+    epochs: int = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    learning_rate: float = Field(gt=0, allow_inf_nan=False)
+    max_length: int = Field(gt=0)
+    num_generations: int = Field(ge=2)
+    max_completion_length: int = Field(gt=0)
+    temperature: float = Field(gt=0, allow_inf_nan=False)
+
+
+class RewardTrainingConfig(_Section):
+    method: Literal["lora", "full"]
+    epochs: int = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    learning_rate: float = Field(gt=0, allow_inf_nan=False)
+    max_length: int = Field(gt=0)
 
 
 class LoraConfig(_Section):
@@ -123,6 +147,8 @@ class TrainingConfig(_Section):
     group_by_length: bool
     classifier: ClassifierTrainingConfig
     generator: GeneratorTrainingConfig
+    preference: PreferenceTrainingConfig
+    reward: RewardTrainingConfig
     lora: LoraConfig
 
 

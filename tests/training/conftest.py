@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from workbench.training.examples import qa_examples
-from workbench.training.loop import LoopSettings
 
 SYSTEM = "Answer with a short phrase."
 
@@ -25,14 +24,3 @@ def qa(demo_corpus):
     """(train, eval) prompt–completion examples from demo QA pairs, question only."""
     examples = qa_examples(demo_corpus.qa_pairs[:16], SYSTEM)
     return examples[:12], examples[12:]
-
-
-@pytest.fixture(scope="session")
-def loop():
-    """Loop settings for tests: 2 epochs of batch 4 on CPU, no checkpoints; overridable per test."""
-
-    def settings(**overrides) -> LoopSettings:
-        defaults = {"epochs": 2, "batch_size": 4, "learning_rate": 1e-4, "seed": 0, "device": "cpu"}
-        return LoopSettings(**{**defaults, **overrides})
-
-    return settings

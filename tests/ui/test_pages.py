@@ -113,6 +113,37 @@ def test_train_page_starts_a_job_and_shows_its_summary_when_done(roots):
     assert at.dataframe[0].value["method"].tolist() == ["head"]  # past runs
 
 
+def test_train_page_tunes_on_preferences_with_dpo_from_a_server_file(roots):
+    """DPO reads preference records (no demo corpus to offer), trains with training.preference, and its run
+    is listed with the generator runs the Compare page answers with."""
+    config, data = roots
+    records = [{"prompt": f"Say hello to {name}.", "chosen": f"Hello, {name}! Nice to meet you.",
+                "rejected": f"Ugh, {name}. What do you want?"} for name in ("Ann", "Bo", "Cy", "Di", "Ed", "Flo")]
+    (data / "prefs.json").write_text(json.dumps(records))
+    at = page("train").run()
+    at.radio[0].set_value("generator").run()
+    at.selectbox[0].set_value("dpo").run()
+    assert at.radio[1].options == ["Upload a file", "Server file"]
+    at.radio[1].set_value("Server file").run()
+    at.text_input[0].set_value(str(data / "prefs.json")).run()
+    assert at.selectbox[1].label == "Start from" and at.number_input[0].label == "Beta"
+    at.number_input[2].set_value(2)  # batch size
+    at.number_input[5].set_value(1)  # max steps
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    from workbench.jobs import list_jobs, read_job
+
+    job = list_jobs(config)[0]
+    assert job.kind == "train-generator" and "dpo" in job.title
+    deadline = time.monotonic() + TIMEOUT
+    while read_job(job.path).active and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert read_job(job.path).state == "completed", read_job(job.path).error
+    at.run()
+    assert "eval_reward_accuracy" in [m.label for m in at.metric]
+    assert at.dataframe[0].value["method"].tolist() == ["dpo"]
+
+
 def test_results_page_shows_scores_charts_and_disagreements(roots, tmp_path):
     config, _ = roots
     qa = tmp_path / "qa.jsonl"

@@ -1,4 +1,5 @@
-"""Train: start a classifier or generator run as a background job, watch it live, compare past runs.
+"""Train: start a classifier, generator or reward-model run as a background job, watch it live, compare
+past runs. Generator methods dpo and rloo tune on preference records with `training.preference`.
 
 A run trains in its own process (workbench.jobs): closing or reloading the tab changes nothing, and
 this page re-attaches to it."""
@@ -11,22 +12,28 @@ import streamlit as st
 
 from ui import charts, common, job_panel
 from workbench import api
-from workbench.config import ClassifierTrainingConfig, GeneratorTrainingConfig
+from workbench.config import ClassifierTrainingConfig, GeneratorTrainingConfig, RewardTrainingConfig
 from workbench.indexing import list_indexes
 from workbench.jobs import list_jobs, start_job
+from workbench.preference import PREFERENCE_METHODS
 from workbench.training.runs import RunDir, list_runs
 
-DATA_TYPES = {"generator": ("json", "jsonl"), "classifier": ("csv", "tsv")}  # what the loaders read
-KINDS = {"generator": ("train-generator", GeneratorTrainingConfig), "classifier": ("train-classifier", ClassifierTrainingConfig)}
+DATA_TYPES = {"generator": ("json", "jsonl"), "classifier": ("csv", "tsv"), "reward": ("json", "jsonl")}  # what the loaders read
+KINDS = {"generator": ("train-generator", GeneratorTrainingConfig), "classifier": ("train-classifier", ClassifierTrainingConfig),
+         "reward": ("train-reward", RewardTrainingConfig)}
+REQUESTS = {"generator": api.GeneratorRequest, "classifier": api.ClassifierRequest, "reward": api.RewardRequest}
 
 
 def methods(section: type) -> list[str]:
     return list(typing.get_args(section.model_fields["method"].annotation))
 
 
-def data_source(cfg, kind: str):
-    source = st.radio("Data", ["Demo corpus", "Upload a file", "Server file"], horizontal=True,
-                      help="demo corpus: its QA pairs (generator) or its paragraphs labelled by article (classifier)")
+def data_source(cfg, kind: str, demo: bool = True):
+    """The chosen data: None for the demo corpus, [] while nothing is chosen yet, else [upload or path]."""
+    options = ["Demo corpus", "Upload a file", "Server file"] if demo else ["Upload a file", "Server file"]
+    source = st.radio("Data", options, horizontal=True,
+                      help="demo corpus: its QA pairs (generator) or its paragraphs labelled by article (classifier); "
+                           "preference methods read records with prompt, chosen and rejected")
     if source == "Demo corpus":
         return None
     if source == "Upload a file":
@@ -41,16 +48,31 @@ def start_form(cfg) -> None:
     st.subheader("Start a run")
     kind = st.radio("What to train", list(KINDS), horizontal=True)
     job_kind, section_type = KINDS[kind]
-    section = getattr(cfg.training, kind)
     choices = methods(section_type)
-    method = st.selectbox("Method", choices, index=choices.index(section.method))
+    method = st.selectbox("Method", choices, index=choices.index(getattr(cfg.training, kind).method))
+    preference = kind == "reward" or method in PREFERENCE_METHODS
+    loop_section = "preference" if kind == "generator" and preference else kind
+    section = getattr(cfg.training, loop_section)
     try:
-        chosen = data_source(cfg, kind)
+        chosen = data_source(cfg, kind, demo=not preference)
     except Exception as exc:  # noqa: BLE001
         common.show_error(exc)
         return
     extra: dict = {}
-    if kind == "generator":
+    values: dict = {}
+    if kind == "generator" and preference:
+        left, middle, right = st.columns(3)
+        generators = {r["name"]: str(r["path"]) for r in list_runs(cfg.training.output_root, kind="generator")}
+        base = left.selectbox("Start from", ["the base model", *generators],
+                              help="an instruction-tuned run, say: it is also the reference the tuning stays near")
+        values["training.preference.base_run"] = generators.get(base)
+        values["training.preference.beta"] = middle.number_input("Beta", min_value=1e-6, value=section.beta, format="%.3f",
+                                                                 help="dpo: pull toward the reference; rloo: KL penalty")
+        if method == "rloo":
+            rewards = {r["name"]: str(r["path"]) for r in list_runs(cfg.training.output_root, kind="reward")}
+            picked = right.selectbox("Reward model", list(rewards), help="train one first: What to train → reward")
+            values["training.preference.reward_run"] = rewards.get(picked)
+    elif kind == "generator":
         left, right, last = st.columns(3)
         extra["format"] = left.selectbox("Data format", ["qa", "instruction", "chat"])
         extra["with_context"] = right.selectbox("Context in the prompt", ["none", "gold", "retrieved"],
@@ -60,13 +82,13 @@ def start_form(cfg) -> None:
             names = [i["name"] for i in list_indexes(cfg.index.root) if "error" not in i]
             extra["index"] = last.selectbox("Index", names)
     columns = st.columns(6)
-    values = {
+    values |= {
         f"training.{kind}.method": method,
-        f"training.{kind}.epochs": columns[0].number_input("Epochs", min_value=1, value=section.epochs),
-        f"training.{kind}.batch_size": columns[1].number_input("Batch size", min_value=1, value=section.batch_size),
-        f"training.{kind}.learning_rate": columns[2].number_input("Learning rate", min_value=1e-9,
-                                                                  value=section.learning_rate, format="%.1e"),
-        f"training.{kind}.max_length": columns[3].number_input("Max tokens", min_value=1, value=section.max_length),
+        f"training.{loop_section}.epochs": columns[0].number_input("Epochs", min_value=1, value=section.epochs),
+        f"training.{loop_section}.batch_size": columns[1].number_input("Batch size", min_value=1, value=section.batch_size),
+        f"training.{loop_section}.learning_rate": columns[2].number_input("Learning rate", min_value=1e-9,
+                                                                          value=section.learning_rate, format="%.1e"),
+        f"training.{loop_section}.max_length": columns[3].number_input("Max tokens", min_value=1, value=section.max_length),
         "training.max_steps": columns[4].number_input("Max steps (0: all)", min_value=0,
                                                       value=cfg.training.max_steps or 0) or None,
         "training.checkpoint_every": columns[5].number_input("Checkpoint every", min_value=0,
@@ -79,8 +101,7 @@ def start_form(cfg) -> None:
             if chosen:
                 data = (chosen[0] if not hasattr(chosen[0], "getvalue")
                         else common.save_uploads(chosen, cfg, common.unique_folder("training"))[0])
-            request_type = api.GeneratorRequest if kind == "generator" else api.ClassifierRequest
-            request = request_type(data=data, **extra)
+            request = REQUESTS[kind](data=data, **extra)
             title = f"{kind} {method} on {data.name if data else 'the demo corpus'}"
             job_panel.select(start_job(run_cfg, job_kind, request, title=title))
             st.rerun()
@@ -96,7 +117,8 @@ def summary_of(summary: dict) -> None:
     cells[2].metric("Peak memory", common.human_size(summary.get("peak_cuda_bytes") or summary.get("peak_rss_bytes")))
     cells[3].metric("Saved (adapter/weights)", common.human_size(summary.get("saved_bytes")))
     final = summary.get("final", {})
-    metric = next((m for m in ("accuracy", "token_f1", "eval_loss") if m in final), None)
+    metric = next((m for m in ("accuracy", "token_f1", "eval_accuracy", "eval_reward_accuracy", "eval_reward", "eval_loss")
+                   if m in final), None)
     if metric:
         cells[4].metric(metric, f"{final[metric]:.4f}")
 

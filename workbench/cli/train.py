@@ -1,4 +1,4 @@
-"""`wb train classifier|generator|merge` and `wb eval classify`: the finetuning track's commands.
+"""`wb train classifier|generator|reward|merge` and `wb eval classify`: the finetuning track's commands.
 
 Hyper-parameters default to `training.*` in the config; each flag here sets one config key for this
 run (e.g. `--epochs` is `training.generator.epochs`), so the CLI, the UI and a YAML file agree."""
@@ -12,6 +12,7 @@ from workbench import api
 from workbench.cli.output import add_json_flag, cli_progress, emit, human_size, table
 from workbench.cli.main import with_flags
 from workbench.config import Config
+from workbench.errors import WorkbenchError
 
 
 def register(cli) -> None:
@@ -36,8 +37,10 @@ def register(cli) -> None:
                         "(RAFT recipe; the prompt rag+finetuned sends) (default: none)")
     p.add_argument("--index", help="--with-context retrieved: the index to retrieve from")
     p.add_argument("--k", type=int, metavar="N", help="--with-context retrieved: chunks per question (default: retrieval.k)")
-    p.add_argument("--method", choices=("lora", "prompt-tuning", "prefix-tuning", "ia3", "adapter", "full"),
-                   help="what trains (default: training.generator.method)")
+    p.add_argument("--method", choices=("lora", "prompt-tuning", "prefix-tuning", "ia3", "adapter", "full", "dpo",
+                                        "rloo", "ppo"),
+                   help="what trains (default: training.generator.method); dpo and rloo tune on preference records "
+                        "(prompt, chosen, rejected) with the training.preference settings")
     p.add_argument("--model", help="base causal LM (default: models.generator)")
     p.add_argument("--virtual-tokens", type=int, help="prompt/prefix tuning: virtual tokens (default: training.generator.virtual_tokens)")
     p.add_argument("--prompt-init-text", help="prompt tuning: initialise the virtual tokens from this text")
@@ -50,8 +53,25 @@ def register(cli) -> None:
                         "(default: training.generator.eval_generate; 0: none)")
     p.add_argument("--general-data", type=Path,
                    help="Alpaca-style instructions to measure forgetting on (default: a small bundled set)")
+    p.add_argument("--base", type=Path, metavar="RUN_DIR",
+                   help="dpo/rloo: start from this generator run, e.g. instruction-tuned (default: training.preference.base_run)")
+    p.add_argument("--reward", type=Path, metavar="RUN_DIR",
+                   help="rloo: the reward model run that scores sampled responses (default: training.preference.reward_run)")
+    p.add_argument("--adapter", choices=("lora", "full"),
+                   help="dpo/rloo: what trains (default: training.preference.adapter)")
+    p.add_argument("--beta", type=float, help="dpo: pull toward the reference; rloo: KL penalty (default: training.preference.beta)")
+    p.add_argument("--num-generations", type=int, help="rloo: responses per prompt (default: training.preference.num_generations)")
     _loop_arguments(p)
     p.set_defaults(handler=train_generator_command)
+
+    p = cli.subcommand("train", "reward", help="train a reward model on preference records (prompt, chosen, rejected)")
+    p.add_argument("--data", type=Path, required=True, metavar="FILE",
+                   help="preference records: prompt (or instruction + input), chosen, rejected (JSON or JSONL)")
+    p.add_argument("--eval-data", type=Path, metavar="FILE", help="held-out pairs (default: 10%% of --data)")
+    p.add_argument("--method", choices=("lora", "full"), help="what trains (default: training.reward.method)")
+    p.add_argument("--model", help="base causal LM (default: models.generator)")
+    _loop_arguments(p)
+    p.set_defaults(handler=train_reward_command)
 
     p = cli.subcommand("train", "merge", help="merge a LoRA/IA3 generator run into a standalone model folder")
     p.add_argument("run", type=Path, metavar="RUN_DIR")
@@ -127,17 +147,33 @@ def train_classifier_command(args: argparse.Namespace, config: Config) -> None:
 
 
 def train_generator_command(args: argparse.Namespace, config: Config) -> None:
-    config = _with_flags(config, args, "generator", {
+    from workbench.preference import PREFERENCE_METHODS
+
+    if args.method == "ppo":
+        raise WorkbenchError("TRL no longer ships PPO; --method rloo is its maintained online successor: it samples "
+                             "responses, scores them with your reward model (--reward RUN_DIR) and keeps a KL penalty "
+                             "to the reference (docs/preference.md)")
+    preference = (args.method or config.training.generator.method) in PREFERENCE_METHODS
+    config = _with_flags(config, args, "preference" if preference else "generator", {
         "training.generator.method": "method", "models.generator": "model",
         "training.generator.virtual_tokens": "virtual_tokens", "training.generator.bottleneck_size": "bottleneck_size",
         "training.generator.gradient_checkpointing": "gradient_checkpointing",
-        "training.generator.eval_generate": "eval_generate", "retrieval.k": "k"})
+        "training.generator.eval_generate": "eval_generate", "retrieval.k": "k",
+        "training.preference.base_run": "base", "training.preference.reward_run": "reward",
+        "training.preference.adapter": "adapter", "training.preference.beta": "beta",
+        "training.preference.num_generations": "num_generations"})
     chosen = {"format": args.format, "with_context": args.with_context, "index": args.index,
               "general_data": args.general_data, "prompt_init_text": args.prompt_init_text}
     request = api.GeneratorRequest(data=None if args.demo else args.data, eval_data=args.eval_data,
                                    output=args.output, resume=args.resume,
                                    **{key: value for key, value in chosen.items() if value is not None})
     _report(args, api.train_generator(config, request, progress=cli_progress(args)))
+
+
+def train_reward_command(args: argparse.Namespace, config: Config) -> None:
+    config = _with_flags(config, args, "reward", {"training.reward.method": "method", "models.generator": "model"})
+    request = api.RewardRequest(data=args.data, eval_data=args.eval_data, output=args.output, resume=args.resume)
+    _report(args, api.train_reward(config, request, progress=cli_progress(args)))
 
 
 def merge_command(args: argparse.Namespace, config: Config) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from workbench.corpus.records import (
     QAPair,
 )
 from workbench.errors import WorkbenchError
+
+log = logging.getLogger(__name__)
 
 
 class DatasetError(WorkbenchError):
@@ -176,7 +179,7 @@ def load_instructions(path: str | Path) -> list[InstructionExample]:
 def load_preferences(path: str | Path) -> list[PreferenceExample]:
     """Preference records: `prompt` (or `instruction` + optional `input`), `chosen`, `rejected`."""
     path = Path(path)
-    examples = []
+    examples, identical = [], []
     for where, record in read_records(path):
         if "prompt" in record:
             prompt = _string(record, "prompt", path, where)
@@ -185,8 +188,16 @@ def load_preferences(path: str | Path) -> list[PreferenceExample]:
                                         _string(record, "input", path, where, required=False), "").prompt
         else:
             raise DatasetError(path, "missing field 'prompt' (or 'instruction')", where)
-        examples.append(PreferenceExample(prompt, _string(record, "chosen", path, where),
-                                          _string(record, "rejected", path, where)))
+        chosen, rejected = _string(record, "chosen", path, where), _string(record, "rejected", path, where)
+        if chosen.strip() == rejected.strip():  # prefers nothing: skipped, and said
+            identical.append(where)
+            continue
+        examples.append(PreferenceExample(prompt, chosen, rejected))
+    if identical:
+        log.warning("%s: skipped %d pair(s) whose 'chosen' and 'rejected' are identical (they prefer nothing): %s",
+                    path, len(identical), ", ".join(identical))
+    if not examples and identical:
+        raise DatasetError(path, "every pair has identical 'chosen' and 'rejected': nothing to prefer")
     return _nonempty(examples, path, "preference records")
 
 

@@ -72,11 +72,15 @@ class Setting:
         the mean chunk length of an index when one is known (else `chunking.chunk_size` in tokens)."""
         from workbench.training.generator import GeneratorOptions
 
+        from workbench.preference import PREFERENCE_METHODS
+
         section, training = config.estimate, config.training.generator
-        method = section.method or training.method
+        # dpo and rloo train their `training.preference.adapter`; `estimate.objective` says whether as DPO
+        parametrisation = config.training.preference.adapter if training.method in PREFERENCE_METHODS else training.method
+        method = section.method or parametrisation
         device = get_device(section.device)
         model = section.model or config.models.generator
-        trains_as = METHODS[method].as_generator_method or training.method
+        trains_as = METHODS[method].as_generator_method or parametrisation
         options = GeneratorOptions.from_config(config.updated({"training.generator.method": trains_as}))
         chunk_size = config.chunking.chunk_size
         return cls(

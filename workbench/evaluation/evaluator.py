@@ -26,6 +26,7 @@ class Task:
     primary: str
     set_metrics: Mapping[str, Callable[[list, list], float]] = field(default_factory=dict)
     binary: frozenset[str] = frozenset()  # per-item metrics that are 0 or 1 (paired tests use McNemar)
+    measured: tuple[str, ...] = ()  # per-item metrics the caller measures with models, given in `extras`
 
 
 def _qa(prediction: str, answers: Sequence[str]) -> dict[str, float]:
@@ -48,12 +49,19 @@ def _retrieval(retrieved: Sequence[str], relevant: Sequence[str]) -> dict[str, f
             "mrr": metrics.reciprocal_rank(retrieved, relevant), "ndcg@10": metrics.ndcg_at_k(retrieved, relevant, 10)}
 
 
+def _preference(prediction: str, chosen: str) -> dict[str, float]:
+    return {"rougeL": metrics.rouge(prediction, [chosen])["rougeL"]}
+
+
 TASKS: dict[str, Task] = {
     "qa": Task(_qa, primary="token_f1", binary=frozenset({"exact_match", "answer_contained"})),
     "classification": Task(_classification, primary="accuracy", set_metrics={"macro_f1": metrics.macro_f1},
                            binary=frozenset({"accuracy"})),
     "generation": Task(_generation, primary="rouge1", set_metrics={"corpus_bleu": metrics.corpus_bleu}),
     "retrieval": Task(_retrieval, primary="mrr", binary=frozenset({"recall@1", "recall@5"})),
+    # a reply to a preference prompt: the reward model's verdict against the base model's reply (1 win,
+    # 0.5 tie, 0 loss), its score, the held-out likelihood margin gained over the base, ROUGE-L vs chosen
+    "preference": Task(_preference, primary="win_rate", measured=("win_rate", "reward", "margin_gain")),
 }
 
 
@@ -99,6 +107,9 @@ def evaluate(task: str, strategy: str, ids: Sequence[str], predictions: Sequence
     """Score every prediction and summarize; `extras[i]` is copied into row i (latency, tokens, ...)."""
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r} (known: {', '.join(TASKS)})")
+    measured = TASKS[task].measured
+    if measured and not (extras and all(set(measured) <= set(extra) for extra in extras)):
+        raise ValueError(f"{task} evaluation: every item's extras must give {', '.join(measured)}")
     item_scores = score_items(task, predictions, references)
     rows = [{"id": str(i), "prediction": p, "reference": r, **s, **(dict(extras[n]) if extras else {})}
             for n, (i, p, r, s) in enumerate(zip(ids, predictions, references, item_scores))]
@@ -121,5 +132,5 @@ def summarize(task: str, rows: Sequence[Mapping[str, Any]], seed: int = 0) -> di
 def score_names(task: str, rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """The per-item metric names of a task, in their order (read from a scored row)."""
     first = rows[0]
-    return list(TASKS[task].item_metrics(first["prediction"], first["reference"]))
+    return [*TASKS[task].measured, *TASKS[task].item_metrics(first["prediction"], first["reference"])]
 

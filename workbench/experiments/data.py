@@ -1,7 +1,7 @@
 """An experiment's data, split once: training items (and demonstration pool) on one side, evaluated
 items on the other, never the same paragraph on both. QA splits by article; a classification
 experiment takes its train and test tables, or splits the demo paragraphs stratified by topic; a
-generation experiment takes its train and test records, or splits one file's."""
+generation or preference experiment takes its train and test records, or splits one file's by record."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from workbench.corpus import (
     load_demo_corpus,
     load_instructions,
     load_labeled_table,
+    load_preferences,
     load_squad,
     read_records,
 )
@@ -32,7 +33,9 @@ from workbench.experiments.spec import DataSpec, ExperimentSpec
 @dataclass(frozen=True)
 class ExperimentData:
     task: str
-    train: list[QAPair]  # classification: question = the text, answers = (label,); generation: the prompt, the references
+    # classification: question = the text, answers = (label,); generation: the prompt, the references;
+    # preference: the prompt, (chosen, rejected)
+    train: list[QAPair]
     test: list[QAPair]
     documents: list[Document] = field(default_factory=list)  # QA: what retrieval searches
     labels: list[str] = field(default_factory=list)  # classification: the label set, in order
@@ -144,7 +147,26 @@ def filled_text(template: str | None, prompt: str) -> str:
     return "\n".join(match.groups()) if match and match.groups() else prompt
 
 
-SPLITS = {"qa": _qa_split, "classification": _classification_split, "generation": _generation_split}
+def _preference_split(config: Config, spec: ExperimentSpec) -> ExperimentData:
+    data = spec.data
+
+    def items(path: str) -> list[QAPair]:
+        file = resolve(path)
+        return [QAPair(f"{file.stem}-{n}", r.prompt, (r.chosen, r.rejected)) for n, r in enumerate(load_preferences(file))]
+
+    if data.train and data.test:
+        return ExperimentData("preference", items(data.train), items(data.test))
+    if data.source == "demo":
+        raise WorkbenchError("a preference experiment names its records (prompt, chosen, rejected): "
+                             "experiment.data.source, or experiment.data.train and experiment.data.test")
+    records = items(data.source)
+    random.Random(data.seed).shuffle(records)
+    held_out = max(1, round(data.test_fraction * len(records)))
+    return ExperimentData("preference", records[held_out:], records[:held_out])
+
+
+SPLITS = {"qa": _qa_split, "classification": _classification_split, "generation": _generation_split,
+          "preference": _preference_split}
 
 
 def as_rows(pairs: list[QAPair]) -> list[LabeledText]:

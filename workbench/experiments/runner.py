@@ -52,6 +52,7 @@ class Workspace:
     output: Path
     progress: ProgressCallback | None
     leaks: dict[str, list[str]]  # evaluated item id -> overlap reasons
+    overrides: dict[str, Any] = field(default_factory=dict)  # --smoke: its settings win over every strategy's own
 
     @property
     def general_request(self) -> dict[str, Path]:
@@ -106,6 +107,8 @@ def ensure_run(work: Workspace, config: Config, kind: str, examples: list[dict] 
     resume = (folder / "config.json").is_file()
     if kind == "classifier":
         api.train_classifier(config, api.ClassifierRequest(data=data, output=folder, resume=resume), work.progress)
+    elif kind == "reward":
+        api.train_reward(config, api.RewardRequest(data=data, output=folder, resume=resume), work.progress)
     else:
         api.train_generator(config, api.GeneratorRequest(data=data, output=folder, resume=resume, **request), work.progress)
     return folder
@@ -237,10 +240,96 @@ def _generation_variant(work: Workspace, config: Config, spec: StrategySpec, lab
     return evaluation, {**costs, **_answer_costs(answers)}
 
 
+# ---- preference ----------------------------------------------------------------------------------------
+
+
+def _preference_records(pairs: list[QAPair]) -> list[dict]:
+    return [{"prompt": p.question, "chosen": p.answers[0], "rejected": p.answers[1]} for p in pairs]
+
+
+def _preference_variant(work: Workspace, config: Config, spec: StrategySpec, label: str) -> tuple[Evaluation, dict]:
+    """Each held-out prompt answered greedily, the reply judged against the base model's by the
+    experiment's reward model (trained on the training pairs), the likelihood margin of chosen over
+    rejected gained over the base, and ROUGE-L against the chosen response. `finetuned` trains with
+    `training.generator.method`: lora is SFT on the chosen responses, dpo and rloo tune on the pairs
+    (rloo against the same reward model)."""
+    from workbench.preference import PREFERENCE_METHODS
+    from workbench.strategies import StrategyFactory, StrategyOptions
+
+    records = _preference_records(work.data.train)
+    judge_run = ensure_run(work, work.config, "reward", records, {})  # one judge for every variant
+    costs: dict[str, float | None] = {"setup_seconds": 0.0, "trainable_parameters": 0}
+    adapters: tuple[str, ...] = ()
+    run = None
+    if spec.strategy == "finetuned":
+        method = config.training.generator.method
+        if method in PREFERENCE_METHODS:
+            config = config.updated({"training.preference.reward_run": str(judge_run)})
+            run = ensure_run(work, config, "generator", records, work.general_request)
+        else:  # supervised finetuning on the preferred responses
+            sft = [{"instruction": r["prompt"], "input": "", "output": r["chosen"]} for r in records]
+            run = ensure_run(work, config, "generator", sft, {"format": "instruction", **work.general_request})
+        costs.update(_run_costs(run))
+        adapters = (f"{run.name}={run}",)
+    factory = StrategyFactory(config, StrategyOptions(adapters=adapters), default_pool=[])
+    answers = factory.build(spec.strategy)[0].answer_many(work.data.test, progress=work.progress)
+    replies = [a.raw_text.strip() for a in answers]
+    judged = _judge(work, config, judge_run, replies, run)
+    evaluation = evaluate("preference", label, [p.id for p in work.data.test], replies,
+                          [p.answers[0] for p in work.data.test],
+                          extras=[{**scores, **answer_details(a)} for scores, a in zip(judged, answers)])
+    return evaluation, {**costs, **_answer_costs(answers)}
+
+
+def _judge(work: Workspace, config: Config, judge_run: Path, replies: list[str], run: Path | None) -> list[dict]:
+    """Per held-out item: win_rate (the reply's reward against the base reply's), reward, margin_gain."""
+    from workbench.models import load_generator
+    from workbench.preference.reward import load_reward_model
+    from workbench.preference.scoring import reward_scores
+    from workbench.training.examples import PromptCompletion, chat_messages
+    from workbench.training.generator import generate_replies, load_trained_generator
+
+    prompts = [list(chat_messages(config.generation.system_prompt, p.question)) for p in work.data.test]
+    settings = _settings_dump(config)
+    key = key_of(settings["generation"], settings["models"], config.training.preference.max_length, work.data.fingerprint)
+    cached = work.cache / f"preference-base-{key}.json"
+    if cached.is_file():  # the base model's side, shared by every variant
+        base_side = read_json(cached)
+    else:
+        base = load_generator(config.models.generator, config.models.device)
+        examples = [PromptCompletion(tuple(m), "") for m in prompts]
+        base_side = {"replies": generate_replies(base.model, base.tokenizer, examples, config.generation.max_new_tokens),
+                     "gaps": _preference_gaps(base.model, base.tokenizer, prompts, work.data.test, config)}
+        write_json(cached, base_side)
+    judge = load_reward_model(judge_run, config.models.device)
+    rewards = reward_scores(judge.model, judge.tokenizer, list(zip(prompts, replies)), judge.max_length)
+    base_rewards = reward_scores(judge.model, judge.tokenizer, list(zip(prompts, base_side["replies"])), judge.max_length)
+    if run is None:
+        gaps = base_side["gaps"]
+    else:
+        tuned = load_trained_generator(run, config.models.device)
+        gaps = _preference_gaps(tuned.model, tuned.tokenizer, prompts, work.data.test, config)
+    return [{"win_rate": 1.0 if r > b else 0.5 if r == b else 0.0, "reward": r, "margin_gain": g - g0,
+             "base_reply": reply} for r, b, g, g0, reply in zip(rewards, base_rewards, gaps, base_side["gaps"],
+                                                                 base_side["replies"])]
+
+
+def _preference_gaps(model, tokenizer, prompts: list[list[dict]], items: list[QAPair], config: Config) -> list[float]:
+    """log p(chosen) - log p(rejected) of each held-out pair under `model`."""
+    from workbench.preference.scoring import response_logprobs
+    from workbench.training.examples import PromptCompletion
+
+    length = config.training.preference.max_length
+    chosen = response_logprobs(model, tokenizer, [PromptCompletion(tuple(m), p.answers[0]) for m, p in zip(prompts, items)], length)
+    rejected = response_logprobs(model, tokenizer, [PromptCompletion(tuple(m), p.answers[1]) for m, p in zip(prompts, items)], length)
+    return [c - r for c, r in zip(chosen, rejected)]
+
+
 TASK_VARIANTS: dict[str, Callable[[Workspace, Config, StrategySpec, str], tuple[Evaluation, dict]]] = {
     "qa": _qa_variant,
     "classification": _classification_variant,
     "generation": _generation_variant,
+    "preference": _preference_variant,
 }
 
 
@@ -275,7 +364,8 @@ def prepare(config: Config, smoke: bool = False, output: Path | None = None,
         learned = [p.question for p in data.train] + [p.context for p in data.train if p.context]
         evaluated = [p.question for p in data.test]
     leaks = {p.id: reasons for p, reasons in zip(data.test, find_overlaps(evaluated, learned)) if reasons}
-    return Workspace(config, spec, data, Path(output or experiment_output(config, smoke)), progress, leaks)
+    return Workspace(config, spec, data, Path(output or experiment_output(config, smoke)), progress, leaks,
+                     spec.smoke.settings if smoke else {})
 
 
 def compact(row: dict[str, Any]) -> None:
@@ -291,7 +381,7 @@ def compact(row: dict[str, Any]) -> None:
 def run_variant(work: Workspace, spec: StrategySpec, label: str, values: dict[str, Any]) -> VariantResult:
     saved = work.output / "variants" / f"{file_safe(label)}.json"
     try:
-        config = work.config.updated(values, {k: f"experiment strategy {label}" for k in values})
+        config = work.config.updated({**values, **work.overrides}, {k: f"experiment strategy {label}" for k in values})
     except WorkbenchError as exc:
         return VariantResult(label, spec.strategy, values, Evaluation(work.spec.task, label, [], {}), error=str(exc))
     key = key_of(label, _settings_dump(config), spec.train_context, work.data.fingerprint)

@@ -20,7 +20,11 @@ QA_STRATEGIES = ("zero-shot", "few-shot", "rag", "finetuned", "rag+finetuned")
 CLASSIFICATION_STRATEGIES = ("zero-shot", "few-shot", "finetuned", "classifier")
 # generation (summarization, instruction following): the generator's whole reply, scored with ROUGE/BLEU/chrF
 GENERATION_STRATEGIES = ("zero-shot", "few-shot", "finetuned")
-STRATEGIES = {"qa": QA_STRATEGIES, "classification": CLASSIFICATION_STRATEGIES, "generation": GENERATION_STRATEGIES}
+# preference: the base model's reply (zero-shot) against finetuned ones (training.generator.method: lora is
+# SFT on the chosen responses; dpo, rloo), judged by a reward model trained on the training pairs
+PREFERENCE_STRATEGIES = ("zero-shot", "finetuned")
+STRATEGIES = {"qa": QA_STRATEGIES, "classification": CLASSIFICATION_STRATEGIES, "generation": GENERATION_STRATEGIES,
+              "preference": PREFERENCE_STRATEGIES}
 
 
 class _Strict(BaseModel):
@@ -30,7 +34,8 @@ class _Strict(BaseModel):
 class DataSpec(_Strict):
     """`source: demo` is the bundled demo corpus; otherwise a file, relative to the current folder
     (SQuAD JSON for QA; for classification `train` and `test` tables; for generation records, in
-    `source` split by `test_fraction` or in `train` and `test`)."""
+    `source` split by `test_fraction` or in `train` and `test`; for preference, records with prompt,
+    chosen and rejected, split the same way)."""
 
     source: str = "demo"
     train: str | None = None  # classification, generation: the file to train and draw demonstrations from
@@ -81,7 +86,7 @@ class SmokeSpec(_Strict):
 class ExperimentSpec(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
-    task: Literal["qa", "classification", "generation"]
+    task: Literal["qa", "classification", "generation", "preference"]
     data: DataSpec = Field(default_factory=DataSpec)
     strategies: list[StrategySpec] = Field(min_length=1)
     output: Path | None = None  # results folder; null: <training.output_root>/experiments/<name>

@@ -79,6 +79,7 @@ JOB_KINDS: dict[str, JobKind] = {
     "build-index": JobKind(api.IndexRequest, _build_index),
     "train-classifier": JobKind(api.ClassifierRequest, _train(api.train_classifier), "classifier"),
     "train-generator": JobKind(api.GeneratorRequest, _train(api.train_generator), "generator"),
+    "train-reward": JobKind(api.RewardRequest, _train(api.train_reward), "reward"),
     "compare": JobKind(api.CompareRequest, _compare),
 }
 

@@ -161,6 +161,18 @@ def full_finetuning_model(path: str | Path) -> Path | None:
     return model if (model / "config.json").is_file() else None
 
 
+def built_on_run(path: str | Path) -> str | None:
+    """The base run a run folder's adapter sits on (preference tuning from `--base RUN`), else None: such
+    an adapter answers only on that run's merged weights, not on the shared base model."""
+    config = Path(path).expanduser() / "config.json"
+    try:
+        options = json.loads(config.read_text(encoding="utf-8")).get("options", {})
+    except (OSError, ValueError, AttributeError):
+        return None
+    base = options.get("base_run") if isinstance(options, dict) else None
+    return base if isinstance(base, str) else None
+
+
 def unavailable(name: str, exc: Exception) -> ModelUnavailable:
     """A clear error for a model id that could not be loaded (offline by default)."""
     offline = os.environ.get("HF_HUB_OFFLINE") == "1"

@@ -13,7 +13,7 @@ from workbench.config import Config
 from workbench.corpus import QAPair, load_demo_corpus, load_qa
 from workbench.errors import WorkbenchError
 from workbench.generation import GenerationEngine, LoadedAdapter, load_prompts, parse_adapter_spec, place_adapter
-from workbench.models.registry import full_finetuning_model
+from workbench.models.registry import built_on_run, full_finetuning_model
 from workbench.progress import ProgressCallback
 from workbench.strategies.answer import Answer
 from workbench.strategies.base import Question, Strategy, ZeroShot
@@ -171,6 +171,12 @@ class StrategyFactory:
             try:
                 if full_finetuning_model(path) is not None:
                     finetuned.append(FinetunedGenerator(name, GenerationEngine.from_config(self.config, path)))
+                    continue
+                if built_on_run(path) is not None:  # an adapter on another run's merged weights: its own model
+                    from workbench.training.generator import load_trained_generator
+
+                    generator = load_trained_generator(Path(path), self.config.models.device)
+                    finetuned.append(FinetunedGenerator(name, GenerationEngine(generator, self.engine.settings)))
                     continue
                 generator, adapter = place_adapter(self.engine.generator, path, name,
                                                    self.config.models.extra_copies_mb)

@@ -303,19 +303,43 @@ def save_generator(model: nn.Module, tokenizer: Any, options: GeneratorOptions, 
 
 
 def load_trained_generator(path: Path, device: str = "auto") -> LoadedGenerator:
-    """The finetuned generator of a finished run: base + adapter, or the full model, in eval mode."""
+    """The finetuned generator of a finished run: base + adapter, or the full model, in eval mode.
+
+    A run started from another run (preference tuning's `base_run`) sits on that run's merged weights."""
     run = RunDir.open(path)
     config = run.config()
     if config.get("kind") != "generator":
         raise RunError(f"{path}: a {config.get('kind')} run, not a generator")
     options = config["options"]
     name = f"{options['model']}+{run.path.name}"
-    if options["method"] == "full":
+    if (run.path / MODEL_DIR).is_dir():
         model, tokenizer = load_base(str(run.path / MODEL_DIR), device)
         return LoadedGenerator(name, model.eval(), tokenizer, next(model.parameters()).device)
-    model, tokenizer = load_base(options["model"], device)
-    model = attach_adapter(model, run.path / ADAPTER_DIR, options["model"])
+    if options.get("base_run"):
+        model, tokenizer = load_merged_run(Path(options["base_run"]), device)
+    else:
+        model, tokenizer = load_base(options["model"], device)
+    model = attach_adapter(model, run.path / ADAPTER_DIR, options.get("base_run") or options["model"])
     return LoadedGenerator(name, model.eval(), tokenizer, next(model.parameters()).device)
+
+
+MERGEABLE = ("lora", "ia3")  # adapters that are weight deltas
+
+
+def load_merged_run(path: Path, device: str = "auto") -> tuple[nn.Module, Any]:
+    """A finished generator run as plain trainable weights, its adapter merged in: what a run built on
+    it (`base_run`) starts from. Prompt/prefix tuning and bottleneck adapters add modules, not deltas."""
+    method = RunDir.open(path).config().get("options", {}).get("method")
+    loaded = load_trained_generator(path, device)
+    model = loaded.model
+    if hasattr(model, "merge_and_unload"):
+        if model.active_peft_config.peft_type.value.lower() not in MERGEABLE:
+            raise RunError(f"{path}: a '{method}' run cannot be built on (its adapter adds modules; only "
+                           f"{' and '.join(MERGEABLE)} adapters fold into the weights)")
+        model = model.merge_and_unload()
+    elif not (path / MODEL_DIR).is_dir():
+        raise RunError(f"{path}: a '{method}' run cannot be built on (its bottleneck adapter adds modules)")
+    return model.train(), loaded.tokenizer
 
 
 def attach_adapter(model: nn.Module, folder: Path, base_name: str) -> nn.Module:

@@ -18,7 +18,13 @@ import torch
 from torch.utils.data import DataLoader
 from transformers import get_linear_schedule_with_warmup
 
-from workbench.config import ClassifierTrainingConfig, Config, GeneratorTrainingConfig
+from workbench.config import (
+    ClassifierTrainingConfig,
+    Config,
+    GeneratorTrainingConfig,
+    PreferenceTrainingConfig,
+    RewardTrainingConfig,
+)
 from workbench.progress import Cancelled, ProgressCallback, start_stage
 from workbench.training.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
 from workbench.training.data import LengthGroupedBatches
@@ -43,8 +49,9 @@ class LoopSettings:
     device: str = "auto"
 
     @classmethod
-    def from_config(cls, config: Config, section: ClassifierTrainingConfig | GeneratorTrainingConfig) -> LoopSettings:
-        """The loop of a classifier or generator run: `section` is `config.training.classifier` or `.generator`."""
+    def from_config(cls, config: Config, section: ClassifierTrainingConfig | GeneratorTrainingConfig
+                    | PreferenceTrainingConfig | RewardTrainingConfig) -> LoopSettings:
+        """The loop of a run: `section` is `config.training.classifier`, `.generator`, `.preference` or `.reward`."""
         training = config.training
         return cls(epochs=section.epochs, batch_size=section.batch_size, learning_rate=section.learning_rate,
                    seed=training.seed, checkpoint_every=training.checkpoint_every, max_steps=training.max_steps,

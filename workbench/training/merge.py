@@ -7,28 +7,23 @@ import os
 import shutil
 from pathlib import Path
 
-from workbench.training.generator import load_trained_generator
-from workbench.training.runs import RunDir, RunError
-
-MERGEABLE = ("lora", "ia3")
+from workbench.training.generator import MODEL_DIR, load_merged_run
+from workbench.training.runs import RunError
 
 
 def merge_run(run_path: Path, output: Path) -> Path:
     """Write base + adapter of the generator run `run_path`, merged, to the model folder `output`."""
-    method = RunDir.open(run_path).config()["options"]["method"]
-    if method not in MERGEABLE:
-        raise RunError(f"{run_path}: a '{method}' run cannot be merged into the base model "
-                       f"(only {' and '.join(MERGEABLE)} adapters are weight deltas)")
+    if (Path(run_path) / MODEL_DIR).is_dir():
+        raise RunError(f"{run_path}: a full-finetuning run; its model is already standalone in {run_path / MODEL_DIR}")
     output = Path(output)
     if output.exists() and any(output.iterdir()):
         raise RunError(f"{output} is not empty; choose another --output")
-    loaded = load_trained_generator(run_path, device="cpu")
-    merged = loaded.model.merge_and_unload()
+    merged, tokenizer = load_merged_run(run_path, device="cpu")
     tmp = output.parent / f".{output.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         merged.save_pretrained(tmp)
-        loaded.tokenizer.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
         if output.exists():
             output.rmdir()
         os.replace(tmp, output)
