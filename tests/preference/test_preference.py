@@ -6,15 +6,11 @@ input is a clear error naming the file or run."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import torch
 
+from tests.processes import WB, kill_at_first_checkpoint, run_wb
 from workbench.corpus import DatasetError, PreferenceExample, load_preferences
 from workbench.preference.data import check_window
 from workbench.preference.policy import PreferenceOptions, train_preference
@@ -26,7 +22,6 @@ from workbench.training.generator import GeneratorOptions, load_base, load_train
 from workbench.training.runs import RunDir, RunError
 
 SYSTEM = "You are a helpful assistant."
-WB = [sys.executable, "-c", "import sys; from workbench.cli.main import main; sys.exit(main())"]
 
 
 @pytest.fixture(scope="module")
@@ -199,24 +194,15 @@ def test_dpo_resumes_after_sigkill_like_an_uninterrupted_run(pairs, tmp_path):
 
     def command(output, *extra):
         return [*WB, "train", "generator", "--method", "dpo", "--data", str(data), "--eval-data", str(eval_data),
-                "--epochs", "2", "--batch-size", "4", "--learning-rate", "1e-3", "--max-length", "128",
+                "--epochs", "1", "--batch-size", "4", "--learning-rate", "1e-3", "--max-length", "128",
                 "--checkpoint-every", "2", "--general-data", str(general), "--output", str(output), "--set", "models.device=cpu",
                 "--set", f"generation.system_prompt={SYSTEM}", "--set", "generation.max_new_tokens=8", *extra]
 
-    env = {**os.environ, "TQDM_DISABLE": "1"}
     killed = tmp_path / "killed"
-    process = subprocess.Popen(command(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while not list((killed / "checkpoints").glob("checkpoint-*")):
-        assert process.poll() is None, "the run ended before its first checkpoint"
-        assert time.monotonic() < deadline, "no checkpoint within 300 s"
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert not (killed / "COMPLETE").exists(), "the run finished before it could be killed"
-    resumed = subprocess.run(command(killed, "--resume"), env=env, capture_output=True, text=True)
+    kill_at_first_checkpoint(command(killed), killed, "checkpoint-*")
+    resumed = run_wb(command(killed, "--resume"))
     assert resumed.returncode == 0, resumed.stderr
-    straight = subprocess.run(command(tmp_path / "straight"), env=env, capture_output=True, text=True)
+    straight = run_wb(command(tmp_path / "straight"))
     assert straight.returncode == 0, straight.stderr
 
     def losses(run):
@@ -266,6 +252,5 @@ def test_rloo_needs_a_reward_run_of_the_same_base(reward_run, pairs, loop, tmp_p
 
 
 def test_ppo_points_to_its_successor(tmp_path):
-    result = subprocess.run([*WB, "train", "generator", "--method", "ppo", "--data", str(tmp_path / "x.json")],
-                            capture_output=True, text=True)
+    result = run_wb([*WB, "train", "generator", "--method", "ppo", "--data", str(tmp_path / "x.json")])
     assert result.returncode != 0 and "--method rloo" in result.stderr and "Traceback" not in result.stderr

@@ -8,15 +8,9 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
-
 import pytest
 
-WB = [sys.executable, "-c", "import sys; from workbench.cli.main import main; sys.exit(main())"]
+from tests.processes import WB, kill_at_first_checkpoint, run_wb
 
 
 def _write_table(path, rows) -> None:
@@ -63,24 +57,12 @@ def _metrics(run_dir) -> list[dict]:
 @pytest.mark.parametrize("kind", KINDS)
 def test_resume_after_sigkill_matches_uninterrupted_run(kind, topics, demo_corpus, tmp_path):
     arguments = KINDS[kind](topics, demo_corpus, tmp_path)
-    env = {**os.environ, "TQDM_DISABLE": "1"}
-
     killed = tmp_path / "killed"
-    process = subprocess.Popen(_command(arguments, killed), env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not list((killed / "checkpoints").glob("step-*")):
-        assert process.poll() is None, "the run ended before its first checkpoint"
-        assert time.monotonic() < deadline, "no checkpoint within 120 s"
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    if (killed / "COMPLETE").exists():
-        pytest.fail("the run finished before it could be killed: make it longer")
+    kill_at_first_checkpoint(_command(arguments, killed), killed, "step-*", timeout=120)
 
-    resumed = subprocess.run(_command(arguments, killed, "--resume"), env=env, capture_output=True, text=True)
+    resumed = run_wb(_command(arguments, killed, "--resume"))
     assert resumed.returncode == 0, resumed.stderr
-    straight = subprocess.run(_command(arguments, tmp_path / "straight"), env=env, capture_output=True, text=True)
+    straight = run_wb(_command(arguments, tmp_path / "straight"))
     assert straight.returncode == 0, straight.stderr
 
     got, expected = _metrics(killed), _metrics(tmp_path / "straight")
@@ -96,5 +78,5 @@ def test_resume_refuses_changed_settings(topics, demo_corpus, tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.json").write_text(json.dumps({"kind": "classifier", "options": {}}))
-    result = subprocess.run(_command(arguments, run, "--resume"), capture_output=True, text=True)
+    result = run_wb(_command(arguments, run, "--resume"))
     assert result.returncode == 2 and "different settings" in result.stderr

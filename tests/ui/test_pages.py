@@ -33,6 +33,27 @@ def page(name: str) -> AppTest:
     return AppTest.from_file(str(VIEWS / f"{name}.py"), default_timeout=TIMEOUT)
 
 
+def wait_until_completed(job) -> None:
+    from workbench.jobs import read_job
+
+    deadline = time.monotonic() + TIMEOUT
+    while read_job(job.path).active and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert read_job(job.path).state == "completed", read_job(job.path).error
+
+
+def train_to_the_end(at: AppTest, config, kind: str, method: str) -> None:
+    """Start the training job the Train page is set up for, wait for it, and show the page again."""
+    from workbench.jobs import list_jobs
+
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    job = list_jobs(config)[0]
+    assert job.kind == kind and method in job.title
+    wait_until_completed(job)
+    at.run()
+
+
 def normans_index(config) -> None:
     from workbench.corpus import load_demo_corpus
 
@@ -78,13 +99,10 @@ def test_indexes_page_refuses_outside_paths_previews_and_builds_in_a_job(roots):
     assert any(m.value.startswith("**harbour") for m in at.markdown), [m.value for m in at.markdown]
     assert "Port Ellen" in at.text[0].value
     at.button[1].click().run()  # build: a background job
-    from workbench.jobs import list_jobs, read_job
+    from workbench.jobs import list_jobs
 
     job = list_jobs(config)[0]
-    deadline = time.monotonic() + TIMEOUT
-    while read_job(job.path).active and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert read_job(job.path).state == "completed"
+    wait_until_completed(job)
     at.run()
     assert at.dataframe[0].value["name"].tolist() == ["harbour"]
     at.text_input(key="query-harbour").set_value("Port Ellen").run()
@@ -97,17 +115,7 @@ def test_train_page_starts_a_job_and_shows_its_summary_when_done(roots):
     at.radio[0].set_value("classifier").run()
     at.selectbox[0].set_value("head")
     at.number_input[4].set_value(2)  # max steps
-    at.button[0].click().run()
-    assert not at.exception and not at.error
-    from workbench.jobs import list_jobs, read_job
-
-    job = list_jobs(config)[0]
-    assert job.kind == "train-classifier" and "head" in job.title
-    deadline = time.monotonic() + TIMEOUT
-    while read_job(job.path).active and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert read_job(job.path).state == "completed", read_job(job.path).error
-    at.run()
+    train_to_the_end(at, config, "train-classifier", "head")
     labels = [m.label for m in at.metric]
     assert "Trainable parameters" in labels and "Peak memory" in labels
     assert at.dataframe[0].value["method"].tolist() == ["head"]  # past runs
@@ -129,17 +137,7 @@ def test_train_page_tunes_on_preferences_with_dpo_from_a_server_file(roots):
     assert at.selectbox[1].label == "Start from" and at.number_input[0].label == "Beta"
     at.number_input[2].set_value(2)  # batch size
     at.number_input[5].set_value(1)  # max steps
-    at.button[0].click().run()
-    assert not at.exception and not at.error
-    from workbench.jobs import list_jobs, read_job
-
-    job = list_jobs(config)[0]
-    assert job.kind == "train-generator" and "dpo" in job.title
-    deadline = time.monotonic() + TIMEOUT
-    while read_job(job.path).active and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert read_job(job.path).state == "completed", read_job(job.path).error
-    at.run()
+    train_to_the_end(at, config, "train-generator", "dpo")
     assert "eval_reward_accuracy" in [m.label for m in at.metric]
     assert at.dataframe[0].value["method"].tolist() == ["dpo"]
 

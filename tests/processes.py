@@ -1,0 +1,31 @@
+"""Running `wb` in a subprocess, and killing it the hard way, for the resume-after-SIGKILL tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+WB = [sys.executable, "-c", "import sys; from workbench.cli.main import main; sys.exit(main())"]
+QUIET = {**os.environ, "TQDM_DISABLE": "1"}
+
+
+def kill_at_first_checkpoint(command: list[str], run: Path, pattern: str, timeout: float = 300) -> None:
+    """Start `command` and SIGKILL it as soon as `run/checkpoints/<pattern>` exists; fails the test if the
+    run ends first or finishes before it could be killed."""
+    process = subprocess.Popen(command, env=QUIET, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while not list((run / "checkpoints").glob(pattern)):
+        assert process.poll() is None, "the run ended before its first checkpoint"
+        assert time.monotonic() < deadline, f"no checkpoint within {timeout:.0f} s"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (run / "COMPLETE").exists(), "the run finished before it could be killed: make it longer"
+
+
+def run_wb(command: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(command, env=QUIET, capture_output=True, text=True)
