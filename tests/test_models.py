@@ -42,9 +42,13 @@ def test_generator_answers_with_its_chat_template(generator):
     assert model.dtype == torch.float32 and generator.device.type == "cpu"
 
 
-def test_models_are_loaded_once_per_process(generator, embedder):
-    assert load_generator(GENERATOR) is generator
+def test_models_are_loaded_once_per_process(embedder):
+    """However a caller names the device (defaulted, `auto`, or the one `auto` picks), it shares one copy."""
+    shared = load_generator(GENERATOR)
+    assert load_generator(GENERATOR, "auto") is shared
+    assert load_generator(GENERATOR, str(resolve_device("auto"))) is shared
     assert load_embedder("minilm") is embedder
+    assert load_embedder("minilm", "auto") is embedder
 
 
 def test_list_models_reports_ready_embedded_models(generator):

@@ -21,21 +21,31 @@ class LoadedGenerator:
     device: torch.device
 
 
-@functools.lru_cache(maxsize=4)
 def load_embedder(name: str, device: str = "auto"):
-    """A `SentenceTransformer` for `name` (the embedded `minilm`, an id or a folder)."""
+    """The process's shared `SentenceTransformer` for `name` (the embedded `minilm`, an id or a folder),
+    one per device however the caller names it."""
+    return _shared_embedder(name, str(resolve_device(device)))
+
+
+@functools.lru_cache(maxsize=4)
+def _shared_embedder(name: str, device: str):
     from sentence_transformers import SentenceTransformer
 
     source = resolve(name, "embedder")
     try:
-        return SentenceTransformer(source, device=str(resolve_device(device)))
+        return SentenceTransformer(source, device=device)
     except OSError as exc:
         raise unavailable(name, exc) from None
 
 
-@functools.lru_cache(maxsize=2)
 def load_generator(name: str, device: str = "auto") -> LoadedGenerator:
-    """The process's shared copy of the causal LM `name` (see `load_generator_copy`)."""
+    """The process's shared copy of the causal LM `name` (see `load_generator_copy`): `auto` and the
+    device it picks, given or defaulted, are one cache entry, so no caller loads a second copy."""
+    return _shared_generator(name, str(resolve_device(device)))
+
+
+@functools.lru_cache(maxsize=2)
+def _shared_generator(name: str, device: str) -> LoadedGenerator:
     return load_generator_copy(name, device)
 
 
