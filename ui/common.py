@@ -17,7 +17,7 @@ import streamlit as st
 from workbench.cli.output import human_size as cli_size
 from workbench.config import Config, load_config
 from workbench.errors import WorkbenchError
-from workbench.training.runs import write_atomic
+from workbench.ondisk import write_atomic
 
 CONFIG_ENV, OVERRIDES_ENV = "WORKBENCH_CONFIG", "WORKBENCH_SET"  # set by `wb ui`
 SHIPPED_RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results" / "experiments"  # in a checkout

@@ -265,8 +265,8 @@ def evaluate_classifier(config: Config, run: Path, data: Path, output: Path | No
     (default: <training.output_root>/eval-classify/<time>). Returns (scores, output folder)."""
     from workbench.corpus import load_labeled_table
     from workbench.evaluation.evaluator import evaluate
+    from workbench.ondisk import write_json, write_jsonl
     from workbench.training.classifier import evaluate_classifier as evaluate_run
-    from workbench.training.runs import write_json, write_jsonl
 
     rows = load_labeled_table(data, config.data.text_column, config.data.label_column)
     result = evaluate_run(run, [r.text for r in rows], [r.label for r in rows])
@@ -361,7 +361,7 @@ def estimate(config: Config, request: EstimateRequest, progress: ProgressCallbac
     if request.output:
         from workbench.estimate.plots import break_even, memory_breakdown
         from workbench.experiments.report import figure_png
-        from workbench.training.runs import write_atomic, write_json
+        from workbench.ondisk import write_atomic, write_json
 
         write_json(request.output / "estimate.json", report.as_dict())
         write_atomic(request.output / "memory.png", figure_png(memory_breakdown({setting.method: result})))

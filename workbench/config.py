@@ -31,7 +31,7 @@ class ConfigError(WorkbenchError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class ModelsConfig(_Section):
@@ -87,7 +87,7 @@ class GenerationConfig(_Section):
 class ClassifierTrainingConfig(_Section):
     method: Literal["feature", "head", "last-n", "full", "lora"]
     backbone: str
-    head_learning_rate: float = Field(gt=0, allow_inf_nan=False)
+    head_learning_rate: float = Field(gt=0)
     last_n: int = Field(gt=0)
     epochs: int = Field(gt=0)
     batch_size: int = Field(gt=0)
@@ -113,21 +113,21 @@ class PreferenceTrainingConfig(_Section):
     adapter: Literal["lora", "full"]
     base_run: Path | None
     reward_run: Path | None
-    beta: float = Field(gt=0, allow_inf_nan=False)
+    beta: float = Field(gt=0)
     epochs: int = Field(gt=0)
     batch_size: int = Field(gt=0)
-    learning_rate: float = Field(gt=0, allow_inf_nan=False)
+    learning_rate: float = Field(gt=0)
     max_length: int = Field(gt=0)
     num_generations: int = Field(ge=2)
     max_completion_length: int = Field(gt=0)
-    temperature: float = Field(gt=0, allow_inf_nan=False)
+    temperature: float = Field(gt=0)
 
 
 class RewardTrainingConfig(_Section):
     method: Literal["lora", "full"]
     epochs: int = Field(gt=0)
     batch_size: int = Field(gt=0)
-    learning_rate: float = Field(gt=0, allow_inf_nan=False)
+    learning_rate: float = Field(gt=0)
     max_length: int = Field(gt=0)
 
 

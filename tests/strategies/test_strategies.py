@@ -111,7 +111,10 @@ def test_adapters_switch_per_request_on_one_base_model(common, lora_adapters, qu
     assert len({a1.raw_text, b1.raw_text, base_before[0].raw_text}) == 3  # each adapter changes the output
     assert [a.raw_text for a in base_after] == [a.raw_text for a in base_before]  # base untouched at rest
     assert (a1.adapter, a1.adapter_path, a1.strategy) == ("alpha", str(alpha_path), "finetuned[alpha]")
-    assert set(adapters.loaded) >= {"alpha", "beta"}
+    assert {a.path for a in adapters.loaded.values()} >= {alpha_path, beta_path}
+    # a long-lived server asked for another folder under a name already shown: loaded, not refused
+    renamed = Finetuned(**common, adapter=adapters.load(beta_path, "alpha")).answer(questions[0])
+    assert (renamed.adapter, renamed.raw_text) == ("alpha", b1.raw_text)
     assert generator.model is adapters.generator.model  # one copy of the base model
 
 

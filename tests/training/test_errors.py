@@ -8,9 +8,10 @@ import signal
 import pytest
 
 from workbench.cli.main import main
+from workbench.ondisk import FileWriteError, write_atomic
 from workbench.training.classifier import ClassifierDataError, ClassifierOptions, train_classifier
 from workbench.training.generator import GeneratorOptions, train_generator
-from workbench.training.runs import RunDir, RunError, write_atomic
+from workbench.training.runs import RunDir, RunError
 
 
 def classifier_options(loop, method="head") -> ClassifierOptions:
@@ -44,21 +45,42 @@ def test_generator_with_fewer_examples_than_the_batch(loop, qa, tmp_path):
         train_generator(qa[0][:5], options, tmp_path / "run", qa[1])
 
 
+RUN_CONFIG = {"kind": "classifier", "source": "t.csv", "train_examples": 4, "eval_examples": 1,
+              "options": {"method": "head", "max_length": 8}}
+SUMMARY = {"kind": "classifier", "method": "head", "trainable_params": 10, "total_params": 20, "trainable_percent": 50.0,
+           "saved_bytes": 100, "wall_seconds": 1.0, "peak_rss_bytes": 1, "train_seconds": 0.5, "steps": 2,
+           "final": {"accuracy": 1.0}}
+
+
 def test_run_folder_is_not_complete_until_the_summary(tmp_path):
-    run = RunDir.create(tmp_path / "run", {"kind": "test"}, resume=False)
-    assert not run.is_complete()
-    with pytest.raises(RunError, match="not a finished run"):
-        RunDir.open(run.path)
-    run.finish({"ok": True})
-    assert RunDir.open(run.path).summary() == {"ok": True}
+    with RunDir.create(tmp_path / "run", RUN_CONFIG, resume=False) as run:
+        assert not run.is_complete()
+        with pytest.raises(RunError, match="not a finished run"):
+            RunDir.open(run.path)
+        run.finish(SUMMARY)
+    assert RunDir.open(run.path).summary() == SUMMARY
     with pytest.raises(RunError, match="already holds a finished run"):
-        RunDir.create(run.path, {"kind": "test"}, resume=False)
+        with RunDir.create(run.path, RUN_CONFIG, resume=False):
+            pass
 
 
-def test_an_interrupted_run_needs_resume(tmp_path):
-    RunDir.create(tmp_path / "run", {"kind": "test"}, resume=False)
+def test_an_interrupted_run_needs_resume_and_a_folder_in_training_is_refused(tmp_path):
+    with RunDir.create(tmp_path / "run", RUN_CONFIG, resume=False):
+        with pytest.raises(RunError, match="being trained into by another process"):
+            with RunDir.create(tmp_path / "run", RUN_CONFIG, resume=True):
+                pass
     with pytest.raises(RunError, match="add --resume"):
-        RunDir.create(tmp_path / "run", {"kind": "test"}, resume=False)
+        with RunDir.create(tmp_path / "run", RUN_CONFIG, resume=False):
+            pass
+    with RunDir.create(tmp_path / "run", RUN_CONFIG, resume=True) as run:
+        assert run.config().options.method == "head"
+
+
+def test_a_summary_that_breaks_its_schema_is_refused_before_it_is_written(tmp_path):
+    with RunDir.create(tmp_path / "run", RUN_CONFIG, resume=False) as run:
+        with pytest.raises(ValueError, match="trainable_params"):
+            run.finish({**SUMMARY, "trainable_params": -1})
+    assert not run.is_complete() and not (run.path / "summary.json").exists()
 
 
 def test_a_full_disk_names_the_file_and_leaves_nothing(tmp_path):
@@ -67,7 +89,7 @@ def test_a_full_disk_names_the_file_and_leaves_nothing(tmp_path):
     previous_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (1024, previous_limit[1]))
     try:
-        with pytest.raises(RunError, match="summary.json: cannot write"):
+        with pytest.raises(FileWriteError, match="summary.json: cannot write"):
             write_atomic(tmp_path / "summary.json", "x" * 10_000)
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, previous_limit)

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
 
-from workbench.config import Config, load_config
+from workbench.config import Config, load_config, workbench_home
 from workbench.errors import WorkbenchError
 
 GROUPS = {
@@ -62,7 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+BUG_REPORT_EXIT = 70  # EX_SOFTWARE: an internal error, not the user's
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one `wb` command. A user error is one line starting `wb: error:`; anything unexpected is one
+    line too, with the traceback in a log file to attach to a bug report."""
     args = build_parser().parse_args(argv)
     try:
         config = load_config(args.config, args.set)
@@ -73,6 +82,31 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("wb: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # the file system refused: a path the user gave, a full disk, permissions
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"wb: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - a bug: one line here, the traceback in a file
+        log = write_crash_log(argv)
+        first_line = (str(exc).splitlines() or [""])[0][:200]
+        print(f"wb: internal error ({type(exc).__name__}: {first_line}). This is a bug in workbench; please "
+              f"report it with the log {log}", file=sys.stderr)
+        return BUG_REPORT_EXIT
+
+
+def write_crash_log(argv: list[str] | None) -> Path:
+    """The current exception's traceback and the command, in a new file under $WORKBENCH_HOME/logs."""
+    folder = workbench_home() / "logs"
+    text = f"wb {' '.join(sys.argv[1:] if argv is None else argv)}\n\n{traceback.format_exc()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = tempfile.NamedTemporaryFile("w", prefix=time.strftime("wb-%Y%m%d-%H%M%S-"), suffix=".log",
+                                             dir=folder, delete=False)
+    except OSError:
+        handle = tempfile.NamedTemporaryFile("w", prefix="wb-", suffix=".log", delete=False)
+    with handle:
+        handle.write(text)
+    return Path(handle.name)
 
 
 if __name__ == "__main__":

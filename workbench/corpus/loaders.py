@@ -4,6 +4,7 @@ file, the line or record number, and what is wrong."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from workbench.corpus.records import (
     QAPair,
 )
 from workbench.errors import WorkbenchError
+from workbench.ondisk import jsonl_lines
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,28 @@ def _read_text(path: Path) -> str:
         raise DatasetError(path, f"cannot read ({exc.strerror})") from None
 
 
+def table_reader(text: str, path: Path, delimiter: str, quoting: int = csv.QUOTE_MINIMAL) -> csv.DictReader:
+    """A CSV/TSV reader over the whole text, its header read: a quoted field keeps its line breaks (and
+    U+2028), which splitting the text into lines first would cut out."""
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
+    try:
+        reader.fieldnames  # noqa: B018 (reads the header)
+    except csv.Error as exc:
+        raise DatasetError(path, f"not a readable table ({exc})", "line 1") from None
+    return reader
+
+
+def table_rows(reader: csv.DictReader, path: Path) -> Iterator[tuple[int, dict]]:
+    """(line where the row starts, row) of a `table_reader`; a malformed table is a `DatasetError`."""
+    start = reader.line_num + 1
+    try:
+        for row in reader:
+            yield start, row
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise DatasetError(path, f"not a readable table ({exc})", f"line {reader.line_num}") from None
+
+
 def read_records(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """Yield (location, record) from a JSON list or a JSON Lines file; location is 'line N' or 'record N'."""
     path = Path(path)
@@ -47,9 +71,7 @@ def read_records(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
     if not text.strip():
         raise DatasetError(path, "file is empty")
     if path.suffix == ".jsonl" or not text.lstrip().startswith("["):
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
+        for number, line in jsonl_lines(text):
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
@@ -62,6 +84,8 @@ def read_records(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
         records = json.loads(text)
     except json.JSONDecodeError as exc:
         raise DatasetError(path, f"invalid JSON ({exc.msg})", f"line {exc.lineno}") from None
+    if not isinstance(records, list):
+        raise DatasetError(path, f"expected a JSON list of objects, got {type(records).__name__}")
     for number, record in enumerate(records, start=1):
         if not isinstance(record, dict):
             raise DatasetError(path, f"expected a JSON object, got {type(record).__name__}", f"record {number}")
@@ -79,6 +103,16 @@ def _string(record: dict, key: str, path: Path, where: str, required: bool = Tru
     if required and not value.strip():
         raise DatasetError(path, f"field '{key}' is empty", where)
     return value
+
+
+def _identifier(record: dict, key: str, path: Path, where: str) -> str | None:
+    """An optional id field: a string or an integer (read as its digits), else None when absent."""
+    value = record.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise DatasetError(path, f"field '{key}' must be a string or an integer, got {type(value).__name__}", where)
+    return str(value)
 
 
 def _nonempty(items: list, path: Path, what: str) -> list:
@@ -109,8 +143,14 @@ def load_squad(path: str | Path) -> Corpus:
             context = _string(paragraph, "context", path, where)
             doc_id = f"{title}/p{p_index}"
             documents.append(Document(doc_id, context, {"title": title, "paragraph": p_index, "source": str(path)}))
-            for q_index, qa in enumerate(paragraph.get("qas", [])):
+            questions = paragraph.get("qas", [])
+            if not isinstance(questions, list):
+                raise DatasetError(path, f"'qas' must be a list of question objects, got {type(questions).__name__}",
+                                   where)
+            for q_index, qa in enumerate(questions):
                 q_where = f"{where} question {q_index}"
+                if not isinstance(qa, dict):
+                    raise DatasetError(path, f"expected a question object, got {type(qa).__name__}", q_where)
                 question = _string(qa, "question", path, q_where)
                 answers = qa.get("answers")
                 if not isinstance(answers, list) or not answers:
@@ -120,7 +160,7 @@ def load_squad(path: str | Path) -> Corpus:
                     if not isinstance(answer, dict):
                         raise DatasetError(path, "each answer must be an object with 'text'", q_where)
                     texts.append(_string(answer, "text", path, q_where))
-                qa_id = str(qa.get("id", f"{doc_id}/q{q_index}"))
+                qa_id = _identifier(qa, "id", path, q_where) or f"{doc_id}/q{q_index}"
                 qa_pairs.append(QAPair(qa_id, question, tuple(dict.fromkeys(texts)), context, doc_id, title))
     _nonempty(documents, path, "paragraphs")
     return Corpus(name=path.stem, documents=documents, qa_pairs=qa_pairs)
@@ -143,9 +183,9 @@ def load_qa_records(path: str | Path) -> list[QAPair]:
         else:
             raise DatasetError(path, "missing field 'answer' (or 'answers')", where)
         context = _string(record, "context", path, where, required=False) or None
-        doc_id = record.get("doc_id")
-        pairs.append(QAPair(str(record.get("id", where)), question, tuple(answers), context,
-                            None if doc_id is None else str(doc_id), record.get("topic")))
+        pairs.append(QAPair(_identifier(record, "id", path, where) or where, question, tuple(answers), context,
+                            _identifier(record, "doc_id", path, where),
+                            _string(record, "topic", path, where, required=False) or None))
     return _nonempty(pairs, path, "question-answer records")
 
 
@@ -211,14 +251,14 @@ def load_labeled_table(path: str | Path, text_column: str = "text", label_column
     delimiter = delimiter or ("\t" if path.suffix.lower() == ".tsv" else ",")
     # SST-2 style TSVs hold unbalanced quotes: read tabs literally, no quoting.
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    reader = csv.DictReader(text.splitlines(), delimiter=delimiter, quoting=quoting)
+    reader = table_reader(text, path, delimiter, quoting)
     columns = reader.fieldnames or []
     for column in (text_column, label_column):
         if column not in columns:
             raise DatasetError(path, f"missing column '{column}' (columns: {', '.join(columns)}); "
                                      "choose columns with --text-column/--label-column")
     rows = []
-    for number, row in enumerate(reader, start=2):
+    for number, row in table_rows(reader, path):
         if None in row or any(row.get(c) is None for c in (text_column, label_column)):
             raise DatasetError(path, f"expected {len(columns)} columns", f"line {number}")
         body, label = row[text_column].strip(), row[label_column].strip()

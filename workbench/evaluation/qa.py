@@ -15,8 +15,8 @@ from workbench.corpus import QAPair
 from workbench.progress import ProgressCallback
 from workbench.evaluation.evaluator import Evaluation, evaluate
 from workbench.evaluation.metrics import mean
+from workbench.ondisk import write_atomic, write_jsonl  # fsync'd temp file + rename; a full disk is a clear error
 from workbench.strategies import Answer, Strategy
-from workbench.training.runs import write_atomic, write_jsonl  # fsync'd temp file + rename; a full disk is a clear error
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import yaml
 
 from workbench.evaluation.evaluator import TASKS, summarize
 from workbench.evaluation.statistics import PairedComparison, compare_pairs
-from workbench.training.runs import write_atomic, write_json
+from workbench.ondisk import write_atomic, write_json
 
 if TYPE_CHECKING:
     from workbench.experiments.runner import VariantResult, Workspace

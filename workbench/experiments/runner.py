@@ -29,8 +29,9 @@ from workbench.evaluation.qa import answer_details, file_safe
 from workbench.experiments.data import ExperimentData, as_rows, filled_text, load_split, resolve
 from workbench.experiments.leakage import find_overlaps
 from workbench.experiments.spec import ExperimentSpec, StrategySpec
+from workbench.ondisk import write_atomic, write_json, write_jsonl
 from workbench.progress import Cancelled, ProgressCallback, start_stage
-from workbench.training.runs import read_json, write_atomic, write_json, write_jsonl
+from workbench.training.runs import read_json
 
 @dataclass
 class VariantResult:

@@ -4,7 +4,7 @@ PEFT adapters (LoRA, IA3, prompt and prefix tuning) and workbench's bottleneck a
 (workbench.models.bottleneck) both inject their layers into the base model in place, so the base model
 object that `load_generator` shares with the rest of the process is the one that carries them. To keep
 that shared object behaving as the plain base model, adapter layers stay disabled at rest and are
-enabled only inside `activate(name)`, which also holds a lock: one generation at a time per model.
+enabled only inside `activate(key)`, which also holds a lock: one generation at a time per model.
 
 peft combines adapters of one type only, so each type gets its own PeftModel around the same base
 model. Prompt-learning adapters (prompt, prefix tuning) add no layers to the base, bottleneck adapters
@@ -17,13 +17,13 @@ and never dropped: a strategy answering on one must keep it.
 
 from __future__ import annotations
 
-import json
+import hashlib
 import math
 import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from safetensors import SafetensorError
 
 from workbench.errors import WorkbenchError
 from workbench.models import LoadedGenerator
+from workbench.models.adapter_files import adapter_config_path, read_adapter_file
 from workbench.models.bottleneck import BOTTLENECK_CONFIG, load_bottleneck, set_active_bottleneck
 from workbench.models.loading import load_generator_copy
 from workbench.models.registry import resolve
@@ -49,7 +50,8 @@ class AdapterConflict(AdapterError):
 
 @dataclass(frozen=True)
 class LoadedAdapter:
-    name: str
+    name: str  # what the caller calls it (shown in answers)
+    key: str  # what the model calls it: one per adapter folder, so two folders never clash on a name
     path: Path
     peft_type: str  # peft's (LORA, IA3, PROMPT_TUNING, PREFIX_TUNING) or BOTTLENECK
     base_model: str  # as recorded in the adapter's config
@@ -73,69 +75,66 @@ class AdapterSet:
         self.generator = generator
         self.lock = threading.RLock()
         self._peft: dict[str, Any] = {}  # peft type → the PeftModel around generator.model for that type
-        self._adapters: dict[str, LoadedAdapter] = {}
+        self._adapters: dict[str, LoadedAdapter] = {}  # by key
 
     @property
     def loaded(self) -> dict[str, LoadedAdapter]:
+        """The adapters on the model, by key."""
         return dict(self._adapters)
 
     def load(self, path: str | Path, name: str | None = None) -> LoadedAdapter:
-        """Load the adapter folder at `path` (or a `wb train` run folder holding `adapter/`) as `name`
-        (default: the folder name); loading the same folder twice under one name is a no-op."""
+        """Load the adapter folder at `path` (or a `wb train` run folder holding `adapter/`), shown as
+        `name` (default: the folder name). A folder is loaded once per model, whatever it is called: a
+        long-lived server asked for the same folder again, or for another folder of the same name,
+        neither reloads nor refuses."""
         path = Path(path).expanduser()
         name = name or path.name
         if (path / "adapter").is_dir():  # a `wb train` run folder
             path = path / "adapter"
         base_model, peft_type = self._read_config(path)
+        key = "adapter_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
         with self.lock:
-            known = self._adapters.get(name)
+            known = self._adapters.get(key)
             if known is not None:
-                if known.path.resolve() == path.resolve():
-                    return known
-                raise AdapterError(f"adapter name '{name}' is already used by {known.path}; pick another NAME=PATH")
+                return replace(known, name=name)
             from peft import PeftModel
 
             if peft_type != BOTTLENECK and peft_type not in self._peft:
                 self._check_combinable(path, peft_type)  # before peft touches the shared model
             try:
                 if peft_type == BOTTLENECK:
-                    load_bottleneck(self.generator.model, path, name)
+                    load_bottleneck(self.generator.model, path, key)
                 elif peft_type in self._peft:
-                    self._peft[peft_type].load_adapter(str(path), adapter_name=name, is_trainable=False)
+                    self._peft[peft_type].load_adapter(str(path), adapter_name=key, is_trainable=False)
                 else:
                     self._peft[peft_type] = PeftModel.from_pretrained(self.generator.model, str(path),
-                                                                      adapter_name=name, is_trainable=False)
+                                                                      adapter_name=key, is_trainable=False)
             except (OSError, ValueError, RuntimeError, KeyError, SafetensorError, WorkbenchError) as exc:
                 raise AdapterError(f"adapter {path}: cannot be loaded on '{self.generator.name}' ({exc})") from None
-            adapter = LoadedAdapter(name, path, peft_type, base_model)
-            self._adapters[name] = adapter
-            self._set_layers(name, enabled=False)
+            adapter = LoadedAdapter(name, key, path, peft_type, base_model)
+            self._adapters[key] = adapter
+            self._set_layers(key, enabled=False)
         return adapter
 
     def _read_config(self, path: Path) -> tuple[str, str]:
         if not path.is_dir():
             raise AdapterError(f"adapter {path}: folder not found")
-        config_path = path / "adapter_config.json"
-        if (path / BOTTLENECK_CONFIG).is_file():
-            config_path = path / BOTTLENECK_CONFIG
-        elif not config_path.is_file():
+        config_path = adapter_config_path(path)
+        if config_path is None:
             hint = ""
             if (path / "config.json").is_file() or (path / "model" / "config.json").is_file():
                 hint = (f" (a complete model: answer with it as the generator, --model {path}; the finetuned "
                         "strategies take a `wb train generator --method full` run folder as --adapter)")
             raise AdapterError(f"adapter {path}: not an adapter folder (no adapter_config.json nor "
                                f"{BOTTLENECK_CONFIG}){hint}")
-        try:
-            config = json.loads(config_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise AdapterError(f"{config_path}: unreadable adapter config ({exc})") from None
-        base = config.get("base_model_name_or_path")
-        if not isinstance(base, str) or not self._is_our_base(base):
+        config = read_adapter_file(config_path)
+        base = config.base_model_name_or_path
+        if base is None or not self._is_our_base(base):
             raise AdapterError(
                 f"adapter {path} was trained for base model '{base}', not for '{self.generator.name}'; "
                 f"load it with --model {base} or use an adapter trained on {self.generator.name}"
             )
-        return base, BOTTLENECK if config_path.name == BOTTLENECK_CONFIG else str(config.get("peft_type", "unknown"))
+        return base, BOTTLENECK if config_path.name == BOTTLENECK_CONFIG else config.peft_type or "unknown"
 
     def _check_combinable(self, path: Path, peft_type: str) -> None:
         """Refuse a second layer-injecting PEFT type (see the module docstring)."""
@@ -155,10 +154,10 @@ class AdapterSet:
         theirs = Path(base).expanduser()
         return base == str(ours) or (theirs.exists() and ours.exists() and theirs.resolve() == ours.resolve())
 
-    def _set_layers(self, name: str, enabled: bool) -> None:
-        adapter = self._adapters[name]
+    def _set_layers(self, key: str, enabled: bool) -> None:
+        adapter = self._adapters[key]
         if adapter.peft_type == BOTTLENECK:
-            set_active_bottleneck(self.generator.model, name if enabled else None)
+            set_active_bottleneck(self.generator.model, key if enabled else None)
             return
         # Prompt-learning adapters (prompt/prefix tuning) add no layers to the base: nothing to switch.
         if _injects_layers(adapter.path, adapter.peft_type):
@@ -169,24 +168,25 @@ class AdapterSet:
                 model.base_model.disable_adapter_layers()
 
     @contextmanager
-    def activate(self, name: str | None) -> Iterator[torch.nn.Module]:
-        """The model to call `generate` on: the base model for None, else the base with adapter `name`."""
+    def activate(self, key: str | None) -> Iterator[torch.nn.Module]:
+        """The model to call `generate` on: the base model for None, else the base with the adapter
+        whose `LoadedAdapter.key` is `key`."""
         with self.lock:
-            if name is None:
+            if key is None:
                 yield self.generator.model
                 return
-            if name not in self._adapters:
-                raise AdapterError(f"adapter '{name}' is not loaded (loaded: {', '.join(self._adapters) or 'none'})")
-            if self._adapters[name].peft_type == BOTTLENECK:  # PEFT layers, if any, stay disabled
+            if key not in self._adapters:
+                raise AdapterError(f"adapter '{key}' is not loaded on '{self.generator.name}'")
+            if self._adapters[key].peft_type == BOTTLENECK:  # PEFT layers, if any, stay disabled
                 model = self.generator.model
             else:
-                model = self._peft[self._adapters[name].peft_type]
-                model.set_adapter(name, inference_mode=True)
-            self._set_layers(name, enabled=True)
+                model = self._peft[self._adapters[key].peft_type]
+                model.set_adapter(key, inference_mode=True)
+            self._set_layers(key, enabled=True)
             try:
                 yield model
             finally:
-                self._set_layers(name, enabled=False)
+                self._set_layers(key, enabled=False)
 
 
 def _injects_layers(path: Path, peft_type: str) -> bool:

@@ -17,24 +17,35 @@ def tokenize(text: str) -> list[str]:
 
 
 class Bm25:
-    """BM25 (Okapi) over chunk texts, returning chunk ids."""
+    """BM25 over chunk texts, returning chunk ids. bm25s precomputes every (term, chunk) score into a
+    sparse matrix, so a query sums a few of its rows instead of scoring every chunk in Python."""
 
     def __init__(self, ids: np.ndarray, texts: Sequence[str]):
-        from rank_bm25 import BM25Okapi
+        import bm25s
 
         self._ids = np.asarray(ids, dtype=np.int64)
-        self._bm25 = BM25Okapi([tokenize(t) for t in texts]) if len(texts) else None
+        self._bm25 = None
+        if len(texts):
+            self._bm25 = bm25s.BM25()
+            self._bm25.index([tokenize(t) for t in texts], show_progress=False)
 
     def top(self, query: str, n: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """(id, BM25 score) of the best `n` chunks sharing at least one term with `query`, best first,
         among `allowed` if given; the scores are kept for `Index.explain`."""
-        if self._bm25 is None:
+        terms = [term for term in tokenize(query) if term in self._vocabulary()]
+        if not terms:
             return []
-        scores = self._bm25.get_scores(tokenize(query))
+        scores = self._bm25.get_scores(terms)
         if allowed is not None:
             scores = np.where(np.isin(self._ids, allowed), scores, 0.0)
-        order = np.argsort(-scores, kind="stable")[:n]
-        return [(int(self._ids[i]), float(scores[i])) for i in order if scores[i] > 0]
+        candidates = np.flatnonzero(scores > 0)
+        if len(candidates) > n:
+            candidates = candidates[np.argpartition(-scores[candidates], n - 1)[:n]]
+        order = candidates[np.lexsort((candidates, -scores[candidates]))]  # best first, ties by position
+        return [(int(self._ids[i]), float(scores[i])) for i in order]
+
+    def _vocabulary(self) -> dict:
+        return self._bm25.vocab_dict if self._bm25 is not None else {}
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], k: int = RRF_K) -> list[tuple[int, float]]:

@@ -26,7 +26,9 @@ from workbench.indexing.embedding import count_truncated, embed_texts, embedder_
 from workbench.indexing.errors import EmbedderMismatch, IndexCorrupt, IndexingError, NoDocuments
 from workbench.indexing.hybrid import Bm25, reciprocal_rank_fusion
 from workbench.indexing.loaders import SkippedFile, load_documents
+from workbench.indexing.manifest import ChunkRow, DocumentRow, IndexSettings, Manifest
 from workbench.indexing.store import VectorStore
+from workbench.ondisk import SchemaViolation, encode_jsonl, parse_jsonl
 from workbench.progress import ProgressCallback
 
 log = logging.getLogger(__name__)
@@ -57,36 +59,6 @@ class ExplainedHit:
     keyword_score: float | None  # BM25
     keyword_rank: int | None
     fused_score: float  # sum over the ranks present of 1 / (RRF_K + rank)
-
-
-@dataclass(frozen=True)
-class IndexSettings:
-    """What an index is built with. Changing a `structural` field means re-embedding everything."""
-
-    embedder: str = "minilm"
-    splitter: str = "recursive"
-    chunk_size: int = 800
-    chunk_overlap: int = 100
-    type: str = "flat"
-    hnsw_m: int = 32
-    ivf_nlist: int = 0
-    hnsw_ef_search: int = 64
-    ivf_nprobe: int = 16
-    embed_batch_size: int = 64
-    hybrid: bool = False
-
-    @classmethod
-    def from_config(cls, config: Config) -> IndexSettings:
-        return cls(embedder=config.models.embedder, splitter=config.chunking.splitter,
-                   chunk_size=config.chunking.chunk_size, chunk_overlap=config.chunking.chunk_overlap,
-                   type=config.index.type, hnsw_m=config.index.hnsw_m, ivf_nlist=config.index.ivf_nlist,
-                   hnsw_ef_search=config.index.hnsw_ef_search, ivf_nprobe=config.index.ivf_nprobe,
-                   embed_batch_size=config.index.embed_batch_size, hybrid=config.retrieval.hybrid)
-
-    @property
-    def structural(self) -> tuple:
-        return (self.embedder, self.splitter, self.chunk_size, self.chunk_overlap, self.type, self.hnsw_m,
-                self.ivf_nlist)
 
 
 @dataclass(frozen=True)
@@ -141,25 +113,45 @@ class Index:
 
     @classmethod
     def load(cls, path: Path) -> Index:
-        """The current version at `path`, verified (IndexNotFound / IndexCorrupt otherwise)."""
-        snapshot = storage.read_snapshot(path)
-        manifest = snapshot.manifest
-        where = path / snapshot.version
+        """The current version at `path`, verified (IndexNotFound / IndexCorrupt otherwise): every file
+        against its checksum and schema, and the files against each other."""
+        snapshot = storage.read_snapshot(path, required=(_VECTORS, _CHUNKS, _DOCUMENTS))
+        manifest, where = snapshot.manifest, path / snapshot.version
         try:
-            store = VectorStore.from_bytes(snapshot.files[_VECTORS], manifest["store"])
-        except (RuntimeError, ValueError, KeyError) as exc:
-            raise IndexCorrupt(f"index '{path.name}': {where / _VECTORS}: unreadable FAISS index ({exc})") from None
-        index = cls(path, IndexSettings(**manifest["settings"]), store)
-        index.version, index.created_at = snapshot.version, manifest["created_at"]
-        index._next_chunk_id = manifest["next_chunk_id"]
-        for row in storage.decode_jsonl(snapshot.files[_DOCUMENTS], where / _DOCUMENTS):
-            index._documents[row["id"]] = _StoredDocument(row["id"], row["text"], row["metadata"], row["hash"])
-        for row in storage.decode_jsonl(snapshot.files[_CHUNKS], where / _CHUNKS):
-            index._chunks[row["id"]] = Chunk(row["doc_id"], row["text"], row["start"], row["end"], row["metadata"])
-            index._documents[row["doc_id"]].chunk_ids.append(row["id"])
-        if set(index.store.ids().tolist()) != set(index._chunks):
-            raise IndexCorrupt(f"index '{path.name}': {where}: the vectors and the chunks do not match; rebuild it")
+            store = VectorStore.from_bytes(snapshot.files[_VECTORS], manifest.store.model_dump(exclude_none=True))
+        except (RuntimeError, ValueError) as exc:
+            raise storage.damaged(path, where / _VECTORS, f"unreadable FAISS index ({exc})") from None
+        index = cls(path, manifest.settings, store)
+        index.version, index.created_at = snapshot.version, manifest.created_at
+        index._next_chunk_id = manifest.next_chunk_id
+        for row in _rows(path, where / _DOCUMENTS, DocumentRow, snapshot.files[_DOCUMENTS]):
+            index._documents[row.id] = _StoredDocument(row.id, row.text, row.metadata, row.hash)
+        for row in _rows(path, where / _CHUNKS, ChunkRow, snapshot.files[_CHUNKS]):
+            if row.doc_id not in index._documents:
+                raise storage.damaged(path, where / _CHUNKS, f"chunk {row.id} belongs to document "
+                                                             f"{row.doc_id!r}, which the index does not hold")
+            index._chunks[row.id] = Chunk(row.doc_id, row.text, row.start, row.end, row.metadata)
+            index._documents[row.doc_id].chunk_ids.append(row.id)
+        index._check_against(manifest, where)
         return index
+
+    def _check_against(self, manifest: Manifest, where: Path) -> None:
+        """The loaded files agree with the manifest and with each other (each is valid on its own)."""
+        held = {doc_id: len(doc.chunk_ids) for doc_id, doc in self._documents.items()}
+        listed = {doc_id: entry.chunks for doc_id, entry in manifest.documents.items()}
+        problems = [
+            (manifest.counts.documents != len(self._documents),
+             f"the manifest counts {manifest.counts.documents} documents, documents.jsonl holds {len(self._documents)}"),
+            (manifest.counts.chunks != len(self._chunks),
+             f"the manifest counts {manifest.counts.chunks} chunks, chunks.jsonl holds {len(self._chunks)}"),
+            (listed != held, "the manifest's document list does not match documents.jsonl and chunks.jsonl"),
+            (any(chunk_id >= self._next_chunk_id for chunk_id in self._chunks),
+             f"a chunk id is not below next_chunk_id {self._next_chunk_id}"),
+            (set(self.store.ids().tolist()) != set(self._chunks), "the vectors and the chunks do not match"),
+        ]
+        for failed, problem in problems:
+            if failed:
+                raise storage.damaged(self.path, where, problem)
 
     def info(self) -> dict:
         size = sum(f.stat().st_size for f in (self.path / self.version).iterdir()) if self.version else 0
@@ -346,8 +338,7 @@ class Index:
             "next_chunk_id": self._next_chunk_id,
             "documents": {d.id: {"hash": d.hash, "chunks": len(d.chunk_ids)} for d in self._documents.values()},
         }
-        files = {_VECTORS: self.store.to_bytes(), _CHUNKS: storage.encode_jsonl(chunks),
-                 _DOCUMENTS: storage.encode_jsonl(documents)}
+        files = {_VECTORS: self.store.to_bytes(), _CHUNKS: encode_jsonl(chunks), _DOCUMENTS: encode_jsonl(documents)}
         self.version = storage.write_snapshot(self.path, manifest, files)
 
 
@@ -413,11 +404,18 @@ def list_indexes(root: Path) -> list[dict]:
         except IndexingError as exc:
             summaries.append({"name": path.name, "error": str(exc)})
             continue
-        summaries.append({"name": path.name, "version": version, **manifest["counts"],
-                          "embedder": manifest["embedder"]["name"], "type": manifest["store"]["kind"],
-                          "updated_at": manifest["updated_at"],
+        summaries.append({"name": path.name, "version": version, **manifest.counts.model_dump(),
+                          "embedder": manifest.embedder.name, "type": manifest.store.kind,
+                          "updated_at": manifest.updated_at,
                           "size_bytes": sum(f.stat().st_size for f in (path / version).iterdir())})
     return summaries
+
+
+def _rows(index: Path, file: Path, schema: type, data: bytes) -> list:
+    try:
+        return parse_jsonl(schema, data)
+    except SchemaViolation as exc:
+        raise storage.damaged(index, file, str(exc)) from None
 
 
 def _content_hash(doc: Document) -> str:

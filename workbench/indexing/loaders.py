@@ -8,7 +8,6 @@ Document ids are stable across runs: the path relative to the folder given (or t
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import re
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.corpus import DatasetError, Document, load_squad, read_records
+from workbench.corpus.loaders import table_reader, table_rows
 from workbench.indexing.errors import NoDocuments
 
 log = logging.getLogger(__name__)
@@ -200,13 +200,13 @@ def _is_scalar(value: object) -> bool:
 def _load_table(path: Path, doc_id: str, options: _Options) -> list[Document]:
     text = read_text_file(path)
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
+    reader = table_reader(text, path, delimiter)
     columns = reader.fieldnames or []
     if options.text_column not in columns:
         raise DatasetError(path, f"no text column '{options.text_column}' (columns: {', '.join(columns)}); "
                                  "choose it with --text-column")
     documents = []
-    for number, row in enumerate(reader, start=2):
+    for number, row in table_rows(reader, path):
         if None in row or any(value is None for value in row.values()):
             raise DatasetError(path, f"expected {len(columns)} columns", f"line {number}")
         body = row[options.text_column]

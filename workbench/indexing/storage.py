@@ -12,21 +12,21 @@ checksums, so a truncated or altered file is reported instead of producing wrong
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.indexing.errors import IndexCorrupt, IndexLocked, IndexNotFound, InvalidIndexName
+from workbench.indexing.manifest import FORMAT_VERSION, Manifest
+from workbench.ondisk import SchemaViolation, conform, exclusive
 
-FORMAT_VERSION = 1
 POINTER = "CURRENT"
 LOCK = ".lock"
 MANIFEST = "manifest.json"
@@ -38,7 +38,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 @dataclass(frozen=True)
 class Snapshot:
     version: str
-    manifest: dict
+    manifest: Manifest
     files: dict[str, bytes]
 
 
@@ -58,33 +58,26 @@ def index_exists(path: Path) -> bool:
     return (path / POINTER).is_file()
 
 
-@contextmanager
-def write_lock(path: Path) -> Iterator[None]:
+def write_lock(path: Path) -> AbstractContextManager[None]:
     """Exclusive right to write the index at `path`; a second writer fails at once with a clear message."""
-    path.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
-            raise IndexLocked(f"index '{path.name}' is being written by another process (pid {holder}); "
-                              "try again when it has finished") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock, also when the process dies
+    return exclusive(path / LOCK, lambda holder: IndexLocked(
+        f"index '{path.name}' is being written by another process (pid {holder}); try again when it has finished"))
 
 
 def current_version(path: Path) -> str | None:
+    """The version CURRENT points to: a version folder's name inside `path`, never a path elsewhere."""
     try:
-        return (path / POINTER).read_text(encoding="utf-8").strip()
+        version = (path / POINTER).read_bytes().decode("utf-8", errors="replace").strip()
     except FileNotFoundError:
         return None
+    except IsADirectoryError:
+        raise damaged(path, path / POINTER, "a folder, not the version pointer") from None
+    if not _VERSION.match(version):
+        raise damaged(path, path / POINTER, f"points to {version[:40]!r}, not a version folder like 'v000001'")
+    return version
 
 
-def read_manifest(path: Path) -> tuple[str, dict]:
+def read_manifest(path: Path) -> tuple[str, Manifest]:
     """The current version's name and manifest, without reading the other files."""
     version = current_version(path)
     if version is None:
@@ -92,37 +85,49 @@ def read_manifest(path: Path) -> tuple[str, dict]:
                             f"(build one with `wb index build {path.name} PATH...`)")
     manifest_path = path / version / MANIFEST
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise _corrupt(path, manifest_path, "missing") from None
+        manifest = json.loads(manifest_path.read_bytes())
+    except (FileNotFoundError, NotADirectoryError):
+        raise damaged(path, manifest_path, "missing") from None
+    except IsADirectoryError:
+        raise damaged(path, manifest_path, "a folder, not a file") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise _corrupt(path, manifest_path, f"not valid JSON ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
-        found = manifest.get("format_version") if isinstance(manifest, dict) else None
-        raise _corrupt(path, manifest_path, f"format version {found!r}, this workbench reads {FORMAT_VERSION}")
-    return version, manifest
+        raise damaged(path, manifest_path, f"not valid JSON ({exc})") from None
+    found = manifest.get("format_version") if isinstance(manifest, dict) else None
+    if found != FORMAT_VERSION:
+        raise damaged(path, manifest_path, f"format version {found!r}, this workbench reads {FORMAT_VERSION}")
+    try:
+        return version, conform(Manifest, manifest)
+    except SchemaViolation as exc:
+        raise damaged(path, manifest_path, str(exc)) from None
 
 
-def read_snapshot(path: Path) -> Snapshot:
-    """The current version with every file checked against the size and sha256 in its manifest."""
+def read_snapshot(path: Path, required: Iterable[str] = ()) -> Snapshot:
+    """The current version with every file checked against the size and sha256 in its manifest; each of
+    `required` must be listed there."""
     version, manifest = read_manifest(path)
+    unlisted = sorted(set(required) - set(manifest.files))
+    if unlisted:
+        raise damaged(path, path / version / MANIFEST, f"lists no {', '.join(unlisted)}")
     files = {}
-    for name, expected in manifest.get("files", {}).items():
+    for name, expected in manifest.files.items():
         file = path / version / name
+        if file.parent != path / version:
+            raise damaged(path, path / version / MANIFEST, f"lists a file outside its folder: {name!r}")
         try:
             data = file.read_bytes()
-        except FileNotFoundError:
-            raise _corrupt(path, file, "missing") from None
-        if len(data) != expected["bytes"]:
-            raise _corrupt(path, file, f"truncated or altered: {len(data)} bytes, expected {expected['bytes']}")
-        if hashlib.sha256(data).hexdigest() != expected["sha256"]:
-            raise _corrupt(path, file, "checksum mismatch (the file was altered)")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise damaged(path, file, "missing") from None
+        if len(data) != expected.bytes:
+            raise damaged(path, file, f"truncated or altered: {len(data)} bytes, expected {expected.bytes}")
+        if hashlib.sha256(data).hexdigest() != expected.sha256:
+            raise damaged(path, file, "checksum mismatch (the file was altered)")
         files[name] = data
     return Snapshot(version, manifest, files)
 
 
 def write_snapshot(path: Path, manifest: dict, files: dict[str, bytes]) -> str:
-    """Write a new version and make it current; the caller holds `write_lock(path)`."""
+    """Write a new version and make it current; the caller holds `write_lock(path)`. The manifest is
+    checked against the schema its readers use before anything is written."""
     for stale in path.glob(f"{_TEMP_PREFIX}*"):  # left by a writer that was killed
         shutil.rmtree(stale, ignore_errors=True)
     temp = Path(tempfile.mkdtemp(prefix=_TEMP_PREFIX, dir=path))
@@ -130,8 +135,8 @@ def write_snapshot(path: Path, manifest: dict, files: dict[str, bytes]) -> str:
     for name, data in files.items():
         _write_synced(temp / name, data)
         checksums[name] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-    manifest = {"format_version": FORMAT_VERSION, **manifest, "files": checksums}
-    _write_synced(temp / MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False).encode())
+    manifest = Manifest.model_validate({"format_version": FORMAT_VERSION, **manifest, "files": checksums})
+    _write_synced(temp / MANIFEST, manifest.model_dump_json(indent=1).encode())
     previous = current_version(path)
     version = f"v{max(_version_numbers(path), default=0) + 1:06d}"
     os.rename(temp, path / version)
@@ -144,18 +149,7 @@ def write_snapshot(path: Path, manifest: dict, files: dict[str, bytes]) -> str:
     return version
 
 
-def encode_jsonl(rows: Iterable[dict]) -> bytes:
-    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode()
-
-
-def decode_jsonl(data: bytes, path: Path) -> list[dict]:
-    try:
-        return [json.loads(line) for line in data.decode().splitlines() if line]
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise IndexCorrupt(f"{path}: not valid JSON Lines ({exc})") from None
-
-
-def _corrupt(index: Path, file: Path, problem: str) -> IndexCorrupt:
+def damaged(index: Path, file: Path, problem: str) -> IndexCorrupt:
     return IndexCorrupt(f"index '{index.name}' is damaged: {file}: {problem}; "
                         f"rebuild it with `wb index build {index.name} PATH...`")
 

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import psutil
 from pydantic import BaseModel
@@ -35,8 +35,9 @@ from pydantic import BaseModel
 from workbench import api
 from workbench.config import Config
 from workbench.errors import WorkbenchError
+from workbench.ondisk import write_atomic, write_json
 from workbench.progress import ProgressCallback
-from workbench.training.runs import RunDir, default_run_path, read_json, write_atomic, write_json
+from workbench.training.runs import RunDir, default_run_path, read_json
 
 JOB_FILE, STATUS_FILE, LOG_FILE, PID_FILE = "job.json", "status.json", "log.txt", "pid"
 ACTIVE = ("starting", "running", "cancelling")
@@ -46,6 +47,31 @@ LAUNCH_SECONDS = 60.0  # a job with no process id after this long never started
 
 class JobError(WorkbenchError):
     pass
+
+
+class JobSpec(BaseModel):
+    """job.json: what the job runs, written once when it starts."""
+
+    id: str
+    kind: str
+    title: str
+    created_at: float
+    request: dict[str, Any]
+    config: dict[str, Any]
+
+
+class JobStatus(BaseModel):
+    """status.json: where the job stands, rewritten by the job's process as it runs."""
+
+    state: Literal["starting", "running", "cancelling", "completed", "failed", "cancelled"]
+    progress: dict[str, Any] = {}
+    curve: list[list[float]] = []
+    evaluations: list[dict[str, Any]] = []
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    pid: int | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -147,8 +173,9 @@ def start_job(config: Config, kind: str, request: BaseModel, title: str | None =
                                                                          spec.run_kind, method)})
     job_id = _job_id(kind)
     path = Path(config.ui.jobs_root) / job_id
-    write_json(path / JOB_FILE, {"id": job_id, "kind": kind, "title": title or kind, "created_at": time.time(),
-                                 "request": request.model_dump(mode="json"), "config": config.model_dump(mode="json")})
+    spec = JobSpec(id=job_id, kind=kind, title=title or kind, created_at=time.time(),
+                   request=request.model_dump(mode="json"), config=config.model_dump(mode="json"))
+    write_json(path / JOB_FILE, spec.model_dump())
     write_json(path / STATUS_FILE, {"state": "starting"})
     with open(path / LOG_FILE, "ab") as log:
         process = subprocess.Popen([sys.executable, "-m", "workbench.jobs", str(path.resolve())],
@@ -165,19 +192,17 @@ _CHILDREN: dict[int, subprocess.Popen] = {}  # processes this server started, re
 def read_job(path: Path) -> Job:
     """The job in `path`; an active job whose process is gone is reported failed with its last log lines."""
     path = Path(path)
-    spec = read_json(path / JOB_FILE)
-    status = read_json(path / STATUS_FILE)
-    job = Job(id=spec["id"], path=path, kind=spec["kind"], title=spec.get("title", spec["kind"]),
-              request=spec["request"], created_at=spec["created_at"], state=status.get("state", "starting"),
-              progress=status.get("progress", {}), curve=status.get("curve", []),
-              evaluations=status.get("evaluations", []), result=status.get("result"), error=status.get("error"),
-              pid=_pid(path) or status.get("pid"), started_at=status.get("started_at"),
-              ended_at=status.get("ended_at"))
+    spec = read_json(path / JOB_FILE, JobSpec)
+    status = read_json(path / STATUS_FILE, JobStatus)
+    job = Job(id=spec.id, path=path, kind=spec.kind, title=spec.title, request=spec.request,
+              created_at=spec.created_at, state=status.state, progress=status.progress, curve=status.curve,
+              evaluations=status.evaluations, result=status.result, error=status.error,
+              pid=_pid(path) or status.pid, started_at=status.started_at, ended_at=status.ended_at)
     if job.active and not _alive(job):
-        status = read_json(path / STATUS_FILE)  # it may have finished between the two reads
-        if status.get("state") not in ACTIVE:
+        status = read_json(path / STATUS_FILE, JobStatus)  # it may have finished between the two reads
+        if status.state not in ACTIVE:
             return read_job(path)
-        if status.get("state") == "cancelling":  # killed by cancel_job, which records it next
+        if status.state == "cancelling":  # killed by cancel_job, which records it next
             return replace(job, state="cancelled", error="cancelled")
         tail = "\n".join(job.log_tail())
         return replace(job, state="failed", error="the job's process ended without reporting (killed, "
@@ -250,10 +275,10 @@ def cancel_job(job: Job, grace_seconds: float = CANCEL_GRACE_SECONDS) -> Job:
             _signal(job.pid, signal.SIGKILL)
             while _alive(job) and time.monotonic() < deadline + 10:
                 time.sleep(0.1)
-    status = read_json(job.path / STATUS_FILE)
-    if status.get("state") in ACTIVE:  # killed before it could say so itself
-        write_json(job.path / STATUS_FILE, {**status, "state": "cancelled", "ended_at": time.time(),
-                                            "error": "cancelled"})
+    status = read_json(job.path / STATUS_FILE, JobStatus)
+    if status.state in ACTIVE:  # killed before it could say so itself
+        write_json(job.path / STATUS_FILE, {**status.model_dump(exclude_none=True), "state": "cancelled",
+                                            "ended_at": time.time(), "error": "cancelled"})
     return read_job(job.path)
 
 
@@ -276,7 +301,7 @@ def resume_job(job: Job) -> Job:
     busy = [other.id for other in _jobs_in(job.path.parent) if other.active and other.run_path == run]
     if busy:
         raise JobError(f"run {run} is already being trained by job {busy[0]}")
-    spec = read_json(job.path / JOB_FILE)
+    spec = read_json(job.path / JOB_FILE, JobSpec)
     kind = JOB_KINDS[job.kind]
     request = kind.request.model_validate({**job.request, "resume": True})
-    return start_job(Config.model_validate(spec["config"]), job.kind, request, title=f"{job.title} (resumed)")
+    return start_job(Config.model_validate(spec.config), job.kind, request, title=f"{job.title} (resumed)")

@@ -12,9 +12,10 @@ from typing import Any
 
 from workbench.config import Config
 from workbench.errors import WorkbenchError
-from workbench.jobs import JOB_FILE, JOB_KINDS, STATUS_FILE
+from workbench.jobs import JOB_FILE, JOB_KINDS, STATUS_FILE, JobSpec
+from workbench.ondisk import write_json
 from workbench.progress import Cancelled, ProgressUpdate
-from workbench.training.runs import read_json, write_json
+from workbench.training.runs import read_json
 
 WRITE_EVERY_SECONDS = 0.5  # status.json is rewritten at most this often while a stage advances
 
@@ -54,7 +55,7 @@ class StatusWriter:
 
 def main(job_dir: str) -> int:
     path = Path(job_dir)
-    spec = read_json(path / JOB_FILE)
+    spec = read_json(path / JOB_FILE, JobSpec)
     writer = StatusWriter(path)
 
     def request_cancel(signum: int, frame: object) -> None:
@@ -63,11 +64,11 @@ def main(job_dir: str) -> int:
             writer.write(state="cancelling")
 
     signal.signal(signal.SIGTERM, request_cancel)
-    kind = JOB_KINDS[spec["kind"]]
-    print(f"job {spec['id']}: {spec['kind']} {spec['request']}", flush=True)
+    kind = JOB_KINDS[spec.kind]
+    print(f"job {spec.id}: {spec.kind} {spec.request}", flush=True)
     try:
-        config = Config.model_validate(spec["config"])
-        result = kind.run(config, kind.request.model_validate(spec["request"]), writer)
+        config = Config.model_validate(spec.config)
+        result = kind.run(config, kind.request.model_validate(spec.request), writer)
     except Cancelled:
         print("cancelled; a training run can be resumed from its last checkpoint", flush=True)
         writer.write(state="cancelled", ended_at=time.time(), error="cancelled")

@@ -13,7 +13,6 @@ Saved as `bottleneck.safetensors` (keys `<block>.<down|up>.<weight|bias>`) + `bo
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from workbench.errors import WorkbenchError
+from workbench.ondisk import SchemaViolation, read_file, write_json
 
 BOTTLENECK_WEIGHTS = "bottleneck.safetensors"
 BOTTLENECK_CONFIG = "bottleneck_config.json"
@@ -114,13 +114,13 @@ def save_bottleneck(model: nn.Module, folder: Path, settings: BottleneckSettings
              for i, block in enumerate(transformer_blocks(model))
              for key, tensor in block.mlp.adapters[name].state_dict().items()}
     save_file(state, folder / BOTTLENECK_WEIGHTS)
-    (folder / BOTTLENECK_CONFIG).write_text(json.dumps(asdict(settings), indent=2))
+    write_json(folder / BOTTLENECK_CONFIG, asdict(settings))
 
 
 def read_bottleneck_settings(folder: Path) -> BottleneckSettings:
     try:
-        return BottleneckSettings(**json.loads((folder / BOTTLENECK_CONFIG).read_text()))
-    except (OSError, ValueError, TypeError) as exc:
+        return read_file(folder / BOTTLENECK_CONFIG, BottleneckSettings)
+    except (OSError, SchemaViolation) as exc:
         raise WorkbenchError(f"{folder / BOTTLENECK_CONFIG}: not a bottleneck adapter config ({exc})") from None
 
 

@@ -18,8 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from pydantic import BaseModel, Field
+
 from workbench.config import workbench_home
 from workbench.errors import WorkbenchError
+from workbench.ondisk import SchemaViolation, exclusive, read_file, write_atomic
 
 EMBEDDER = "minilm"
 GENERATOR = "smollm2-135m-instruct"
@@ -31,6 +34,15 @@ _CONVERSION_VERSION = 1
 
 class ModelUnavailable(WorkbenchError):
     pass
+
+
+class ConversionMarker(BaseModel):
+    """The converted generator's marker file, written last: its presence means the conversion finished."""
+
+    version: int
+    source: str
+    source_size: int = Field(ge=0)
+    conversion_seconds: float = Field(ge=0)
 
 
 @dataclass(frozen=True)
@@ -76,10 +88,10 @@ def is_generator_ready() -> bool:
     if not marker.is_file():
         return False
     try:
-        meta = json.loads(marker.read_text())
-    except (OSError, ValueError):
-        return False
-    return meta.get("version") == _CONVERSION_VERSION and (generator_cache_dir() / "model.safetensors").is_file()
+        meta = read_file(marker, ConversionMarker)
+    except (OSError, SchemaViolation):
+        return False  # damaged: converted again
+    return meta.version == _CONVERSION_VERSION and (generator_cache_dir() / "model.safetensors").is_file()
 
 
 def prepare_generator(force: bool = False) -> Path:
@@ -89,11 +101,16 @@ def prepare_generator(force: bool = False) -> Path:
     complete, so a killed conversion leaves no folder that looks ready; leftovers are removed here.
     """
     target = generator_cache_dir()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    for leftover in target.parent.glob(f".{GENERATOR}.tmp-*"):
-        shutil.rmtree(leftover, ignore_errors=True)
-    if is_generator_ready() and not force:
-        return target
+    with exclusive(target.parent / f".{GENERATOR}.lock"):  # a second `prepare` waits, then finds it ready
+        for leftover in target.parent.glob(f".{GENERATOR}.tmp-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        if is_generator_ready() and not force:
+            return target
+        _convert(target)
+    return target
+
+
+def _convert(target: Path) -> None:
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -109,17 +126,12 @@ def prepare_generator(force: bool = False) -> Path:
     tmp = target.parent / f".{GENERATOR}.tmp-{os.getpid()}"
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
-    meta = {
-        "version": _CONVERSION_VERSION,
-        "source": str(source),
-        "source_size": source.stat().st_size,
-        "conversion_seconds": round(time.perf_counter() - started, 1),
-    }
-    (tmp / _READY_MARKER).write_text(json.dumps(meta, indent=2))
+    meta = ConversionMarker(version=_CONVERSION_VERSION, source=str(source), source_size=source.stat().st_size,
+                            conversion_seconds=round(time.perf_counter() - started, 1))
+    write_atomic(tmp / _READY_MARKER, meta.model_dump_json(indent=2))
     if target.exists():
         shutil.rmtree(target)
     os.replace(tmp, target)
-    return target
 
 
 def _folder_size(path: Path) -> int:
@@ -152,7 +164,15 @@ def resolve(name: str, kind: Literal["embedder", "generator"]) -> str:
     if name in (EMBEDDER, GENERATOR):
         raise ModelUnavailable(f"'{name}' is the embedded {'embedder' if name == EMBEDDER else 'generator'}, not a {kind}")
     folder = Path(name).expanduser()
-    return str(full_finetuning_model(name) or (folder if folder.exists() else name))
+    model = full_finetuning_model(name)
+    if model is not None:
+        return str(model)
+    if not folder.exists():
+        return name  # a Hugging Face model id
+    if not (folder / "config.json").is_file():
+        raise ModelUnavailable(f"{folder}: not a model folder (no config.json); give a folder saved by "
+                               f"`save_pretrained`, a `wb train generator --method full` run, or a model id")
+    return str(folder)
 
 
 def full_finetuning_model(path: str | Path) -> Path | None:

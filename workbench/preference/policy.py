@@ -46,7 +46,7 @@ from workbench.training.generator import (
     load_merged_run,
 )
 from workbench.training.loop import LoopSettings
-from workbench.training.runs import ResourceMeter, RunDir, RunError, folder_size, parameter_counts
+from workbench.training.runs import ResourceMeter, RunDir, RunError, RunOptions, folder_size, parameter_counts
 
 @dataclass(frozen=True)
 class PreferenceOptions:
@@ -88,14 +88,14 @@ def root_model(options: PreferenceOptions) -> str:
     """The pretrained model everything sits on: the base run's when starting from one."""
     if options.base_run is None:
         return options.model
-    return base_run_options(Path(options.base_run))["model"]
+    return base_run_options(Path(options.base_run)).model
 
 
-def base_run_options(path: Path) -> dict[str, Any]:
+def base_run_options(path: Path) -> RunOptions:
     config = RunDir.open(path).config()
-    if config.get("kind") != "generator":
-        raise RunError(f"--base {path}: a {config.get('kind')} run, not a generator run")
-    return config["options"]
+    if config.kind != "generator":
+        raise RunError(f"--base {path}: a {config.kind} run, not a generator run")
+    return config.options
 
 
 def load_policy_start(options: PreferenceOptions, device: str) -> tuple[nn.Module, Any]:
@@ -130,29 +130,29 @@ def train_preference(records: Sequence[PreferenceExample], eval_records: Sequenc
     options = replace(options, model=root_model(options))
     config = {"kind": "generator", "source": source, "train_examples": len(records),
               "eval_examples": len(eval_records), "options": asdict(options)}
-    run = RunDir.create(output, config, resume)
-    with ResourceMeter() as meter:
-        torch.manual_seed(options.loop.seed)
-        model, tokenizer = load_policy_start(options, options.loop.device)
-        check_window([*records, *eval_records], tokenizer, options.system_prompt, options.max_length, source)
-        extra: dict[str, Any] = {}
-        if general:
-            extra["forgetting"] = {"before": forgetting_probe(model, tokenizer, general, options)}
-        before = objective.evaluate(model, tokenizer, eval_records, options, reward, None)
-        trainer = objective.trainer(model, tokenizer, records, eval_records, options, reward, run)
-        seconds = trl_runs.train(trainer, run, resume, progress)
-        model = trainer.model
-        after = objective.evaluate(model, tokenizer, eval_records, options, reward, trainer)
-        if general:
-            extra["forgetting"]["after"] = forgetting_probe(model, tokenizer, general, options)
-        saved = save_policy(model, tokenizer, options, run.path)
-    summary = {
-        "kind": "generator", "method": options.method, "adapter": options.adapter, "model": options.model,
-        "base_run": options.base_run, "reward_run": options.reward_run, **parameter_counts(model),
-        "saved_bytes": saved, **meter.report(), "train_seconds": round(seconds, 2), "steps": trainer.state.global_step,
-        "final": {**after, **{f"before_{k}": v for k, v in before.items()}}, **extra,
-    }
-    run.finish(summary)
+    with RunDir.create(output, config, resume) as run:
+        with ResourceMeter() as meter:
+            torch.manual_seed(options.loop.seed)
+            model, tokenizer = load_policy_start(options, options.loop.device)
+            check_window([*records, *eval_records], tokenizer, options.system_prompt, options.max_length, source)
+            extra: dict[str, Any] = {}
+            if general:
+                extra["forgetting"] = {"before": forgetting_probe(model, tokenizer, general, options)}
+            before = objective.evaluate(model, tokenizer, eval_records, options, reward, None)
+            trainer = objective.trainer(model, tokenizer, records, eval_records, options, reward, run)
+            seconds = trl_runs.train(trainer, run, resume, progress)
+            model = trainer.model
+            after = objective.evaluate(model, tokenizer, eval_records, options, reward, trainer)
+            if general:
+                extra["forgetting"]["after"] = forgetting_probe(model, tokenizer, general, options)
+            saved = save_policy(model, tokenizer, options, run.path)
+        summary = {
+            "kind": "generator", "method": options.method, "adapter": options.adapter, "model": options.model,
+            "base_run": options.base_run, "reward_run": options.reward_run, **parameter_counts(model),
+            "saved_bytes": saved, **meter.report(), "train_seconds": round(seconds, 2), "steps": trainer.state.global_step,
+            "final": {**after, **{f"before_{k}": v for k, v in before.items()}}, **extra,
+        }
+        run.finish(summary)
     return run
 
 
@@ -163,8 +163,8 @@ def _reward_for(options: PreferenceOptions) -> RewardModel | None:
         raise RunError("rloo samples responses and needs a reward model to score them: train one with "
                        "`wb train reward`, then pass --reward RUN_DIR")
     config = RunDir.open(Path(options.reward_run)).config()
-    trained_on, policy_model = config.get("options", {}).get("model"), root_model(options)
-    if config.get("kind") == "reward" and trained_on != policy_model:
+    trained_on, policy_model = config.options.model, root_model(options)
+    if config.kind == "reward" and trained_on != policy_model:
         raise RunError(f"--reward {options.reward_run}: the reward model was trained on '{trained_on}', the "
                        f"policy is '{policy_model}'; train the reward model on the same base (its chat template "
                        f"must read the policy's responses as the policy writes them)")

@@ -88,26 +88,26 @@ def train_reward(records: Sequence[PreferenceExample], eval_records: Sequence[Pr
                        f"lower --batch-size")
     config = {"kind": "reward", "source": source, "train_examples": len(records), "eval_examples": len(eval_records),
               "options": asdict(options)}
-    run = RunDir.create(output, config, resume)
-    with ResourceMeter() as meter:
-        torch.manual_seed(options.loop.seed)
-        model, tokenizer = load_score_model(resolve(options.model, "generator"), options.loop.device)
-        check_window([*records, *eval_records], tokenizer, options.system_prompt, options.max_length, source)
-        before = pairwise_rows(model, tokenizer, eval_records, options.system_prompt, options.max_length)
-        trainer = reward_trainer(model, tokenizer, records, options, run)
-        seconds = trl_runs.train(trainer, run, resume, progress)
-        model = trainer.model
-        after = pairwise_rows(model, tokenizer, eval_records, options.system_prompt, options.max_length)
-        saved = save_score_model(model, tokenizer, options, run.path)
-    summary = {
-        "kind": "reward", "method": options.method, "model": options.model, **parameter_counts(model),
-        "saved_bytes": saved, **meter.report(), "train_seconds": round(seconds, 2), "steps": trainer.state.global_step,
-        "final": {"eval_accuracy": metrics.mean([row["correct"] for row in after]),
-                  "eval_margin": metrics.mean([row["margin"] for row in after]),
-                  "untrained_eval_accuracy": metrics.mean([row["correct"] for row in before])},
-        "eval_items": after,
-    }
-    run.finish(summary)
+    with RunDir.create(output, config, resume) as run:
+        with ResourceMeter() as meter:
+            torch.manual_seed(options.loop.seed)
+            model, tokenizer = load_score_model(resolve(options.model, "generator"), options.loop.device)
+            check_window([*records, *eval_records], tokenizer, options.system_prompt, options.max_length, source)
+            before = pairwise_rows(model, tokenizer, eval_records, options.system_prompt, options.max_length)
+            trainer = reward_trainer(model, tokenizer, records, options, run)
+            seconds = trl_runs.train(trainer, run, resume, progress)
+            model = trainer.model
+            after = pairwise_rows(model, tokenizer, eval_records, options.system_prompt, options.max_length)
+            saved = save_score_model(model, tokenizer, options, run.path)
+        summary = {
+            "kind": "reward", "method": options.method, "model": options.model, **parameter_counts(model),
+            "saved_bytes": saved, **meter.report(), "train_seconds": round(seconds, 2), "steps": trainer.state.global_step,
+            "final": {"eval_accuracy": metrics.mean([row["correct"] for row in after]),
+                      "eval_margin": metrics.mean([row["margin"] for row in after]),
+                      "untrained_eval_accuracy": metrics.mean([row["correct"] for row in before])},
+            "eval_items": after,
+        }
+        run.finish(summary)
     return run
 
 
@@ -148,14 +148,14 @@ def load_reward_model(path: Path, device: str = "auto") -> RewardModel:
     """The reward model of the finished run `path` (`wb train reward`)."""
     run = RunDir.open(path)
     config = run.config()
-    if config.get("kind") != "reward":
-        raise RunError(f"{path}: a {config.get('kind')} run, not a reward model (train one with `wb train reward`)")
-    options = config["options"]
-    if options["method"] == "full":
+    if config.kind != "reward":
+        raise RunError(f"{path}: a {config.kind} run, not a reward model (train one with `wb train reward`)")
+    options = config.options
+    if options.method == "full":
         model, tokenizer = load_score_model(str(run.path / MODEL_DIR), device)
     else:
         from peft import PeftModel
 
-        model, tokenizer = load_score_model(resolve(options["model"], "generator"), device)
+        model, tokenizer = load_score_model(resolve(options.model, "generator"), device)
         model = PeftModel.from_pretrained(model, run.path / ADAPTER_DIR).merge_and_unload()
     return RewardModel(model.eval(), tokenizer, options["model"], options["max_length"], options["system_prompt"], run.path)

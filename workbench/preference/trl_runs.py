@@ -20,9 +20,10 @@ from typing import Any
 
 from transformers import PrinterCallback, TrainerCallback
 
+from workbench.ondisk import write_jsonl
 from workbench.progress import Cancelled, ProgressCallback, start_stage
 from workbench.training.loop import LoopSettings
-from workbench.training.runs import RunDir, write_jsonl
+from workbench.training.runs import RunDir
 
 STAGING = ".checkpoint-staging"
 PREFIX = "checkpoint-"

@@ -80,7 +80,7 @@ class Strategy:
             return []
         contexts = self._gather(pairs)
         prompts = [self._fit(pair, context) for pair, context in zip(pairs, contexts)]
-        generations = self.engine.generate([p.token_ids for p in prompts], adapter=self._adapter_name,
+        generations = self.engine.generate([p.token_ids for p in prompts], adapter=self._adapter_key,
                                            progress=progress)
         return [self._answer(*parts) for parts in zip(pairs, contexts, prompts, generations)]
 
@@ -100,7 +100,7 @@ class Strategy:
         for pair, context in zip(pairs, contexts):
             prompt = self._fit(pair, context)
             started = time.perf_counter()
-            scores = self.engine.continuation_logprobs(prompt.token_ids, continuations, self._adapter_name)
+            scores = self.engine.continuation_logprobs(prompt.token_ids, continuations, self._adapter_key)
             best = max(range(len(choices)), key=scores.__getitem__)
             generation = Generation(choices[best], len(prompt.token_ids), 0, time.perf_counter() - started)
             answer = self._answer(pair, context, prompt, generation)
@@ -114,7 +114,7 @@ class Strategy:
         pair = as_pair(question)
         context = self._gather([pair])[0]
         prompt = self._fit(pair, context)
-        for item in self.engine.stream(prompt.token_ids, adapter=self._adapter_name):
+        for item in self.engine.stream(prompt.token_ids, adapter=self._adapter_key):
             yield self._answer(pair, context, prompt, item) if isinstance(item, Generation) else item
 
     def _gather(self, pairs: list[QAPair]) -> list[Context]:
@@ -123,6 +123,10 @@ class Strategy:
     @property
     def _adapter_name(self) -> str | None:
         return self.adapter.name if self.adapter else None
+
+    @property
+    def _adapter_key(self) -> str | None:
+        return self.adapter.key if self.adapter else None
 
     def _fit(self, pair: QAPair, context: Context) -> FittedPrompt:
         demos = [(d.question, d.answer) for d in context.demonstrations]

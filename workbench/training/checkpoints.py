@@ -15,9 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import BaseModel, Field
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from workbench.training.runs import RunError, read_json
+
+
+class CheckpointState(BaseModel):
+    """state.json of a checkpoint: what is not a tensor."""
+
+    step: int = Field(ge=0)
+    progress: dict[str, Any]
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
 
 
 def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -60,21 +71,31 @@ def latest_checkpoint(folder: Path) -> Path | None:
 
 def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     scheduler: torch.optim.lr_scheduler.LRScheduler) -> dict[str, Any]:
-    """Restore everything saved by `save_checkpoint`; returns the loop's progress."""
+    """Restore everything saved by `save_checkpoint`; returns the loop's progress. A damaged checkpoint
+    is a `RunError` naming it (the run itself is untouched)."""
+    try:
+        return _restore(path, model, optimizer, scheduler)
+    except (SafetensorError, OSError, KeyError, ValueError, RuntimeError) as exc:
+        raise RunError(f"{path}: damaged checkpoint ({type(exc).__name__}: {exc}); delete this folder to resume "
+                       "from the one before, or start the run again") from None
+
+
+def _restore(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+             scheduler: torch.optim.lr_scheduler.LRScheduler) -> dict[str, Any]:
     params = dict(model.named_parameters())
     for name, tensor in load_file(path / "trainable.safetensors").items():
         if name not in params:
             raise RunError(f"{path}: parameter '{name}' does not exist in this model (different method or model?)")
         with torch.no_grad():
             params[name].copy_(tensor)
-    state = read_json(path / "state.json")
-    optimizer.load_state_dict(_unflatten_optimizer(load_file(path / "optimizer.safetensors"), state["optimizer"]))
-    scheduler.load_state_dict(state["scheduler"])
+    state = read_json(path / "state.json", CheckpointState)
+    optimizer.load_state_dict(_unflatten_optimizer(load_file(path / "optimizer.safetensors"), state.optimizer))
+    scheduler.load_state_dict(state.scheduler)
     rng = load_file(path / "rng.safetensors")
     torch.set_rng_state(rng["torch"])
     if "cuda" in rng and torch.cuda.is_available():
         torch.cuda.set_rng_state(rng["cuda"])
-    return state["progress"]
+    return state.progress
 
 
 def _checkpoints(folder: Path) -> list[Path]:

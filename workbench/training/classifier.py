@@ -167,35 +167,34 @@ def train_classifier(texts: Sequence[str], labels: Sequence[str], options: Class
     classes = check_labels(labels, eval_labels, batch, source)
     config = {"kind": "classifier", "source": source, "classes": classes, "train_examples": len(texts),
               "eval_examples": len(eval_texts), "options": asdict(options)}
-    run = RunDir.create(output, config, resume)
+    with RunDir.create(output, config, resume) as run:
+        with ResourceMeter() as meter:
+            model, backbone = build_classifier(options, len(classes))
+            train_encoded, truncation = encode_texts(backbone.tokenizer, texts, options.max_length)
+            eval_encoded, eval_truncation = encode_texts(backbone.tokenizer, eval_texts, options.max_length)
+            truncation.warn("training texts", options.max_length)
+            eval_truncation.warn("evaluation texts", options.max_length)
+            train_targets = [classes.index(label) for label in labels]
+            eval_targets = [classes.index(label) for label in eval_labels]
+            if options.method == "feature":
+                state = _fit_feature(model, backbone, options, run, texts, train_encoded, train_targets,
+                                     eval_texts, eval_encoded, eval_targets, classes, progress)
+            else:
+                state = _fit_gradient(model, backbone, options, run, train_encoded, train_targets,
+                                      eval_encoded, eval_targets, classes, resume, progress)
+            saved = _save_trained(model, options.method, run.path)
 
-    with ResourceMeter() as meter:
-        model, backbone = build_classifier(options, len(classes))
-        train_encoded, truncation = encode_texts(backbone.tokenizer, texts, options.max_length)
-        eval_encoded, eval_truncation = encode_texts(backbone.tokenizer, eval_texts, options.max_length)
-        truncation.warn("training texts", options.max_length)
-        eval_truncation.warn("evaluation texts", options.max_length)
-        train_targets = [classes.index(label) for label in labels]
-        eval_targets = [classes.index(label) for label in eval_labels]
-        if options.method == "feature":
-            state = _fit_feature(model, backbone, options, run, texts, train_encoded, train_targets,
-                                 eval_texts, eval_encoded, eval_targets, classes, progress)
-        else:
-            state = _fit_gradient(model, backbone, options, run, train_encoded, train_targets,
-                                  eval_encoded, eval_targets, classes, resume, progress)
-        saved = _save_trained(model, options.method, run.path)
-
-    summary = {
-        "kind": "classifier", "method": options.method, "backbone": options.backbone,
-        **parameter_counts(model), "saved_bytes": saved, **meter.report(),
-        "train_seconds": round(state.train_seconds, 2),
-        "examples_per_second": round(state.examples / state.train_seconds, 1) if state.train_seconds else None,
-        "tokens_per_second": round(state.tokens / state.train_seconds, 1) if state.train_seconds else None,
-        "steps": state.global_step, "epochs": len(state.history),
-        "truncated_train_texts": truncation.truncated, "truncated_eval_texts": eval_truncation.truncated,
-        "final": state.history[-1],
-    }
-    run.finish(summary)
+        summary = {
+            "kind": "classifier", "method": options.method, "backbone": options.backbone,
+            **parameter_counts(model), "saved_bytes": saved, **meter.report(),
+            "train_seconds": round(state.train_seconds, 2),
+            "examples_per_second": round(state.examples / state.train_seconds, 1) if state.train_seconds else None,
+            "tokens_per_second": round(state.tokens / state.train_seconds, 1) if state.train_seconds else None,
+            "steps": state.global_step, "epochs": len(state.history),
+            "truncated_train_texts": truncation.truncated, "truncated_eval_texts": eval_truncation.truncated,
+            "final": state.history[-1],
+        }
+        run.finish(summary)
     return run
 
 
@@ -297,22 +296,22 @@ def load_classifier(path: Path) -> TrainedClassifier:
     """The classifier of a finished run folder."""
     run = RunDir.open(path)
     config = run.config()
-    if config.get("kind") != "classifier":
-        raise RunError(f"{path}: a {config.get('kind')} run, not a classifier")
-    options = config["options"]
-    backbone = load_backbone(options["backbone"])
-    model = TextClassifier(backbone, len(config["classes"]))
-    if options["method"] == "lora":
+    if config.kind != "classifier" or not config.classes or config.options.backbone is None:
+        raise RunError(f"{path}: a {config.kind} run, not a classifier")
+    options = config.options
+    backbone = load_backbone(options.backbone)
+    model = TextClassifier(backbone, len(config.classes))
+    if options.method == "lora":
         from peft import PeftModel
 
         model.backbone = PeftModel.from_pretrained(model.backbone, run.path / ADAPTER_DIR)
     if (run.path / BACKBONE_FILE).is_file():
         missing = model.backbone.load_state_dict(load_file(run.path / BACKBONE_FILE), strict=False).unexpected_keys
         if missing:
-            raise RunError(f"{run.path / BACKBONE_FILE}: tensors {missing[:3]} do not fit backbone {options['backbone']}")
+            raise RunError(f"{run.path / BACKBONE_FILE}: tensors {missing[:3]} do not fit backbone {options.backbone}")
     model.head.load_state_dict(load_file(run.path / HEAD_FILE))
     model.eval()
-    return TrainedClassifier(model, backbone.tokenizer, config["classes"], options["max_length"])
+    return TrainedClassifier(model, backbone.tokenizer, config.classes, options.max_length)
 
 
 def evaluate_classifier(path: Path, texts: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:

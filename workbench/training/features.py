@@ -14,10 +14,10 @@ import torch
 from safetensors.torch import load_file, save
 
 from workbench.config import workbench_home
+from workbench.ondisk import write_atomic
 from workbench.progress import ProgressCallback, start_stage
 from workbench.training.backbones import Backbone, pool
 from workbench.training.data import pad_batch
-from workbench.training.runs import write_atomic
 
 
 def embedding_cache_key(backbone: Backbone, max_length: int, texts: Sequence[str]) -> str:

@@ -13,7 +13,6 @@ the LM head runs only at the positions whose next token is learned (`completion_
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -28,6 +27,7 @@ from workbench.config import Config
 from workbench.evaluation import metrics
 from workbench.evaluation.evaluator import mean_scores
 from workbench.models import GENERATOR, LoadedGenerator, resolve_device
+from workbench.models.adapter_files import PEFT_CONFIG, adapter_config_path, read_adapter_file
 from workbench.models.registry import resolve, unavailable
 from workbench.progress import ProgressCallback
 from workbench.models.bottleneck import (
@@ -240,49 +240,48 @@ def train_generator(examples: Sequence[PromptCompletion], options: GeneratorOpti
                        f"{options.loop.batch_size}; lower --batch-size")
     config = {"kind": "generator", "source": source, "train_examples": len(examples),
               "eval_examples": len(eval_examples), "options": asdict(options)}
-    run = RunDir.create(output, config, resume)
+    with RunDir.create(output, config, resume) as run:
+        with ResourceMeter() as meter:
+            torch.manual_seed(options.loop.seed)
+            model, tokenizer = load_base(options.model, options.loop.device)
+            train_tokenized, truncation = tokenize_completions(examples, tokenizer, options.max_length, options.mask_prompt)
+            eval_tokenized, eval_truncation = tokenize_completions(eval_examples, tokenizer, options.max_length)
+            truncation.warn("training examples", options.max_length)
+            eval_truncation.warn("evaluation examples", options.max_length)
+            if len(train_tokenized) < options.loop.batch_size or not eval_tokenized:
+                raise RunError(f"{source}: {truncation.dropped} of {truncation.total} training and {eval_truncation.dropped} "
+                               f"of {eval_truncation.total} evaluation examples have no answer left within max_length="
+                               f"{options.max_length} tokens; raise training.generator.max_length (--max-length)")
+            extra: dict[str, Any] = {}
+            if general:
+                extra["forgetting"] = {"before": forgetting_probe(model, tokenizer, general, options)}
+            if options.compare_untuned:
+                extra["untuned"] = score(model, tokenizer, eval_tokenized, eval_examples, options)
+            model = apply_method(model, options)
+            pad_to = options.max_length if options.pad_to_max_length else None
+            loss = (partial(mean_completion_token_loss, virtual_tokens=virtual_tokens_prepended(model))
+                    if options.logits_on_labels_only else model_loss)
+            state = fit(model, [{"params": [p for p in model.parameters() if p.requires_grad]}], train_tokenized,
+                           lambda batch: pad_batch(batch, tokenizer.pad_token_id, pad_to),
+                           [len(e["input_ids"]) for e in train_tokenized], options.loop, run,
+                           lambda trained: score(trained, tokenizer, eval_tokenized, eval_examples, options),
+                           resume=resume, progress_callback=progress, compute_loss=loss)
+            if general:
+                extra["forgetting"]["after"] = forgetting_probe(model, tokenizer, general, options)
+            saved = save_generator(model, tokenizer, options, run.path)
 
-    with ResourceMeter() as meter:
-        torch.manual_seed(options.loop.seed)
-        model, tokenizer = load_base(options.model, options.loop.device)
-        train_tokenized, truncation = tokenize_completions(examples, tokenizer, options.max_length, options.mask_prompt)
-        eval_tokenized, eval_truncation = tokenize_completions(eval_examples, tokenizer, options.max_length)
-        truncation.warn("training examples", options.max_length)
-        eval_truncation.warn("evaluation examples", options.max_length)
-        if len(train_tokenized) < options.loop.batch_size or not eval_tokenized:
-            raise RunError(f"{source}: {truncation.dropped} of {truncation.total} training and {eval_truncation.dropped} "
-                           f"of {eval_truncation.total} evaluation examples have no answer left within max_length="
-                           f"{options.max_length} tokens; raise training.generator.max_length (--max-length)")
-        extra: dict[str, Any] = {}
-        if general:
-            extra["forgetting"] = {"before": forgetting_probe(model, tokenizer, general, options)}
-        if options.compare_untuned:
-            extra["untuned"] = score(model, tokenizer, eval_tokenized, eval_examples, options)
-        model = apply_method(model, options)
-        pad_to = options.max_length if options.pad_to_max_length else None
-        loss = (partial(mean_completion_token_loss, virtual_tokens=virtual_tokens_prepended(model))
-                if options.logits_on_labels_only else model_loss)
-        state = fit(model, [{"params": [p for p in model.parameters() if p.requires_grad]}], train_tokenized,
-                       lambda batch: pad_batch(batch, tokenizer.pad_token_id, pad_to),
-                       [len(e["input_ids"]) for e in train_tokenized], options.loop, run,
-                       lambda trained: score(trained, tokenizer, eval_tokenized, eval_examples, options),
-                       resume=resume, progress_callback=progress, compute_loss=loss)
-        if general:
-            extra["forgetting"]["after"] = forgetting_probe(model, tokenizer, general, options)
-        saved = save_generator(model, tokenizer, options, run.path)
-
-    summary = {
-        "kind": "generator", "method": options.method, "model": options.model,
-        "gradient_checkpointing": model.is_activation_checkpointing,
-        **parameter_counts(model), "saved_bytes": saved, **meter.report(),
-        "train_seconds": round(state.train_seconds, 2),
-        "examples_per_second": round(state.examples / state.train_seconds, 2) if state.train_seconds else None,
-        "tokens_per_second": round(state.tokens / state.train_seconds, 1) if state.train_seconds else None,
-        "steps": state.global_step, "epochs": len(state.history),
-        "truncation": {"train": truncation.as_dict(), "eval": eval_truncation.as_dict()},
-        "final": state.history[-1], **extra,
-    }
-    run.finish(summary)
+        summary = {
+            "kind": "generator", "method": options.method, "model": options.model,
+            "gradient_checkpointing": model.is_activation_checkpointing,
+            **parameter_counts(model), "saved_bytes": saved, **meter.report(),
+            "train_seconds": round(state.train_seconds, 2),
+            "examples_per_second": round(state.examples / state.train_seconds, 2) if state.train_seconds else None,
+            "tokens_per_second": round(state.tokens / state.train_seconds, 1) if state.train_seconds else None,
+            "steps": state.global_step, "epochs": len(state.history),
+            "truncation": {"train": truncation.as_dict(), "eval": eval_truncation.as_dict()},
+            "final": state.history[-1], **extra,
+        }
+        run.finish(summary)
     return run
 
 
@@ -308,18 +307,18 @@ def load_trained_generator(path: Path, device: str = "auto") -> LoadedGenerator:
     A run started from another run (preference tuning's `base_run`) sits on that run's merged weights."""
     run = RunDir.open(path)
     config = run.config()
-    if config.get("kind") != "generator":
-        raise RunError(f"{path}: a {config.get('kind')} run, not a generator")
-    options = config["options"]
-    name = f"{options['model']}+{run.path.name}"
+    options = config.options
+    if config.kind != "generator" or options.model is None:
+        raise RunError(f"{path}: a {config.kind} run, not a generator")
+    name = f"{options.model}+{run.path.name}"
     if (run.path / MODEL_DIR).is_dir():
         model, tokenizer = load_base(str(run.path / MODEL_DIR), device)
         return LoadedGenerator(name, model.eval(), tokenizer, next(model.parameters()).device)
-    if options.get("base_run"):
-        model, tokenizer = load_merged_run(Path(options["base_run"]), device)
+    if options.base_run:
+        model, tokenizer = load_merged_run(Path(options.base_run), device)
     else:
-        model, tokenizer = load_base(options["model"], device)
-    model = attach_adapter(model, run.path / ADAPTER_DIR, options.get("base_run") or options["model"])
+        model, tokenizer = load_base(options.model, device)
+    model = attach_adapter(model, run.path / ADAPTER_DIR, options.base_run or options.model)
     return LoadedGenerator(name, model.eval(), tokenizer, next(model.parameters()).device)
 
 
@@ -329,7 +328,7 @@ MERGEABLE = ("lora", "ia3")  # adapters that are weight deltas
 def load_merged_run(path: Path, device: str = "auto") -> tuple[nn.Module, Any]:
     """A finished generator run as plain trainable weights, its adapter merged in: what a run built on
     it (`base_run`) starts from. Prompt/prefix tuning and bottleneck adapters add modules, not deltas."""
-    method = RunDir.open(path).config().get("options", {}).get("method")
+    method = RunDir.open(path).config().options.method
     loaded = load_trained_generator(path, device)
     model = loaded.model
     if hasattr(model, "merge_and_unload"):
@@ -344,10 +343,10 @@ def load_merged_run(path: Path, device: str = "auto") -> tuple[nn.Module, Any]:
 
 def attach_adapter(model: nn.Module, folder: Path, base_name: str) -> nn.Module:
     """Put the adapter saved in `folder` on `model`, after checking it was trained on `base_name`."""
-    config_file = folder / (BOTTLENECK_CONFIG if (folder / BOTTLENECK_CONFIG).is_file() else "adapter_config.json")
-    if not config_file.is_file():
-        raise RunError(f"{folder}: no adapter here (expected adapter_config.json or bottleneck_config.json)")
-    trained_on = json.loads(config_file.read_text()).get("base_model_name_or_path")
+    config_file = adapter_config_path(folder)
+    if config_file is None:
+        raise RunError(f"{folder}: no adapter here (expected {PEFT_CONFIG} or {BOTTLENECK_CONFIG})")
+    trained_on = read_adapter_file(config_file).base_model_name_or_path
     if trained_on and trained_on != base_name:
         raise RunError(f"{folder}: this adapter was trained on base model '{trained_on}', not '{base_name}'")
     try:

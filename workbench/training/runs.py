@@ -8,6 +8,7 @@ Layout of RUN_DIR:
     adapter/ | head.safetensors | weights.safetensors | model/   what the run produced
     summary.json       trainable params, size on disk, wall time, throughput, peak memory (written last)
     COMPLETE           marker written after summary.json: a folder without it is not a finished run
+    .lock              held (fcntl) by the process training into the folder
 """
 
 from __future__ import annotations
@@ -15,60 +16,86 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import psutil
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 
 from workbench.errors import WorkbenchError
+from workbench.ondisk import SchemaViolation, exclusive, read_file, write_atomic, write_json, write_jsonl
 
 COMPLETE_MARKER = "COMPLETE"
+LOCK = ".lock"  # held (fcntl) by the process training into the folder
 
 
 class RunError(WorkbenchError):
     pass
 
 
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write `path` through a temporary sibling and `os.replace`, so a crash never leaves half a file.
+class RunOptions(BaseModel):
+    """The options of a run that loading it reads; each trainer stores more (its options dataclass)."""
 
-    A full disk surfaces as a `RunError` naming the file, and the temporary file is removed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    model_config = ConfigDict(extra="allow")
+    method: str
+    max_length: int = Field(gt=0)
+    model: str | None = None  # generators and reward models
+    backbone: str | None = None  # classifiers
+    base_run: str | None = None  # preference tuning started from another run
+    reward_run: str | None = None
+
+
+class RunConfig(BaseModel):
+    """config.json: what was trained, how, on which data."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["classifier", "generator", "reward"]
+    source: str
+    train_examples: int = Field(ge=0)
+    eval_examples: int = Field(ge=0)
+    classes: list[str] | None = None  # classifiers
+    options: RunOptions
+
+
+class RunSummary(BaseModel):
+    """summary.json, the one schema every trainer writes last: cost (parameters, size, time, memory)
+    and the final evaluation; trainers add their own fields (forgetting, truncation, eval items)."""
+
+    model_config = ConfigDict(extra="allow")
+    kind: Literal["classifier", "generator", "reward"]
+    method: str
+    trainable_params: int = Field(ge=0)
+    total_params: int = Field(ge=0)
+    trainable_percent: float
+    saved_bytes: int = Field(ge=0)
+    wall_seconds: float = Field(ge=0)
+    peak_rss_bytes: int = Field(ge=0)
+    peak_cuda_bytes: int | None = None
+    train_seconds: float = Field(ge=0)
+    steps: int = Field(ge=0)
+    final: dict[str, Any]
+
+
+class CurvePoint(BaseModel):
+    step: int
+    loss: float
+
+
+def read_json(path: Path, schema: Any = Any) -> Any:
+    """The JSON file `path` of a run or job folder, validated as `schema`; a `RunError` naming the file
+    and the field otherwise."""
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise RunError(f"{path}: cannot write ({exc.strerror or exc})") from None
-
-
-def write_json(path: Path, data: Any) -> None:
-    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
-
-
-def write_jsonl(path: Path, rows: Iterable[Any]) -> None:
-    """One JSON value per line, written atomically."""
-    write_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
-
-
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return read_file(path, schema)
     except FileNotFoundError:
         raise RunError(f"{path}: missing; is {path.parent} a workbench training run?") from None
-    except ValueError as exc:
-        raise RunError(f"{path}: not valid JSON ({exc})") from None
+    except SchemaViolation as exc:
+        raise RunError(f"{path}: {exc}; the file is damaged (rerun the training)") from None
 
 
 def folder_size(path: Path) -> int:
@@ -95,25 +122,32 @@ class RunDir:
         return (self.path / COMPLETE_MARKER).is_file()
 
     @classmethod
-    def create(cls, path: Path, config: dict[str, Any], resume: bool) -> RunDir:
-        """Start (or, with `resume`, reopen) the run in `path` with this `config`."""
+    @contextmanager
+    def create(cls, path: Path, config: dict[str, Any], resume: bool) -> Iterator[RunDir]:
+        """Start (or, with `resume`, reopen) the run in `path` with this `config`, for the block: the
+        folder is locked, so a second process training into it is refused."""
         run = cls(Path(path))
-        config = json.loads(json.dumps(config, default=str))  # compare as it will read back (tuples → lists)
-        if run.is_complete():
-            raise RunError(f"{run.path} already holds a finished run; choose another --output")
+        with exclusive(run.path / LOCK, lambda holder: RunError(
+                f"{run.path} is being trained into by another process (pid {holder}); wait for it to "
+                "finish, or choose another --output")):
+            run._start(json.loads(json.dumps(config, default=str)), resume)  # as it reads back (tuples → lists)
+            yield run
+
+    def _start(self, config: dict[str, Any], resume: bool) -> None:
+        if self.is_complete():
+            raise RunError(f"{self.path} already holds a finished run; choose another --output")
         if resume:
-            if not run.config_path.is_file():
-                raise RunError(f"--resume: {run.path} holds no run to resume (no config.json)")
-            stored = read_json(run.config_path)
+            if not self.config_path.is_file():
+                raise RunError(f"--resume: {self.path} holds no run to resume (no config.json)")
+            stored = read_json(self.config_path, dict[str, Any])
             changed = sorted(k for k in set(stored) | set(config) if stored.get(k) != config.get(k))
             if changed:
-                raise RunError(f"--resume: {run.path} was started with different settings "
+                raise RunError(f"--resume: {self.path} was started with different settings "
                                f"({', '.join(changed)}); rerun the same command, or drop --resume")
-            return run
-        if run.path.exists() and any(run.path.iterdir()):
-            raise RunError(f"{run.path} is not empty (an interrupted run? add --resume, or choose another --output)")
-        write_json(run.config_path, config)
-        return run
+            return
+        if any(entry.name != LOCK for entry in self.path.iterdir()):
+            raise RunError(f"{self.path} is not empty (an interrupted run? add --resume, or choose another --output)")
+        write_json(self.config_path, RunConfig.model_validate(config).model_dump(exclude_none=True))
 
     @classmethod
     def open(cls, path: Path) -> RunDir:
@@ -125,35 +159,41 @@ class RunDir:
             raise RunError(f"{run.path}: not a finished run (no {COMPLETE_MARKER} marker; interrupted? rerun with --resume)")
         return run
 
-    def config(self) -> dict[str, Any]:
-        return read_json(self.config_path)
+    def config(self) -> RunConfig:
+        return read_json(self.config_path, RunConfig)
 
     def write_metrics(self, history: list[dict[str, Any]]) -> None:
         """Rewrite metrics.jsonl from the full history (a resumed run never duplicates an epoch)."""
         write_jsonl(self.path / "metrics.jsonl", history)
 
     def metrics(self) -> list[dict[str, Any]]:
-        path = self.path / "metrics.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+        return self._rows("metrics.jsonl", dict[str, Any])
 
     def write_curve(self, step_losses: list[list[float]]) -> None:
         write_jsonl(self.path / "curve.jsonl", ({"step": int(step), "loss": loss} for step, loss in step_losses))
 
     def curve(self) -> list[list[float]]:
         """[step, training loss] per optimizer step (empty for runs without steps, like `feature`)."""
-        path = self.path / "curve.jsonl"
-        lines = path.read_text().splitlines() if path.is_file() else []
-        return [[point["step"], point["loss"]] for point in map(json.loads, filter(str.strip, lines))]
+        return [[point.step, point.loss] for point in self._rows("curve.jsonl", CurvePoint)]
+
+    def _rows(self, name: str, schema: Any) -> list:
+        try:
+            return read_file(self.path / name, schema, jsonl=True)
+        except FileNotFoundError:
+            return []
+        except SchemaViolation as exc:
+            raise RunError(f"{self.path / name}: {exc}; the file is damaged") from None
 
     def finish(self, summary: dict[str, Any]) -> None:
         """Write summary.json, then the COMPLETE marker (only now does the folder count as a run), then
         drop the checkpoints, which only served to resume."""
-        write_json(self.path / "summary.json", summary)
+        write_json(self.path / "summary.json", RunSummary.model_validate(summary).model_dump(exclude_none=True))
         write_atomic(self.path / COMPLETE_MARKER, time.strftime("%Y-%m-%dT%H:%M:%S\n"))
         shutil.rmtree(self.checkpoints, ignore_errors=True)
 
     def summary(self) -> dict[str, Any]:
-        return read_json(self.path / "summary.json")
+        """summary.json, checked against `RunSummary` (so its common fields are there and well typed)."""
+        return read_json(self.path / "summary.json", RunSummary).model_dump(exclude_none=True)
 
 
 def default_run_path(output_root: Path, kind: str, method: str) -> Path:
@@ -225,8 +265,7 @@ def list_runs(output_root: Path, kind: str | None = None) -> list[dict[str, Any]
             config, summary = run.config(), run.summary()
         except RunError:
             continue
-        if kind is None or config.get("kind") == kind:
-            runs.append({"name": path.name, "path": path, "kind": config.get("kind"),
-                         "method": config.get("options", {}).get("method"), "source": config.get("source"),
-                         "summary": summary})
+        if kind is None or config.kind == kind:
+            runs.append({"name": path.name, "path": path, "kind": config.kind, "method": config.options.method,
+                         "source": config.source, "summary": summary})
     return runs
