@@ -196,7 +196,7 @@ def train_generator(config: Config, request: GeneratorRequest, progress: Progres
     """Finetune with `training.generator` settings; returns the finished `RunDir`. The preference methods
     (`dpo`, `rloo`) read preference records and `training.preference` instead."""
     from workbench.preference import PREFERENCE_METHODS
-    from workbench.training.examples import bundled_general_examples, load_examples
+    from workbench.training.examples import load_examples
     from workbench.training.generator import GeneratorOptions, train_generator as train
 
     request.check()
@@ -214,27 +214,35 @@ def train_generator(config: Config, request: GeneratorRequest, progress: Progres
         source += (f" (context: retrieved top-{config.retrieval.k} from index '{request.index}')"
                    if request.with_context == "retrieved" else " (context: gold paragraph)")
     eval_examples = load_examples(request.eval_data, request.format, system, **context)[0] if request.eval_data else None
-    general = (load_examples(request.general_data, "instruction", system, False)[0] if request.general_data
-               else bundled_general_examples(system))
     options = GeneratorOptions.from_config(config, prompt_init_text=request.prompt_init_text)
     return train(examples, options, request.run_path(config, "generator", options.method), eval_examples,
-                 general=general, source=source, resume=request.resume, progress=progress)
+                 general=_forgetting_probe(config, request), source=source, resume=request.resume, progress=progress)
+
+
+def _forgetting_probe(config: Config, request: GeneratorRequest) -> list | None:
+    """The general instructions (`--general-data`, else a bundled set; the first `training.forgetting_items`
+    when set) that a generator run answers before and after training, to measure forgetting; None for 0."""
+    from workbench.training.examples import bundled_general_examples, load_examples
+
+    if config.training.forgetting_items == 0:
+        return None
+    system = config.generation.system_prompt
+    general = (load_examples(request.general_data, "instruction", system)[0] if request.general_data
+               else bundled_general_examples(system))
+    return general[:config.training.forgetting_items]
 
 
 def _train_preference(config: Config, request: GeneratorRequest, progress: ProgressCallback | None) -> RunDir:
     from workbench.preference.policy import PreferenceOptions, train_preference
-    from workbench.training.examples import bundled_general_examples, load_examples
 
     if request.data is None:
         raise WorkbenchError(f"--method {config.training.generator.method} learns from preference records "
                              f"(prompt, chosen, rejected): pass --data FILE (the demo corpus has none)")
     records, eval_records = _preference_split(config, request.data, request.eval_data)
-    system = config.generation.system_prompt
-    general = (load_examples(request.general_data, "instruction", system)[0] if request.general_data
-               else bundled_general_examples(system))
     options = PreferenceOptions.from_config(config)
     return train_preference(records, eval_records, options, request.run_path(config, "generator", options.method),
-                            general=general, source=str(request.data), resume=request.resume, progress=progress)
+                            general=_forgetting_probe(config, request), source=str(request.data),
+                            resume=request.resume, progress=progress)
 
 
 def train_reward(config: Config, request: RewardRequest, progress: ProgressCallback | None = None) -> RunDir:

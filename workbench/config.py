@@ -145,6 +145,7 @@ class TrainingConfig(_Section):
     max_steps: int | None = Field(gt=0)
     early_stopping: int | None = Field(gt=0)
     group_by_length: bool
+    forgetting_items: int | None = Field(ge=0)
     classifier: ClassifierTrainingConfig
     generator: GeneratorTrainingConfig
     preference: PreferenceTrainingConfig

@@ -30,7 +30,7 @@ def experiment_file(tmp_path: Path, task: str, variants: list[dict], data: dict 
     path = tmp_path / f"{task}.yaml"
     path.write_text(yaml.safe_dump({
         "generation": {"max_new_tokens": 4},
-        "training": {"output_root": str(tmp_path / "runs"), "max_steps": 1,
+        "training": {"output_root": str(tmp_path / "runs"), "max_steps": 1, "forgetting_items": 2,
                      "classifier": {"max_length": 64, "epochs": 1, "batch_size": 8}, "generator": {"max_length": 256, "eval_generate": 0}},
         "index": {"root": str(tmp_path / "indexes")},
         **sections,

@@ -27,9 +27,9 @@ def server(tmp_path_factory):
     overrides = [f"index.root={root / 'indexes'}", f"training.output_root={root / 'runs'}",
                  f"ui.jobs_root={root / 'jobs'}", f"ui.uploads_root={root / 'uploads'}",
                  "generation.max_new_tokens=8",
-                 # the Train form's defaults: a classifier run of ~40 short steps, checkpointed often
+                 # the Train form's defaults: a classifier run of ~20 short steps, checkpointed often
                  "training.classifier.method=head", "training.classifier.max_length=64",
-                 "training.classifier.epochs=6", "training.checkpoint_every=5"]
+                 "training.classifier.epochs=3", "training.checkpoint_every=5"]
     prepare_demo(load_config(overrides=overrides), DemoSettings(adapter_examples=16, adapter_steps=2))
     with start_streamlit(app_path(), {"WORKBENCH_SET": "\n".join(overrides)}, root) as running:
         yield running

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -121,10 +122,11 @@ def test_train_page_starts_a_job_and_shows_its_summary_when_done(roots):
     assert at.dataframe[0].value["method"].tolist() == ["head"]  # past runs
 
 
-def test_train_page_tunes_on_preferences_with_dpo_from_a_server_file(roots):
+def test_train_page_tunes_on_preferences_with_dpo_from_a_server_file(roots, monkeypatch):
     """DPO reads preference records (no demo corpus to offer), trains with training.preference, and its run
     is listed with the generator runs the Compare page answers with."""
     config, data = roots
+    monkeypatch.setenv("WORKBENCH_SET", os.environ["WORKBENCH_SET"] + "\ngeneration.max_new_tokens=8")  # short probe
     records = [{"prompt": f"Say hello to {name}.", "chosen": f"Hello, {name}! Nice to meet you.",
                 "rejected": f"Ugh, {name}. What do you want?"} for name in ("Ann", "Bo", "Cy", "Di", "Ed", "Flo")]
     (data / "prefs.json").write_text(json.dumps(records))

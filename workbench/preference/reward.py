@@ -158,4 +158,4 @@ def load_reward_model(path: Path, device: str = "auto") -> RewardModel:
 
         model, tokenizer = load_score_model(resolve(options.model, "generator"), device)
         model = PeftModel.from_pretrained(model, run.path / ADAPTER_DIR).merge_and_unload()
-    return RewardModel(model.eval(), tokenizer, options["model"], options["max_length"], options["system_prompt"], run.path)
+    return RewardModel(model.eval(), tokenizer, options.model, options.max_length, options.system_prompt, run.path)

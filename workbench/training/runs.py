@@ -29,7 +29,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from workbench.errors import WorkbenchError
-from workbench.ondisk import SchemaViolation, exclusive, read_file, write_atomic, write_json, write_jsonl
+from workbench.ondisk import SchemaViolation, conform, exclusive, read_file, write_atomic, write_json, write_jsonl
 
 COMPLETE_MARKER = "COMPLETE"
 LOCK = ".lock"  # held (fcntl) by the process training into the folder
@@ -49,6 +49,7 @@ class RunOptions(BaseModel):
     backbone: str | None = None  # classifiers
     base_run: str | None = None  # preference tuning started from another run
     reward_run: str | None = None
+    system_prompt: str | None = None  # generators and reward models
 
 
 class RunConfig(BaseModel):
@@ -95,7 +96,11 @@ def read_json(path: Path, schema: Any = Any) -> Any:
     except FileNotFoundError:
         raise RunError(f"{path}: missing; is {path.parent} a workbench training run?") from None
     except SchemaViolation as exc:
-        raise RunError(f"{path}: {exc}; the file is damaged (rerun the training)") from None
+        raise damaged(path, exc) from None
+
+
+def damaged(path: Path, problem: Exception) -> RunError:
+    return RunError(f"{path}: {problem}; the file is damaged (rerun the training)")
 
 
 def folder_size(path: Path) -> int:
@@ -147,7 +152,8 @@ class RunDir:
             return
         if any(entry.name != LOCK for entry in self.path.iterdir()):
             raise RunError(f"{self.path} is not empty (an interrupted run? add --resume, or choose another --output)")
-        write_json(self.config_path, RunConfig.model_validate(config).model_dump(exclude_none=True))
+        conform(RunConfig, config)  # what readers will expect of it, checked before it is written
+        write_json(self.config_path, config)
 
     @classmethod
     def open(cls, path: Path) -> RunDir:
@@ -182,18 +188,25 @@ class RunDir:
         except FileNotFoundError:
             return []
         except SchemaViolation as exc:
-            raise RunError(f"{self.path / name}: {exc}; the file is damaged") from None
+            raise damaged(self.path / name, exc) from None
 
     def finish(self, summary: dict[str, Any]) -> None:
         """Write summary.json, then the COMPLETE marker (only now does the folder count as a run), then
         drop the checkpoints, which only served to resume."""
-        write_json(self.path / "summary.json", RunSummary.model_validate(summary).model_dump(exclude_none=True))
+        conform(RunSummary, summary)
+        write_json(self.path / "summary.json", summary)
         write_atomic(self.path / COMPLETE_MARKER, time.strftime("%Y-%m-%dT%H:%M:%S\n"))
         shutil.rmtree(self.checkpoints, ignore_errors=True)
 
     def summary(self) -> dict[str, Any]:
         """summary.json, checked against `RunSummary` (so its common fields are there and well typed)."""
-        return read_json(self.path / "summary.json", RunSummary).model_dump(exclude_none=True)
+        path = self.path / "summary.json"
+        summary = read_json(path, dict[str, Any])
+        try:
+            conform(RunSummary, summary)
+        except SchemaViolation as exc:
+            raise damaged(path, exc) from None
+        return summary
 
 
 def default_run_path(output_root: Path, kind: str, method: str) -> Path:
