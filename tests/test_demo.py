@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from workbench.cli.main import main
-from workbench.demo import DemoSettings, run_demo
+from workbench.demo import DemoSettings, prepare_demo, run_demo
 from workbench.strategies import STRATEGY_NAMES
 
 TINY = DemoSettings(questions=2, adapter_examples=16, adapter_steps=2, max_new_tokens=4)
@@ -38,6 +38,5 @@ def test_demo_answers_with_every_strategy_then_reuses_index_and_adapter(config, 
     # An unfinished demo run from other settings (an older version, say) is started over, not a dead end.
     (first.adapter / "COMPLETE").unlink()
     (first.adapter / "config.json").write_text('{"kind": "generator", "options": {"method": "older"}}')
-    again = run_demo(config, TINY)
+    again = prepare_demo(config, TINY)
     assert again.adapter_trained and (again.adapter / "COMPLETE").is_file()
-    assert all(outcome.error is None for outcome in again.outcomes)

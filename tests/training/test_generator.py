@@ -235,10 +235,11 @@ def test_gradient_checkpointing_changes_memory_not_gradients(qa, loop):
 
 
 def test_cli_records_the_gradient_checkpointing_setting(tmp_path, capsys):
-    run = tmp_path / "run"
-    assert main(["train", "generator", "--demo", "--no-gradient-checkpointing", "--max-steps", "1", "--batch-size", "4",
-                 "--max-length", "96", "--eval-generate", "0", "--output", str(run), "--set", "models.device=cpu",
-                 "--set", "generation.max_new_tokens=4"]) == 0  # short replies: the forgetting probe's
+    run, data = tmp_path / "run", tmp_path / "qa.jsonl"
+    data.write_text("".join(json.dumps({"question": q, "answer": "yes"}) + "\n" for q in ("Is it?", "Was it?") * 5))
+    assert main(["train", "generator", "--data", str(data), "--no-gradient-checkpointing", "--max-steps", "1",
+                 "--batch-size", "4", "--max-length", "96", "--eval-generate", "0", "--output", str(run),
+                 "--set", "models.device=cpu", "--set", "training.forgetting_items=2"]) == 0
     assert json.loads((run / "config.json").read_text())["options"]["gradient_checkpointing"] is False
     assert json.loads((run / "summary.json").read_text())["gradient_checkpointing"] is False
 
@@ -256,7 +257,7 @@ def test_cli_trains_with_retrieved_context(tmp_path, capsys, demo_corpus):
                             for p in demo_corpus.qa_pairs[:12]))
     command = ["train", "generator", "--data", str(data), "--with-context", "retrieved", "--max-steps", "1",
                "--batch-size", "4", "--max-length", "512", "--eval-generate", "0", "--set", "models.device=cpu",
-               "--set", f"index.root={root}", "--set", "generation.max_new_tokens=4"]
+               "--set", f"index.root={root}", "--set", "generation.max_new_tokens=4", "--set", "training.forgetting_items=2"]
     assert main([*command, "--output", str(tmp_path / "no-index")]) == 2
     assert "training with retrieved context needs an index to retrieve from (--index NAME" in capsys.readouterr().err
     assert main([*command, "--index", "normans", "--k", "2", "--output", str(tmp_path / "run")]) == 0

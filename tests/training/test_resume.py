@@ -39,7 +39,8 @@ def _generator_data(topics, demo_corpus, tmp_path) -> list[str]:
     _write_qa(data, demo_corpus.qa_pairs[:12])
     _write_qa(eval_data, demo_corpus.qa_pairs[12:16])
     return ["generator", "--data", str(data), "--eval-data", str(eval_data), "--method", "lora", "--max-length", "64",
-            "--learning-rate", "2e-3", "--eval-generate", "2", "--set", "generation.max_new_tokens=4"]
+            "--learning-rate", "2e-3", "--eval-generate", "2", "--set", "generation.max_new_tokens=4",
+            "--set", "training.forgetting_items=2"]
 
 
 KINDS = {"classifier full": _classifier_data, "generator lora": _generator_data}

@@ -126,7 +126,7 @@ def test_train_page_tunes_on_preferences_with_dpo_from_a_server_file(roots, monk
     """DPO reads preference records (no demo corpus to offer), trains with training.preference, and its run
     is listed with the generator runs the Compare page answers with."""
     config, data = roots
-    monkeypatch.setenv("WORKBENCH_SET", os.environ["WORKBENCH_SET"] + "\ngeneration.max_new_tokens=8")  # short probe
+    monkeypatch.setenv("WORKBENCH_SET", os.environ["WORKBENCH_SET"] + "\ntraining.forgetting_items=2")  # a short probe
     records = [{"prompt": f"Say hello to {name}.", "chosen": f"Hello, {name}! Nice to meet you.",
                 "rejected": f"Ugh, {name}. What do you want?"} for name in ("Ann", "Bo", "Cy", "Di", "Ed", "Flo")]
     (data / "prefs.json").write_text(json.dumps(records))
