@@ -11,8 +11,8 @@ import time
 import pytest
 
 from workbench.cli.main import main
-from workbench.corpus import load_labeled_table, read_records
-from workbench.indexing import load_documents
+from workbench.corpus import Document, load_labeled_table, read_records
+from workbench.indexing import IndexCorrupt, build_index, load_documents, open_index
 from workbench.models import GENERATOR, ModelUnavailable, load_generator
 from workbench.models.registry import generator_cache_dir
 from workbench.ondisk import exclusive
@@ -41,6 +41,16 @@ def test_a_line_separator_inside_a_json_lines_record_is_no_line_break(tmp_path):
     ("--learning-rate", "inf", "Input should be a finite number"),
     ("--epochs", "0", "greater than 0"),
 ])
+def test_an_index_whose_pointer_is_damaged_is_reported_then_rebuilt_as_the_message_says(config, embedder):
+    documents = [Document("a", "Llamas carry loads in the Andes.", {"source": "a.txt"})]
+    index = build_index("notes", documents, config=config)
+    (index.path / "CURRENT").write_text("../../etc")
+    with pytest.raises(IndexCorrupt, match=r"index 'notes' is damaged: .*CURRENT: points to '../../etc'.*wb index build"):
+        open_index("notes", config.index.root)
+    build_index("notes", documents, config=config)
+    assert open_index("notes", config.index.root).document_ids() == ["a"]
+
+
 def test_non_finite_or_non_positive_settings_are_refused_before_training(flag, value, message, tmp_path, capsys):
     assert main(["train", "classifier", "--demo", flag, value, "--output", str(tmp_path / "run")]) == 2
     assert message in capsys.readouterr().err

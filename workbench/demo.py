@@ -23,7 +23,7 @@ from workbench.progress import ProgressCallback
 from workbench.strategies import STRATEGY_NAMES, StrategyFactory, StrategyOptions, StrategyOutcome
 from workbench.training.examples import qa_examples
 from workbench.training.generator import GeneratorOptions, train_generator
-from workbench.training.runs import RunDir, RunError
+from workbench.training.runs import RunBusy, RunDir, RunError
 
 DEMO_INDEX = "demo"
 DEMO_RUN = "demo-lora"  # under training.output_root
@@ -88,6 +88,8 @@ def prepare_demo_adapter(config: Config, held_out: Sequence[QAPair], settings: D
         try:
             train_generator(examples, options, path, source=source, resume=True, progress=progress)
             return path, True
+        except RunBusy:
+            raise  # another process is training it: never removed from under it
         except RunError:  # the demo's own unfinished run, started with other settings: start over
             shutil.rmtree(path)
     train_generator(examples, options, path, source=source, progress=progress)

@@ -128,16 +128,18 @@ def read_snapshot(path: Path, required: Iterable[str] = ()) -> Snapshot:
 def write_snapshot(path: Path, manifest: dict, files: dict[str, bytes]) -> str:
     """Write a new version and make it current; the caller holds `write_lock(path)`. The manifest is
     checked against the schema its readers use before anything is written."""
+    checksums = {name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()} for name, data in files.items()}
+    manifest = Manifest.model_validate({"format_version": FORMAT_VERSION, **manifest, "files": checksums})
     for stale in path.glob(f"{_TEMP_PREFIX}*"):  # left by a writer that was killed
         shutil.rmtree(stale, ignore_errors=True)
     temp = Path(tempfile.mkdtemp(prefix=_TEMP_PREFIX, dir=path))
-    checksums = {}
     for name, data in files.items():
         _write_synced(temp / name, data)
-        checksums[name] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-    manifest = Manifest.model_validate({"format_version": FORMAT_VERSION, **manifest, "files": checksums})
     _write_synced(temp / MANIFEST, manifest.model_dump_json(indent=1).encode())
-    previous = current_version(path)
+    try:
+        previous = current_version(path)
+    except IndexCorrupt:  # a damaged pointer is what this new version replaces
+        previous = None
     version = f"v{max(_version_numbers(path), default=0) + 1:06d}"
     os.rename(temp, path / version)
     _write_synced(path / f"{POINTER}.tmp", version.encode())

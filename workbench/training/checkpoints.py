@@ -75,6 +75,8 @@ def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.O
     is a `RunError` naming it (the run itself is untouched)."""
     try:
         return _restore(path, model, optimizer, scheduler)
+    except torch.OutOfMemoryError:
+        raise  # the checkpoint is fine; the device is full
     except (SafetensorError, OSError, KeyError, ValueError, RuntimeError) as exc:
         raise RunError(f"{path}: damaged checkpoint ({type(exc).__name__}: {exc}); delete this folder to resume "
                        "from the one before, or start the run again") from None

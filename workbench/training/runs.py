@@ -39,6 +39,10 @@ class RunError(WorkbenchError):
     pass
 
 
+class RunBusy(RunError):
+    """Another process is training into the run folder."""
+
+
 class RunOptions(BaseModel):
     """The options of a run that loading it reads; each trainer stores more (its options dataclass)."""
 
@@ -132,7 +136,7 @@ class RunDir:
         """Start (or, with `resume`, reopen) the run in `path` with this `config`, for the block: the
         folder is locked, so a second process training into it is refused."""
         run = cls(Path(path))
-        with exclusive(run.path / LOCK, lambda holder: RunError(
+        with exclusive(run.path / LOCK, lambda holder: RunBusy(
                 f"{run.path} is being trained into by another process (pid {holder}); wait for it to "
                 "finish, or choose another --output")):
             run._start(json.loads(json.dumps(config, default=str)), resume)  # as it reads back (tuples → lists)
