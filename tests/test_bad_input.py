@@ -36,11 +36,6 @@ def test_a_line_separator_inside_a_json_lines_record_is_no_line_break(tmp_path):
                                                                          ("line 2", {})]
 
 
-@pytest.mark.parametrize("flag, value, message", [
-    ("--head-learning-rate", "nan", "Input should be a finite number"),
-    ("--learning-rate", "inf", "Input should be a finite number"),
-    ("--epochs", "0", "greater than 0"),
-])
 def test_an_index_whose_pointer_is_damaged_is_reported_then_rebuilt_as_the_message_says(config, embedder):
     documents = [Document("a", "Llamas carry loads in the Andes.", {"source": "a.txt"})]
     index = build_index("notes", documents, config=config)
@@ -51,6 +46,11 @@ def test_an_index_whose_pointer_is_damaged_is_reported_then_rebuilt_as_the_messa
     assert open_index("notes", config.index.root).document_ids() == ["a"]
 
 
+@pytest.mark.parametrize("flag, value, message", [
+    ("--head-learning-rate", "nan", "Input should be a finite number"),
+    ("--learning-rate", "inf", "Input should be a finite number"),
+    ("--epochs", "0", "greater than 0"),
+])
 def test_non_finite_or_non_positive_settings_are_refused_before_training(flag, value, message, tmp_path, capsys):
     assert main(["train", "classifier", "--demo", flag, value, "--output", str(tmp_path / "run")]) == 2
     assert message in capsys.readouterr().err
