@@ -9,7 +9,7 @@ from workbench.corpus import QAPair, load_demo_corpus
 from workbench.demo import demo_questions
 from workbench.evaluation.metrics import answer_contained, exact_match, token_f1
 from workbench.indexing import list_indexes
-from workbench.strategies import STRATEGY_NAMES, Answer, StrategyFactory, StrategyOptions
+from workbench.strategies import STRATEGY_NAMES, Answer, StrategyFactory, StrategyOptions, stream_together
 from workbench.strategies.base import as_pair
 from workbench.training.runs import list_runs
 
@@ -56,31 +56,34 @@ def settings(cfg):
 
 
 def answer_all(cfg, names: list[str], options: StrategyOptions, pair: QAPair) -> list[tuple[str, Answer | str]]:
-    """Every strategy in its own column, answers streaming in; a failure stays in its column."""
+    """Every strategy in its own column, answers streaming in (generated together, see
+    workbench.strategies.side_by_side); a failure stays in its column."""
     with st.spinner(f"Loading {cfg.models.generator} and the strategies (slower the first time in this server)..."):
         built = StrategyFactory(cfg, options).build_each(names)
     columns = st.columns(len(built))
-    results: list[tuple[str, Answer | str]] = []
-    for column, (label, strategy) in zip(columns, built):
+    results: list[Answer | str | None] = [None] * len(built)
+    slots, pieces, runnable = {}, {}, []
+    for position, (column, (label, strategy)) in enumerate(zip(columns, built)):
         with column:
             heading(label)
             if isinstance(strategy, Exception):
-                results.append((label, common.describe(strategy)))
-                common.show_error(results[-1][1])
-                continue
-            slot, pieces = st.empty(), []
-            try:
-                for item in strategy.stream(pair):
-                    if isinstance(item, Answer):
-                        results.append((label, item))
-                    else:
-                        pieces.append(item)
-                        slot.text("".join(pieces))
-            except Exception as exc:  # noqa: BLE001
-                results.append((label, common.describe(exc)))
-            slot.empty()
-            show_answer(results[-1][1], pair)
-    return results
+                results[position] = common.describe(strategy)
+            else:
+                slots[position], pieces[position] = st.empty(), []
+                runnable.append(position)
+    for index, item in stream_together([built[p][1] for p in runnable], pair):
+        position = runnable[index]
+        if isinstance(item, str):
+            pieces[position].append(item)
+            slots[position].text("".join(pieces[position]))
+        else:
+            results[position] = item if isinstance(item, Answer) else common.describe(item)
+    for position, (column, result) in enumerate(zip(columns, results)):
+        if position in slots:
+            slots[position].empty()
+        with column:
+            show_answer(result, pair)
+    return [(label, result) for (label, _), result in zip(built, results)]
 
 
 def heading(label: str) -> None:

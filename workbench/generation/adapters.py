@@ -13,6 +13,10 @@ so only one of those types can be loaded per model object (`AdapterSet.load` rai
 `place_adapter` then loads the adapter on an extra copy of the base model, within a memory limit
 (config `models.extra_copies_mb`). Extra copies are shared by the whole process, like the base model,
 and never dropped: a strategy answering on one must keep it.
+
+LoRA adapters also share a batch with each other and with the base model (`activate_rows`: peft's
+mixed-adapter batches route each row through the adapter it names), which lets the side-by-side view
+answer the base-model strategies and the LoRA-finetuned ones in one generation.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import hashlib
 import math
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -38,6 +42,8 @@ from workbench.models.loading import load_generator_copy
 from workbench.models.registry import resolve
 
 BOTTLENECK = "BOTTLENECK"  # the peft_type recorded for a bottleneck adapter
+MIXABLE = "LORA"  # the peft type whose adapters share a batch with each other and with the base model
+BASE_ROW = "__base__"  # peft's adapter name for a row answered by the base model
 
 
 class AdapterError(WorkbenchError):
@@ -165,6 +171,38 @@ class AdapterSet:
             if enabled:
                 model.base_model.enable_adapter_layers()
             else:
+                model.base_model.disable_adapter_layers()
+
+    def learns_prompt(self, key: str | None) -> bool:
+        """Whether the adapter is a learned prompt (prompt or prefix tuning), which peft puts in front
+        of every input itself."""
+        if key is None or self._adapters[key].peft_type == BOTTLENECK:
+            return False
+        return not _injects_layers(self._adapters[key].path, self._adapters[key].peft_type)
+
+    def can_share_batch(self, keys: Iterable[str | None]) -> bool:
+        """Whether prompts answered with these adapters (None: the base model) can be generated in one
+        batch: they all use the same one, or each is the base model or a LoRA adapter (peft's
+        mixed-adapter batches route each row through its own adapter)."""
+        distinct = set(keys)
+        return len(distinct) <= 1 or all(key is None or self._adapters[key].peft_type == MIXABLE for key in distinct)
+
+    @contextmanager
+    def activate_rows(self, keys: Sequence[str | None]) -> Iterator[tuple[torch.nn.Module, dict]]:
+        """`activate` for a batch whose rows each name their adapter: the model to call `generate` on
+        and the arguments that route the rows (`adapter_names`). Rows must `can_share_batch`."""
+        if len(set(keys)) <= 1:
+            with self.activate(keys[0] if keys else None) as model:
+                yield model, {}
+            return
+        if not self.can_share_batch(keys):
+            raise AdapterError(f"adapters {sorted(set(keys), key=str)} cannot share a batch on '{self.generator.name}'")
+        with self.lock:
+            model = self._peft[MIXABLE]
+            model.base_model.enable_adapter_layers()
+            try:
+                yield model, {"adapter_names": [key or BASE_ROW for key in keys]}
+            finally:
                 model.base_model.disable_adapter_layers()
 
     @contextmanager

@@ -1,5 +1,6 @@
 """The generation engine: the model's chat template, token counting against the context window,
-batched generation (left padding, one `generate` per batch) and token streaming (for the UI).
+batched generation (left padding, one `generate` per batch; the rows of a batch may each name their
+adapter) and token streaming, of one prompt or of a batch row by row (for the UI).
 
 Greedy by default (config `generation`). A batch sorts prompts by length first so that little padding
 is wasted; under greedy decoding a batched answer equals the one-at-a-time answer (tested).
@@ -7,12 +8,16 @@ is wasted; under greedy decoding a batched answer equals the one-at-a-time answe
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
+from torch.nn import functional
+from transformers import DynamicCache, StaticCache
+from transformers.generation.streamers import BaseStreamer
 
 from workbench.config import Config
 from workbench.generation.adapters import AdapterSet, adapters_for
@@ -84,43 +89,85 @@ class GenerationEngine:
         return fit_prompt(lambda d, s: self.render(build_messages(d, s)), self.encode, limit=self.prompt_limit,
                           n_demonstrations=n_demonstrations, n_sources=n_sources, window_note=note)
 
-    def generate(self, prompts: Sequence[list[int]], adapter: str | None = None,
+    def generate(self, prompts: Sequence[list[int]], adapter: Adapters = None,
                  progress: ProgressCallback | None = None) -> list[Generation]:
         """Answers to tokenized prompts, in order, `batch_size` prompts per `generate` call; `progress`
-        hears of each batch (stage "generating", counted in prompts)."""
+        hears of each batch (stage "generating", counted in prompts). `adapter`: the adapter key every
+        prompt is answered with (None: the base model), or one per prompt, adapters that
+        `AdapterSet.can_share_batch` (the side-by-side view answers every strategy in one batch)."""
+        keys = _row_keys(adapter, len(prompts))
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         results: list[Generation | None] = [None] * len(prompts)
         size = self.settings.batch_size
         generating = start_stage(progress, "generating", len(prompts))
         for start in range(0, len(order), size):
             batch = order[start:start + size]
-            for i, generation in zip(batch, self._generate_batch([prompts[i] for i in batch], adapter)):
+            generations = self._generate_batch([prompts[i] for i in batch], [keys[i] for i in batch])
+            for i, generation in zip(batch, generations):
                 results[i] = generation
             generating.advance(len(batch))
         return results
 
-    def _generate_batch(self, prompts: list[list[int]], adapter: str | None) -> list[Generation]:
-        input_ids, attention_mask = self._left_pad(prompts)
+    def _generate_batch(self, prompts: list[list[int]], keys: list[str | None]) -> list[Generation]:
         started = time.perf_counter()
-        with self.adapters.activate(adapter) as model, torch.inference_mode():
-            output = model.generate(input_ids=input_ids, attention_mask=attention_mask, **self._generate_kwargs())
+        new_tokens = self._generate_rows(prompts, keys)
         seconds = (time.perf_counter() - started) / len(prompts)
-        new_tokens = output[:, input_ids.shape[1]:].tolist()
         return [self._generation(prompt, tokens, seconds) for prompt, tokens in zip(prompts, new_tokens)]
+
+    def _generate_rows(self, prompts: list[list[int]], keys: list[str | None],
+                       streamer: BaseStreamer | None = None) -> list[list[int]]:
+        """One `generate` over the left-padded prompts, each row through its adapter (see `_prefill`);
+        the new tokens of each row."""
+        input_ids, attention_mask = self._left_pad(prompts)
+        with self.adapters.lock, torch.inference_mode():
+            cache = self._prefill(prompts, keys)
+            with self.adapters.activate_rows(keys) as (model, routing):
+                output = model.generate(input_ids=input_ids, attention_mask=attention_mask, past_key_values=cache,
+                                        streamer=streamer, **routing, **self._generate_kwargs())
+        return output[:, input_ids.shape[1]:].tolist()
+
+    def _prefill(self, prompts: list[list[int]], keys: list[str | None]) -> StaticCache | None:
+        """The key/value cache of every prompt but its last token, computed row by row and left-padded
+        into one batch cache, for `generate` to go on from. Padding a batch to its longest prompt would
+        process every row at that length: side by side, a 50-token zero-shot prompt beside a 500-token
+        RAG prompt. None (generate prefills the padded batch) for one row, or where a row's adapter
+        learned a prompt (it brings its own cache)."""
+        if len(prompts) == 1 or min(map(len, prompts)) < 2 or any(map(self.adapters.learns_prompt, keys)):
+            return None
+        rows = []
+        for prompt, key in zip(prompts, keys):
+            with self.adapters.activate(key) as model:
+                rows.append(DynamicCache(config=self.generator.model.config))
+                model(input_ids=torch.tensor([prompt[:-1]], device=self.generator.device), past_key_values=rows[-1],
+                      use_cache=True, logits_to_keep=1)
+        width = max(map(len, prompts)) - 1
+        # Preallocated: a dynamic cache copies the whole batch's cache at every step (measured: 3 % of
+        # a side-by-side answer).
+        batch = StaticCache(config=self.generator.model.config, max_cache_len=width + 1 + self.settings.max_new_tokens)
+        for layer in range(len(rows[0].layers)):
+            padded = [[functional.pad(tensor, (0, 0, width - tensor.shape[2], 0)) for tensor in (row.layers[layer].keys,
+                                                                                               row.layers[layer].values)]
+                      for row in rows]
+            batch.update(torch.cat([k for k, _ in padded]), torch.cat([v for _, v in padded]), layer)
+        return batch
 
     def stream(self, prompt: list[int], adapter: str | None = None) -> Iterator[str | Generation]:
         """Yield text pieces as they are generated, then the finished `Generation`."""
-        from transformers import TextIteratorStreamer
+        for _, item in self.stream_rows([prompt], adapter):
+            yield item
 
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        input_ids, attention_mask = self._left_pad([prompt])
+    def stream_rows(self, prompts: Sequence[list[int]], adapter: Adapters = None
+                    ) -> Iterator[tuple[int, str | Generation]]:
+        """`stream` for several prompts generated in one batch (`adapter` as in `generate`): yields
+        (prompt position, text piece) as the rows advance, then (position, `Generation`) for each."""
+        prompts = list(prompts)
+        keys = _row_keys(adapter, len(prompts))
+        streamer = _RowStreamer(self.tokenizer, len(prompts))
         outcome: dict[str, object] = {}
 
         def run() -> None:
             try:
-                with self.adapters.activate(adapter) as model, torch.inference_mode():
-                    outcome["output"] = model.generate(input_ids=input_ids, attention_mask=attention_mask,
-                                                       streamer=streamer, **self._generate_kwargs())
+                outcome["tokens"] = self._generate_rows(prompts, keys, streamer)
             except BaseException as exc:  # re-raised in the caller's thread below
                 outcome["error"] = exc
                 streamer.end()
@@ -128,14 +175,13 @@ class GenerationEngine:
         started = time.perf_counter()
         worker = threading.Thread(target=run, name="wb-generate", daemon=True)
         worker.start()
-        for piece in streamer:
-            if piece:
-                yield piece
+        yield from iter(streamer.pieces.get, None)
         worker.join()
         if "error" in outcome:
             raise outcome["error"]
-        tokens = outcome["output"][0, input_ids.shape[1]:].tolist()
-        yield self._generation(prompt, tokens, time.perf_counter() - started)
+        seconds = (time.perf_counter() - started) / len(prompts)
+        for row, tokens in enumerate(outcome["tokens"]):
+            yield row, self._generation(prompts[row], tokens, seconds)
 
     def continuation_logprobs(self, prompt: list[int], continuations: Sequence[list[int]],
                               adapter: str | None = None) -> list[float]:
@@ -192,7 +238,7 @@ class GenerationEngine:
     def _generate_kwargs(self) -> dict:
         s = self.settings
         sampling = {"temperature": s.temperature, "top_p": s.top_p} if s.do_sample else {}
-        return {"max_new_tokens": s.max_new_tokens, "do_sample": s.do_sample, **sampling,
+        return {"max_new_tokens": s.max_new_tokens, "do_sample": s.do_sample, **sampling, "disable_compile": True,
                 "pad_token_id": self.tokenizer.pad_token_id, "eos_token_id": self.tokenizer.eos_token_id}
 
     def _generation(self, prompt: list[int], tokens: list[int], seconds: float) -> Generation:
@@ -201,3 +247,47 @@ class GenerationEngine:
             tokens = tokens[:tokens.index(eos) + 1]
         text = self.tokenizer.decode(tokens, skip_special_tokens=True)
         return Generation(text=text, tokens_in=len(prompt), tokens_out=len(tokens), seconds=seconds)
+
+
+Adapters = str | None | Sequence[str | None]  # one adapter key for every prompt, or one per prompt
+
+
+def _row_keys(adapter: Adapters, rows: int) -> list[str | None]:
+    if adapter is None or isinstance(adapter, str):
+        return [adapter] * rows
+    if len(adapter) != rows:
+        raise ValueError(f"{len(adapter)} adapters for {rows} prompts")
+    return list(adapter)
+
+
+class _RowStreamer(BaseStreamer):
+    """Receives each step's tokens from `generate` (one per row) and queues (row, new text) until the
+    row's end-of-turn token; None when generation ends. A piece is queued once its characters are
+    complete, so the pieces of a row join into its decoded answer."""
+
+    def __init__(self, tokenizer, rows: int):
+        self.tokenizer = tokenizer
+        self.pieces: queue.Queue[tuple[int, str] | None] = queue.Queue()
+        self._tokens: list[list[int]] = [[] for _ in range(rows)]
+        self._shown = [0] * rows
+        self._finished = [False] * rows
+        self._prompt_seen = False
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self._prompt_seen:  # generate hands over the prompt first
+            self._prompt_seen = True
+            return
+        for row, token in enumerate(value.reshape(len(self._tokens), -1)[:, -1].tolist()):
+            if self._finished[row]:
+                continue
+            if token == self.tokenizer.eos_token_id:
+                self._finished[row] = True
+                continue
+            self._tokens[row].append(token)
+            text = self.tokenizer.decode(self._tokens[row], skip_special_tokens=True)
+            if len(text) > self._shown[row] and not text.endswith("\ufffd"):  # not in the middle of a character
+                self.pieces.put((row, text[self._shown[row]:]))
+                self._shown[row] = len(text)
+
+    def end(self) -> None:
+        self.pieces.put(None)

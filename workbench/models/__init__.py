@@ -1,7 +1,7 @@
 """Models: the embedded defaults, any Hugging Face id or local folder, and where they run."""
 
 from workbench.models.device import default_dtype, resolve_device
-from workbench.models.loading import LoadedGenerator, load_embedder, load_generator
+from workbench.models.loading import LoadedGenerator, fast_output_layer, load_embedder, load_generator
 from workbench.models.registry import (
     EMBEDDER,
     GENERATOR,
@@ -19,6 +19,7 @@ __all__ = [
     "ModelInfo",
     "ModelUnavailable",
     "default_dtype",
+    "fast_output_layer",
     "is_generator_ready",
     "list_models",
     "load_embedder",

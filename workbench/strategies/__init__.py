@@ -2,7 +2,7 @@
 one `Answer` record; build them by name with `StrategyFactory`."""
 
 from workbench.strategies.answer import Answer, Demonstration, Source
-from workbench.strategies.base import Context, EmptyQuestion, Question, Strategy, ZeroShot
+from workbench.strategies.base import Context, EmptyQuestion, Prompted, Question, Strategy, ZeroShot
 from workbench.strategies.factory import (
     STRATEGY_NAMES,
     StrategyFactory,
@@ -13,6 +13,7 @@ from workbench.strategies.factory import (
 from workbench.strategies.few_shot import SELECTIONS, FewShot, FewShotError
 from workbench.strategies.finetuned import Finetuned, RagFinetuned
 from workbench.strategies.rag import Rag
+from workbench.strategies.side_by_side import answer_together, stream_together
 
 __all__ = [
     "SELECTIONS",
@@ -24,6 +25,7 @@ __all__ = [
     "FewShot",
     "FewShotError",
     "Finetuned",
+    "Prompted",
     "Question",
     "Rag",
     "RagFinetuned",
@@ -33,5 +35,7 @@ __all__ = [
     "StrategyOptions",
     "StrategyOutcome",
     "ZeroShot",
+    "answer_together",
     "parse_strategy_names",
+    "stream_together",
 ]

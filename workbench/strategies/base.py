@@ -1,4 +1,5 @@
-"""The Strategy interface: `answer`, `answer_many` (batched, for evaluation) and `stream` (for the UI).
+"""The Strategy interface: `answer`, `answer_many` (batched, for evaluation) and `stream`; `prompted` and
+`finish`, the halves around generation, let several strategies generate in one batch (side_by_side).
 
 A strategy differs from another only in what it gathers before prompting (demonstrations, retrieved
 sources, nothing), which template it fills and which adapter it generates with; the prompting,
@@ -11,7 +12,7 @@ import dataclasses
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from workbench.corpus import QAPair
 from workbench.errors import WorkbenchError
@@ -40,6 +41,14 @@ class Context:
     demonstrations: tuple[Demonstration, ...] = ()
     sources: tuple[Source, ...] = ()
     retrieval_seconds: float = 0.0
+
+
+class Prompted(NamedTuple):
+    """A question ready to generate: what the strategy gathered for it and the prompt that fits."""
+
+    pair: QAPair
+    context: Context
+    prompt: FittedPrompt
 
 
 def as_pair(question: Question) -> QAPair:
@@ -75,58 +84,56 @@ class Strategy:
 
     def answer_many(self, questions: Sequence[Question], progress: ProgressCallback | None = None) -> list[Answer]:
         """Answers in order; generation is batched (engine batch_size), retrieval done in one call."""
+        prompted = self.prompted(questions)
+        if not prompted:
+            return []
+        generations = self.engine.generate([p.prompt.token_ids for p in prompted], adapter=self.adapter_key,
+                                           progress=progress)
+        return [self.finish(p, generation) for p, generation in zip(prompted, generations)]
+
+    def prompted(self, questions: Sequence[Question]) -> list[Prompted]:
+        """Each question with what this strategy gathers for it and the prompt that fits the window:
+        ready for `engine.generate` (with `adapter_key`), then `finish`."""
         pairs = [as_pair(q) for q in questions]
         if not pairs:
             return []
-        contexts = self._gather(pairs)
-        prompts = [self._fit(pair, context) for pair, context in zip(pairs, contexts)]
-        generations = self.engine.generate([p.token_ids for p in prompts], adapter=self._adapter_key,
-                                           progress=progress)
-        return [self._answer(*parts) for parts in zip(pairs, contexts, prompts, generations)]
+        return [Prompted(pair, context, self._fit(pair, context)) for pair, context in zip(pairs, self._gather(pairs))]
 
     def choose_many(self, questions: Sequence[Question], choices: Sequence[str],
                     progress: ProgressCallback | None = None) -> list[Answer]:
         """For each question, the choice the model finds most likely after this strategy's prompt
         (classification constrained to the label set by likelihood, never by parsing free text).
         Each choice is scored with the end-of-turn token after it, as a complete answer."""
-        pairs = [as_pair(q) for q in questions]
-        if not pairs:
+        prompted = self.prompted(questions)
+        if not prompted:
             return []
         end = [self.engine.tokenizer.eos_token_id]
         continuations = [self.engine.encode(choice) + end for choice in choices]
-        contexts = self._gather(pairs)
-        scoring = start_stage(progress, "scoring", len(pairs))
+        scoring = start_stage(progress, "scoring", len(prompted))
         answers = []
-        for pair, context in zip(pairs, contexts):
-            prompt = self._fit(pair, context)
+        for item in prompted:
             started = time.perf_counter()
-            scores = self.engine.continuation_logprobs(prompt.token_ids, continuations, self._adapter_key)
+            scores = self.engine.continuation_logprobs(item.prompt.token_ids, continuations, self.adapter_key)
             best = max(range(len(choices)), key=scores.__getitem__)
-            generation = Generation(choices[best], len(prompt.token_ids), 0, time.perf_counter() - started)
-            answer = self._answer(pair, context, prompt, generation)
-            answers.append(dataclasses.replace(answer, text=choices[best], postprocessing=(),
+            generation = Generation(choices[best], len(item.prompt.token_ids), 0, time.perf_counter() - started)
+            answers.append(dataclasses.replace(self.finish(item, generation), text=choices[best], postprocessing=(),
                                                choices=dict(zip(choices, scores))))
             scoring.advance(1)
         return answers
 
     def stream(self, question: Question) -> Iterator[str | Answer]:
         """Yield the raw answer text piece by piece, then the finished (post-processed) Answer."""
-        pair = as_pair(question)
-        context = self._gather([pair])[0]
-        prompt = self._fit(pair, context)
-        for item in self.engine.stream(prompt.token_ids, adapter=self._adapter_key):
-            yield self._answer(pair, context, prompt, item) if isinstance(item, Generation) else item
+        [item] = self.prompted([question])
+        for piece in self.engine.stream(item.prompt.token_ids, adapter=self.adapter_key):
+            yield self.finish(item, piece) if isinstance(piece, Generation) else piece
+
+    @property
+    def adapter_key(self) -> str | None:
+        """What the engine calls this strategy's adapter (None: the base model)."""
+        return self.adapter.key if self.adapter else None
 
     def _gather(self, pairs: list[QAPair]) -> list[Context]:
         return [Context() for _ in pairs]
-
-    @property
-    def _adapter_name(self) -> str | None:
-        return self.adapter.name if self.adapter else None
-
-    @property
-    def _adapter_key(self) -> str | None:
-        return self.adapter.key if self.adapter else None
 
     def _fit(self, pair: QAPair, context: Context) -> FittedPrompt:
         demos = [(d.question, d.answer) for d in context.demonstrations]
@@ -137,7 +144,9 @@ class Strategy:
             n_demonstrations=len(demos), n_sources=len(sources),
         )
 
-    def _answer(self, pair: QAPair, context: Context, prompt: FittedPrompt, generation: Generation) -> Answer:
+    def finish(self, prompted: Prompted, generation: Generation) -> Answer:
+        """The answer record of a generation for a `prompted` question: cleaned, with its evidence."""
+        pair, context, prompt = prompted
         cleaned = clean_answer(generation.text, pair.question, self.templates.postprocess)
         return Answer(
             strategy=self.label,
@@ -156,7 +165,7 @@ class Strategy:
             retrieval_seconds=context.retrieval_seconds,
             generation_seconds=generation.seconds,
             model=self.engine.model_name,
-            adapter=self._adapter_name,
+            adapter=self.adapter.name if self.adapter else None,
             adapter_path=str(self.adapter.path) if self.adapter else None,
         )
 

@@ -20,6 +20,7 @@ from workbench.strategies.base import Question, Strategy, ZeroShot
 from workbench.strategies.few_shot import FewShot
 from workbench.strategies.finetuned import Finetuned, RagFinetuned
 from workbench.strategies.rag import Rag
+from workbench.strategies.side_by_side import answer_together
 
 STRATEGY_NAMES: tuple[str, ...] = ("zero-shot", "few-shot", "rag", "finetuned", "rag+finetuned")
 
@@ -54,10 +55,7 @@ class Unavailable(Strategy):
     def __init__(self, name: str, variant: str, error: WorkbenchError):
         self.name, self.variant, self.adapter, self.error = name, variant, None, error
 
-    def answer_many(self, questions, progress=None):
-        raise self.error
-
-    def stream(self, question):
+    def prompted(self, questions):
         raise self.error
 
 
@@ -121,18 +119,18 @@ class StrategyFactory:
 
     def answer_each(self, names: Sequence[str], questions: Sequence[Question],
                     progress: ProgressCallback | None = None) -> list[StrategyOutcome]:
-        """Every strategy in `names` answers every question (batched). A strategy that cannot be built
-        or fails, for whatever reason, reports its error in its own outcome and the others still answer:
-        side-by-side views (`wb ask --strategy all`, the demo, the UI) show one column per outcome."""
+        """Every strategy in `names` answers every question, the strategies that can share a batch in
+        one generation (see side_by_side). A strategy that cannot be built or fails, for whatever
+        reason, reports its error in its own outcome and the others still answer: side-by-side views
+        (`wb ask --strategy all`, the demo, the UI) show one column per outcome."""
+        built = self.build_each(names)
+        strategies = [strategy for _, strategy in built if not isinstance(strategy, Exception)]
+        answered = iter(answer_together(strategies, questions, progress))
         outcomes = []
-        for label, strategy in self.build_each(names):
-            if isinstance(strategy, Exception):
-                outcomes.append(StrategyOutcome(label, error=strategy))
-                continue
-            try:
-                outcomes.append(StrategyOutcome(label, tuple(strategy.answer_many(questions, progress))))
-            except Exception as exc:  # noqa: BLE001 - one broken strategy must not hide the others
-                outcomes.append(StrategyOutcome(label, error=exc))
+        for label, strategy in built:
+            result = strategy if isinstance(strategy, Exception) else next(answered)
+            outcomes.append(StrategyOutcome(label, error=result) if isinstance(result, Exception)
+                            else StrategyOutcome(label, tuple(result)))
         return outcomes
 
     def build_each(self, names: Sequence[str]) -> list[tuple[str, Strategy | Exception]]:
