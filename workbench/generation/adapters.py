@@ -173,13 +173,6 @@ class AdapterSet:
             else:
                 model.base_model.disable_adapter_layers()
 
-    def learns_prompt(self, key: str | None) -> bool:
-        """Whether the adapter is a learned prompt (prompt or prefix tuning), which peft puts in front
-        of every input itself."""
-        if key is None or self._adapters[key].peft_type == BOTTLENECK:
-            return False
-        return not _injects_layers(self._adapters[key].path, self._adapters[key].peft_type)
-
     def can_share_batch(self, keys: Iterable[str | None]) -> bool:
         """Whether prompts answered with these adapters (None: the base model) can be generated in one
         batch: they all use the same one, or each is the base model or a LoRA adapter (peft's

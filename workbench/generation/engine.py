@@ -130,13 +130,15 @@ class GenerationEngine:
         """The key/value cache of every prompt but its last token, computed row by row and left-padded
         into one batch cache, for `generate` to go on from. Padding a batch to its longest prompt would
         process every row at that length: side by side, a 50-token zero-shot prompt beside a 500-token
-        RAG prompt. None (generate prefills the padded batch) for one row, or where a row's adapter
-        learned a prompt (it brings its own cache)."""
-        if len(prompts) == 1 or min(map(len, prompts)) < 2 or any(map(self.adapters.learns_prompt, keys)):
+        RAG prompt. None (generate prefills the padded batch) for one row, or where the model answers
+        with a learned prompt (prompt or prefix tuning: peft brings its own cache)."""
+        if len(prompts) == 1 or min(map(len, prompts)) < 2:
             return None
         rows = []
         for prompt, key in zip(prompts, keys):
             with self.adapters.activate(key) as model:
+                if _learns_prompt(model):
+                    return None
                 rows.append(DynamicCache(config=self.generator.model.config))
                 model(input_ids=torch.tensor([prompt[:-1]], device=self.generator.device), past_key_values=rows[-1],
                       use_cache=True, logits_to_keep=1)
@@ -190,8 +192,7 @@ class GenerationEngine:
         key/value cache shared by every continuation (a learned-prompt adapter, which brings its own
         cache, runs each full sequence instead)."""
         with self.adapters.activate(adapter) as model, torch.inference_mode():
-            config = getattr(model, "active_peft_config", None)
-            if config is not None and config.is_prompt_learning:
+            if _learns_prompt(model):
                 return self._full_sequence_logprobs(model, prompt, continuations)
             device = self.generator.device
             out = model(input_ids=torch.tensor([prompt], device=device), use_cache=True)
@@ -250,6 +251,13 @@ class GenerationEngine:
 
 
 Adapters = str | None | Sequence[str | None]  # one adapter key for every prompt, or one per prompt
+
+
+def _learns_prompt(model: torch.nn.Module) -> bool:
+    """A peft model answering with a learned prompt (prompt or prefix tuning), which peft puts in front
+    of every input itself, with a cache of its own."""
+    config = getattr(model, "active_peft_config", None)
+    return config is not None and config.is_prompt_learning
 
 
 def _row_keys(adapter: Adapters, rows: int) -> list[str | None]:

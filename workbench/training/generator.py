@@ -26,7 +26,7 @@ from torch import nn
 from workbench.config import Config
 from workbench.evaluation import metrics
 from workbench.evaluation.evaluator import mean_scores
-from workbench.models import GENERATOR, LoadedGenerator, fast_output_layer, resolve_device
+from workbench.models import GENERATOR, LoadedGenerator, resolve_device
 from workbench.models.adapter_files import PEFT_CONFIG, adapter_config_path, read_adapter_file
 from workbench.models.registry import resolve, unavailable
 from workbench.progress import ProgressCallback
@@ -319,8 +319,7 @@ def load_trained_generator(path: Path, device: str = "auto") -> LoadedGenerator:
         else:
             model, tokenizer = load_base(options.model, device)
         model = attach_adapter(model, run.path / ADAPTER_DIR, options.base_run or options.model)
-    fast_output_layer(model.eval())
-    return LoadedGenerator(name, model, tokenizer, next(model.parameters()).device)
+    return LoadedGenerator(name, model.eval(), tokenizer, next(model.parameters()).device)
 
 
 MERGEABLE = ("lora", "ia3")  # adapters that are weight deltas
