@@ -2,8 +2,9 @@
 batched generation (left padding, one `generate` per batch; the rows of a batch may each name their
 adapter) and token streaming, of one prompt or of a batch row by row (for the UI).
 
-Greedy by default (config `generation`). A batch sorts prompts by length first so that little padding
-is wasted; under greedy decoding a batched answer equals the one-at-a-time answer (tested).
+Greedy by default (config `generation`). A batch sorts prompts by length first, processes each prompt
+alone and decodes the rows together; under greedy decoding a batched answer equals the one-at-a-time
+answer (tested).
 """
 
 from __future__ import annotations
@@ -239,6 +240,8 @@ class GenerationEngine:
     def _generate_kwargs(self) -> dict:
         s = self.settings
         sampling = {"temperature": s.temperature, "top_p": s.top_p} if s.do_sample else {}
+        # disable_compile: given a static cache (`_prefill`), transformers would compile the model on a GPU,
+        # again for every new shape (compiling took 20-54 s on the CPU, bench/results/serving.md).
         return {"max_new_tokens": s.max_new_tokens, "do_sample": s.do_sample, **sampling, "disable_compile": True,
                 "pad_token_id": self.tokenizer.pad_token_id, "eos_token_id": self.tokenizer.eos_token_id}
 
