@@ -176,7 +176,7 @@ def output_layer_ab(prompt: list[int]) -> list[str]:
     return [
         "## The output layer on oneDNN, measured in alternation\n",
         "Whole-model runs on this machine vary from one run to the next (the memory read speed measured "
-        "23–28 GB/s in four runs of this benchmark), as much as the change is worth. Here both models are loaded "
+        "23–29 GB/s in four runs of this benchmark), as much as the change is worth. Here both models are loaded "
         f"and their decoding steps (64 tokens of context) are timed in turn, {AB_ROUNDS} rounds of 8 steps: "
         "median step time, and the rounds the shipped model won.\n",
         "| batch | before ms | shipped ms | ratio | rounds won |",
