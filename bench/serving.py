@@ -119,7 +119,7 @@ def single_stream(rag_prompt: list[int], agreement_prompts: list[list[int]], ban
         started = time.perf_counter()
         _generate(model, rag_prompt, 2, kwargs)  # warm-up (compiles, when compiling)
         warmup = time.perf_counter() - started
-        prompt_rate, decode_rate = _speeds(lambda n: _generate(model, rag_prompt, n, kwargs), len(rag_prompt))
+        prompt_rate, decode_rate = _speeds(lambda n, model=model: _generate(model, rag_prompt, n, kwargs), len(rag_prompt))
         steps = "–"  # the step is timed on a dynamic cache, without the variant's generate() options
         if not extra:
             steps = f"{_decode_step_ms(model, rag_prompt, 1):.0f} / {_decode_step_ms(model, rag_prompt, 5):.0f}"
