@@ -313,12 +313,12 @@ def load_trained_generator(path: Path, device: str = "auto") -> LoadedGenerator:
     name = f"{options.model}+{run.path.name}"
     if (run.path / MODEL_DIR).is_dir():
         model, tokenizer = load_base(str(run.path / MODEL_DIR), device)
+        return LoadedGenerator(name, model.eval(), tokenizer, next(model.parameters()).device)
+    if options.base_run:
+        model, tokenizer = load_merged_run(Path(options.base_run), device)
     else:
-        if options.base_run:
-            model, tokenizer = load_merged_run(Path(options.base_run), device)
-        else:
-            model, tokenizer = load_base(options.model, device)
-        model = attach_adapter(model, run.path / ADAPTER_DIR, options.base_run or options.model)
+        model, tokenizer = load_base(options.model, device)
+    model = attach_adapter(model, run.path / ADAPTER_DIR, options.base_run or options.model)
     return LoadedGenerator(name, model.eval(), tokenizer, next(model.parameters()).device)
 
 
