@@ -65,7 +65,8 @@ def add_documents(config: Config, name: str, paths: Sequence[Path],
     from workbench.indexing import load_documents, open_index
 
     index = open_index(name, config.index.root)
-    loaded = load_documents(list(paths), text_field=config.data.text_field, text_column=config.data.text_column)
+    loaded = load_documents(list(paths), text_field=config.data.text_field, text_column=config.data.text_column,
+                            progress=progress)
     summary = index.add(loaded.documents, embedder=config.models.embedder, progress=progress)
     return dataclasses.replace(summary, skipped_files=tuple(loaded.skipped))
 

@@ -356,7 +356,7 @@ def build_index(name: str, documents: Iterable[Document] | None = None, *, sourc
     if documents is None:
         if sources is None:
             raise ValueError("build_index needs documents or sources")
-        loaded = load_documents(sources, text_field=text_field, text_column=text_column)
+        loaded = load_documents(sources, text_field=text_field, text_column=text_column, progress=progress)
         documents, skipped_files = loaded.documents, tuple(loaded.skipped)
     documents = list(documents)
     if not documents:

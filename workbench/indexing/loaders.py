@@ -1,5 +1,9 @@
 """Turn users' files into `Document`s, one loader per format.
 
+HTML, Word and PowerPoint files become Markdown through `workbench.indexing.converters`; PDF pages are
+read from their text layer with pypdf; text and Markdown files are read as they are; JSON, JSON Lines,
+CSV and TSV files hold one document per record or row.
+
 A file named on the command line that cannot be read is an error; inside a folder, the same file is
 skipped with a warning and reported in the result, so one bad file does not stop a large import.
 Document ids are stable across runs: the path relative to the folder given (or the file name), plus
@@ -17,15 +21,15 @@ from pathlib import Path
 
 from workbench.corpus import DatasetError, Document, load_squad, read_records
 from workbench.corpus.loaders import table_reader, table_rows
+from workbench.indexing.converters import CONVERTERS, LEGACY_OFFICE, Done
 from workbench.indexing.errors import NoDocuments
+from workbench.progress import ProgressCallback, start_stage
 
 log = logging.getLogger(__name__)
 
 TEXT_SUFFIXES = {".txt", ".text"}
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
-HTML_SUFFIXES = {".html", ".htm"}
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES | {".pdf", ".json", ".jsonl", ".csv", ".tsv"}
-_INVISIBLE_HTML = ("script", "style", "noscript", "template", "head")
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | set(CONVERTERS) | {".pdf", ".json", ".jsonl", ".csv", ".tsv"}
 
 
 @dataclass(frozen=True)
@@ -48,39 +52,72 @@ class _Options:
 
 
 def load_documents(sources: Iterable[str | Path], *, text_field: str = "text", text_column: str = "text",
-                   id_field: str = "id") -> LoadedDocuments:
+                   id_field: str = "id", progress: ProgressCallback | None = None) -> LoadedDocuments:
     """Documents from files and folders (searched recursively for supported extensions).
 
     `text_field` names the text of JSON/JSONL records, `text_column` the text column of CSV/TSV
-    tables; `id_field` (a record field or a column) gives the document id when present.
+    tables; `id_field` (a record field or a column) gives the document id when present. `progress`
+    hears of the stage "reading", counted in bytes of the files read (a large page moves it as its
+    parts are converted).
     """
     options = _Options(text_field, text_column, id_field)
+    sources = [Path(source) for source in sources]
+    files = list(_files(sources))
+    reading = start_stage(progress, "reading", sum(_size(path) for path, _, _ in files) or None)
     loaded = LoadedDocuments([])
-    for source in map(Path, sources):
-        if source.is_dir():
-            for path in sorted(p for p in source.rglob("*") if _is_candidate(p, source)):
-                try:
-                    loaded.documents.extend(_load_file(path, path.relative_to(source).as_posix(), options))
-                except DatasetError as exc:
-                    log.warning("skipping %s", exc)
-                    loaded.skipped.append(SkippedFile(str(path), exc.problem))
-        elif source.is_file():
-            if source.suffix.lower() not in SUPPORTED_SUFFIXES:
-                raise DatasetError(source, f"unsupported file type '{source.suffix}' "
-                                           f"(supported: {', '.join(sorted(SUPPORTED_SUFFIXES))})")
-            loaded.documents.extend(_load_file(source, source.name, options))
-        else:
-            raise DatasetError(source, "no such file or folder")
+    for path, doc_id, named in files:
+        started, size = reading.done, _size(path)
+
+        def done(share: float) -> None:
+            reading.done = started + int(share * size)
+            reading.report()
+
+        try:
+            loaded.documents.extend(_load_file(path, doc_id, options, done))
+        except DatasetError as exc:
+            if named:
+                raise
+            log.warning("skipping %s", exc)
+            loaded.skipped.append(SkippedFile(str(path), exc.problem))
+        done(1.0)
     if not loaded.documents:
         names = ", ".join(str(s) for s in sources)
-        raise NoDocuments(f"no documents found in {names} (supported: {', '.join(sorted(SUPPORTED_SUFFIXES))})")
+        reasons = "; ".join(f"{skip.path}: {skip.reason}" for skip in loaded.skipped[:5])
+        raise NoDocuments(f"no documents found in {names} (supported: {', '.join(sorted(SUPPORTED_SUFFIXES))})"
+                          + (f"; skipped {len(loaded.skipped)} file(s): {reasons}" if reasons else ""))
     _check_unique_ids(loaded.documents)
     return loaded
 
 
+def _files(sources: list[Path]) -> Iterable[tuple[Path, str, bool]]:
+    """(path, document id, named on its own) of every file to read: a folder's supported files, recursively
+    (its legacy Office files too, to be reported as skipped with how to convert them)."""
+    for source in sources:
+        if source.is_dir():
+            for path in sorted(p for p in source.rglob("*") if _is_candidate(p, source)):
+                yield path, path.relative_to(source).as_posix(), False
+        elif source.is_file():
+            if source.suffix.lower() in LEGACY_OFFICE:
+                raise DatasetError(source, LEGACY_OFFICE[source.suffix.lower()])
+            if source.suffix.lower() not in SUPPORTED_SUFFIXES:
+                raise DatasetError(source, f"unsupported file type '{source.suffix}' "
+                                           f"(supported: {', '.join(sorted(SUPPORTED_SUFFIXES))})")
+            yield source, source.name, True
+        else:
+            raise DatasetError(source, "no such file or folder")
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def _is_candidate(path: Path, folder: Path) -> bool:
     hidden = any(part.startswith(".") for part in path.relative_to(folder).parts)
-    return path.is_file() and not hidden and path.suffix.lower() in SUPPORTED_SUFFIXES
+    suffix = path.suffix.lower()
+    return path.is_file() and not hidden and (suffix in SUPPORTED_SUFFIXES or suffix in LEGACY_OFFICE)
 
 
 def _check_unique_ids(documents: list[Document]) -> None:
@@ -93,25 +130,24 @@ def _check_unique_ids(documents: list[Document]) -> None:
         seen[doc.id] = doc
 
 
-def _load_file(path: Path, doc_id: str, options: _Options) -> list[Document]:
+def _load_file(path: Path, doc_id: str, options: _Options, done: Done) -> list[Document]:
     """The documents of one file; `doc_id` is the file's id (its path relative to the folder given)."""
     suffix = path.suffix.lower()
+    if suffix in LEGACY_OFFICE:
+        raise DatasetError(path, LEGACY_OFFICE[suffix])
     if suffix == ".pdf":
         return _load_pdf(path, doc_id)
     if suffix in (".json", ".jsonl"):
         return _load_records(path, doc_id, options)
     if suffix in (".csv", ".tsv"):
         return _load_table(path, doc_id, options)
-    text = read_text_file(path)
-    if suffix in HTML_SUFFIXES:
-        title, text = _html_visible_text(text)
-        if not text:
-            raise DatasetError(path, "no visible text in the HTML")
-    elif suffix in MARKDOWN_SUFFIXES:
-        heading = re.search(r"^#[ \t]+(.+?)[ \t#]*$", text, flags=re.MULTILINE)
-        title = heading.group(1) if heading else path.stem
+    if suffix in CONVERTERS:
+        converted = CONVERTERS[suffix](path, done)
+        text, title = converted.text, converted.title
     else:
-        title = path.stem
+        text = read_text_file(path)
+        heading = re.search(r"^#[ \t]+(.+?)[ \t#]*$", text, flags=re.MULTILINE) if suffix in MARKDOWN_SUFFIXES else None
+        title = heading.group(1) if heading else None
     return [Document(doc_id, text, {"source": str(path), "title": title or path.stem})]
 
 
@@ -132,18 +168,6 @@ def read_text_file(path: Path) -> str:
     return text
 
 
-def _html_visible_text(markup: str) -> tuple[str, str]:
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(markup, "html.parser")
-    title = soup.title.get_text(strip=True) if soup.title else ""
-    for tag in soup(_INVISIBLE_HTML):
-        tag.decompose()
-    lines = (line.strip() for line in soup.get_text("\n").splitlines())
-    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-    return title, text
-
-
 def _load_pdf(path: Path, doc_id: str) -> list[Document]:
     """One document per page with a text layer (scanned pages have none)."""
     from pypdf import PdfReader
@@ -151,6 +175,9 @@ def _load_pdf(path: Path, doc_id: str) -> list[Document]:
 
     try:
         reader = PdfReader(path)
+        if reader.is_encrypted and not reader.decrypt(""):  # an owner password alone still opens
+            raise DatasetError(path, "the PDF is password-protected: remove the password (e.g. `qpdf --decrypt "
+                                     "--password=PASSWORD IN OUT`) and add the decrypted copy")
         pages = [page.extract_text() or "" for page in reader.pages]
         title = (reader.metadata.title if reader.metadata else None) or path.stem
     except (PyPdfError, OSError, ValueError) as exc:
