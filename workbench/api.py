@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # imported where used: the CLI's `--help` should not wait for
     from workbench.estimate.pilot import Comparison, Pilot
     from workbench.evaluation.qa import QAScores
     from workbench.indexing import Index, SearchHit, UpdateSummary
+    from workbench.questions import QuestionReport
     from workbench.strategies import StrategyOptions, StrategyOutcome
     from workbench.training.runs import RunDir
 
@@ -122,6 +123,76 @@ def evaluate_qa(config: Config, data: Path, strategies: Sequence[str], options: 
     built = factory.build_many(parse_strategy_names(list(strategies)))
     output = Path(output or _results_folder(config, "eval-qa"))
     return evaluate(built, pairs, output_dir=output, progress=progress), output
+
+
+# ---- questions from documents -------------------------------------------------------------------------
+
+
+class QuestionsRequest(BaseModel):
+    """Write `n` questions from index `index`'s chunks into `output` (QA records, with a report beside it).
+    `model`: the generator that writes them (default: models.generator); `seed`: default training.seed."""
+
+    model_config = ConfigDict(extra="forbid")
+    index: str
+    output: Path
+    n: int = Field(200, gt=0)
+    model: str | None = None
+    seed: int | None = None
+    closed_book: bool = True  # also ask models.generator each question without context (recorded, not filtered on)
+    roundtrip: bool = False  # keep only questions the writing model answers with the answer when given the chunk
+
+    def check(self) -> None:
+        if self.output.suffix not in (".jsonl", ".json"):
+            raise WorkbenchError(f"--output {self.output}: give a .jsonl file (QA records, one per line)")
+
+
+def generate_questions(config: Config, request: QuestionsRequest,
+                       progress: ProgressCallback | None = None) -> tuple[list, QuestionReport]:
+    """Questions written answer-first from the index's chunks, checked, with the shares that retrieve their
+    own chunk and that the base model answers closed-book; returns (records, report). A killed run
+    resumes from its work log when asked again with the same settings."""
+    from workbench.generation import GenerationEngine, GenerationSettings, load_prompts
+    from workbench.indexing import open_index
+    from workbench.models import load_generator
+    from workbench.questions import generate
+
+    request.check()
+    index = open_index(request.index, config.index.root)
+    model = request.model or config.models.generator
+    settings = GenerationSettings(max_new_tokens=48, batch_size=config.generation.batch_size, first_line_only=True)
+    engine = GenerationEngine(load_generator(model, config.models.device), settings)
+    closed_book = None
+    if request.closed_book:
+        from workbench.strategies import StrategyFactory
+
+        zero_shot = StrategyFactory(config).build("zero-shot")[0]
+        closed_book = lambda questions: [a.text for a in zero_shot.answer_many(questions)]  # noqa: E731
+    seed = config.training.seed if request.seed is None else request.seed
+    return generate(index, request.output, request.n, seed, engine, load_prompts(), config.retrieval.k,
+                    config.generation.system_prompt, closed_book, request.roundtrip, progress)
+
+
+def read_questions(path: Path) -> list:
+    """The items of a generated (or reviewed) questions file, checked against its schema."""
+    from workbench.questions import read_questions as read
+
+    return read(Path(path))
+
+
+def review_questions(config: Config, source: Path, decisions: dict, output: Path) -> tuple[Path, int, int]:
+    """Save a review of `source` as the new file `output` (`decisions`: id → `questions.Decision`; items
+    without one are kept as they are); returns (output, kept, rejected)."""
+    from workbench.questions import apply_review
+
+    return apply_review(Path(source), decisions, Path(output))
+
+
+def split_questions(config: Config, source: Path, test_share: float = 0.5, by: str = "chunk",
+                    seed: int | None = None) -> tuple[tuple[Path, int], tuple[Path, int]]:
+    """SOURCE.train.jsonl and SOURCE.test.jsonl, whole chunks (or questions, documents) on one side each."""
+    from workbench.questions import split_questions as split
+
+    return split(Path(source), test_share, by, config.training.seed if seed is None else seed)
 
 
 # ---- training -----------------------------------------------------------------------------------------

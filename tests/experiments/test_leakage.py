@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workbench.experiments.leakage import find_overlaps
+from workbench.evaluation.leakage import find_overlaps
 
 TRAIN = ["The harbour of Port Ellen opens at dawn and closes at dusk every single day of the year, rain or shine.",
          "Who built the lighthouse?"]

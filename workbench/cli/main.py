@@ -19,6 +19,7 @@ GROUPS = {
     "index": "build, update and inspect document indexes",
     "train": "finetune a classifier or a generator on your data",
     "eval": "evaluate strategies, classifiers and retrieval on held-out data",
+    "questions": "write questions from your own documents, review them, split them into training and test files",
 }
 
 
@@ -53,7 +54,7 @@ def with_flags(config: Config, args: argparse.Namespace, keys: dict[str, str]) -
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from workbench.cli import ask, compare, demo, estimate, index, models, train, ui
+    from workbench.cli import ask, compare, demo, estimate, index, models, questions, train, ui
 
     parser = argparse.ArgumentParser(
         prog="wb",
@@ -61,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         "with finetuning (classifiers, LoRA and other PEFT methods), quality and cost side by side.",
     )
     commands = Commands(parser)
-    for module in (models, index, ask, train, compare, estimate, demo, ui):
+    for module in (models, index, questions, ask, train, compare, estimate, demo, ui):
         module.register(commands)
     return parser
 

@@ -27,7 +27,7 @@ from workbench.evaluation.evaluator import Evaluation, evaluate, summarize
 from workbench.evaluation.statistics import paired_bootstrap_p
 from workbench.evaluation.qa import answer_details, file_safe
 from workbench.experiments.data import ExperimentData, as_rows, filled_text, load_split, resolve
-from workbench.experiments.leakage import find_overlaps
+from workbench.evaluation.leakage import find_overlaps
 from workbench.experiments.spec import ExperimentSpec, StrategySpec
 from workbench.ondisk import write_atomic, write_json, write_jsonl
 from workbench.progress import Cancelled, ProgressCallback, start_stage
@@ -234,7 +234,7 @@ def _generation_variant(work: Workspace, config: Config, spec: StrategySpec, lab
     adapters: tuple[str, ...] = ()
     if spec.strategy == "finetuned":
         adapters = _finetuned_generator(work, config, [_example(p) for p in work.data.train], costs)
-    factory = StrategyFactory(config, StrategyOptions(adapters=adapters), default_pool=work.data.train)
+    factory = StrategyFactory(config, StrategyOptions(adapters=adapters, whole_replies=True), default_pool=work.data.train)
     answers = factory.build(spec.strategy)[0].answer_many(work.data.test, progress=work.progress)
     evaluation = evaluate("generation", label, [p.id for p in work.data.test], [a.raw_text.strip() for a in answers],
                           [list(p.answers) for p in work.data.test], extras=[answer_details(a) for a in answers])
@@ -272,7 +272,7 @@ def _preference_variant(work: Workspace, config: Config, spec: StrategySpec, lab
             run = ensure_run(work, config, "generator", sft, {"format": "instruction", **work.general_request})
         costs.update(_run_costs(run))
         adapters = (f"{run.name}={run}",)
-    factory = StrategyFactory(config, StrategyOptions(adapters=adapters), default_pool=[])
+    factory = StrategyFactory(config, StrategyOptions(adapters=adapters, whole_replies=True), default_pool=[])
     answers = factory.build(spec.strategy)[0].answer_many(work.data.test, progress=work.progress)
     replies = [a.raw_text.strip() for a in answers]
     judged = _judge(work, config, judge_run, replies, run)

