@@ -217,24 +217,56 @@ class _RunRequest(BaseModel):
 
 
 class ClassifierRequest(_RunRequest):
-    """Train a classifier on a CSV/TSV table (columns `data.text_column`, `data.label_column`), or on the
-    demo corpus's paragraphs labelled by article."""
+    """Train a classifier on a CSV/TSV table (columns `data.text_column`, `data.label_column`), on the demo
+    corpus's paragraphs labelled by article, or (`labels`) on the passages of your documents labelled by
+    their folder or a metadata key: files and folders in `data`, or index `index`; a seeded
+    `test_fraction` of each class's documents is held out, so no document is both trained on and tested."""
+
+    labels: str | None = None  # folder | metadata:KEY
+    index: str | None = None
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+
+    def check(self) -> None:
+        super().check()
+        if self.labels is None:
+            if self.index:
+                raise WorkbenchError("--index classifies an index's passages: say where their labels come from "
+                                     "(--labels folder or --labels metadata:KEY)")
+            return
+        from workbench.corpus.labels import LabelSource
+
+        LabelSource.parse(self.labels)
+        if bool(self.index) == bool(self.data):
+            raise WorkbenchError("--labels classifies passages of your documents: give their files or folder (--data "
+                                 "PATH) or an index (--index NAME)")
+        if self.eval_data:
+            raise WorkbenchError("with --labels, held-out documents are the evaluation set (--test-fraction); "
+                                 "--eval-data is for labelled tables")
 
 
 class GeneratorRequest(_RunRequest):
-    """Finetune the generator on QA pairs, Alpaca instructions or chat records, or on the demo QA pairs."""
+    """Finetune the generator on QA pairs, Alpaca instructions or chat records (the demo QA pairs without
+    data), or on documents themselves (`documents`: continued pretraining on the chunks of `index`, or of
+    the files and folders in `data`)."""
 
-    format: Literal["qa", "instruction", "chat"] = "qa"
+    format: Literal["qa", "instruction", "chat", "documents"] = "qa"
     with_context: Literal["none", "gold", "retrieved"] = "none"
-    index: str | None = None  # with_context "retrieved": the index to retrieve from (top retrieval.k)
+    index: str | None = None  # with_context "retrieved": the index to retrieve from (top retrieval.k); documents: whose chunks
     general_data: Path | None = None  # instructions to measure forgetting on; None: a small bundled set
     prompt_init_text: str | None = None  # prompt tuning: start the virtual tokens from this text
+    paraphrases: int = Field(0, ge=0)  # qa: add this many rewordings of each training question (by models.generator)
+    held_out: Path | None = None  # qa: questions the run is tested on; training pairs that would leak them are dropped
 
     def check(self) -> None:
         super().check()
         if self.with_context == "retrieved" and not self.index:
             raise WorkbenchError("training with retrieved context needs an index to retrieve from (--index NAME; "
                                  "build one with `wb index build`)")
+        if self.format == "documents" and bool(self.index) == bool(self.data):
+            raise WorkbenchError("--format documents learns the text of an index's chunks (--index NAME) or of files "
+                                 "and folders (--data PATH): give one of them")
+        if self.format != "qa" and (self.paraphrases or self.held_out):
+            raise WorkbenchError("--paraphrases and --held-out are for question-answer data (--format qa)")
 
 
 class RewardRequest(_RunRequest):
@@ -251,17 +283,35 @@ def train_classifier(config: Config, request: ClassifierRequest, progress: Progr
 
     request.check()
     columns = (config.data.text_column, config.data.label_column)
-    if request.data is None:
+    eval_rows = None
+    if request.labels:
+        rows, eval_rows, source = _labelled_passages(config, request, progress)
+    elif request.data is None:
         rows, source = load_demo_corpus().labeled_documents(), "demo corpus (paragraph → article topic)"
     else:
         rows, source = load_labeled_table(request.data, *columns), str(request.data)
-    eval_rows = load_labeled_table(request.eval_data, *columns) if request.eval_data else None
+    if request.eval_data:
+        eval_rows = load_labeled_table(request.eval_data, *columns)
     options = ClassifierOptions.from_config(config)
     return train([r.text for r in rows], [r.label for r in rows], options,
                  request.run_path(config, "classifier", options.method),
                  eval_texts=[r.text for r in eval_rows] if eval_rows else None,
                  eval_labels=[r.label for r in eval_rows] if eval_rows else None,
                  source=source, resume=request.resume, progress=progress)
+
+
+def _labelled_passages(config: Config, request: ClassifierRequest,
+                       progress: ProgressCallback | None) -> tuple[list, list, str]:
+    """(training, held-out) labelled passages of the request's documents, split by document; and the source
+    in words."""
+    from workbench.corpus.labels import LabelSource, split_by_document
+    from workbench.indexing.passages import document_passages
+
+    found = document_passages(config, [request.data] if request.data else [], request.index, progress)
+    labels = LabelSource.parse(request.labels)
+    split = split_by_document([(p.doc_id, p.text, p.metadata) for p in found.passages], labels,
+                              request.test_fraction, config.training.seed)
+    return split.train, split.test, f"{found.source}; labels from {labels}: {split.describe()}"
 
 
 def train_generator(config: Config, request: GeneratorRequest, progress: ProgressCallback | None = None) -> RunDir:
@@ -281,7 +331,12 @@ def train_generator(config: Config, request: GeneratorRequest, progress: Progres
 
         index = open_index(request.index, root=config.index.root)
     context = {"with_context": request.with_context, "index": index, "k": config.retrieval.k}
-    examples, source = load_examples(request.data, request.format, system, **context)
+    if request.format == "documents":
+        examples, source = _document_examples(config, request, progress)
+    elif request.format == "qa" and (request.paraphrases or request.held_out):
+        examples, source = _qa_examples(config, request, context, progress)
+    else:
+        examples, source = load_examples(request.data, request.format, system, **context)
     if request.format == "qa" and request.with_context != "none":
         source += (f" (context: retrieved top-{config.retrieval.k} from index '{request.index}')"
                    if request.with_context == "retrieved" else " (context: gold paragraph)")
@@ -289,6 +344,42 @@ def train_generator(config: Config, request: GeneratorRequest, progress: Progres
     options = GeneratorOptions.from_config(config, prompt_init_text=request.prompt_init_text)
     return train(examples, options, request.run_path(config, "generator", options.method), eval_examples,
                  general=_forgetting_probe(config, request), source=source, resume=request.resume, progress=progress)
+
+
+def _document_examples(config: Config, request: GeneratorRequest, progress: ProgressCallback | None) -> tuple[list, str]:
+    """The text of an index's chunks, or of files chunked as `chunking` says: what continued pretraining learns."""
+    from workbench.indexing.passages import document_passages
+    from workbench.training.examples import document_examples
+
+    found = document_passages(config, [request.data] if request.data else [], request.index, progress)
+    return document_examples([p.text for p in found.passages]), f"documents of {found.source}"
+
+
+def _qa_examples(config: Config, request: GeneratorRequest, context: dict,
+                 progress: ProgressCallback | None) -> tuple[list, str]:
+    """QA pairs with `paraphrases` rewordings of each question added, and without any pair that would leak
+    a `held_out` question (the rewordings checked too); the source says what was added and dropped."""
+    from workbench.corpus import load_demo_corpus, load_qa
+    from workbench.evaluation.leakage import held_out_overlaps
+    from workbench.training.examples import qa_examples
+
+    pairs = load_qa(request.data) if request.data else load_demo_corpus().qa_pairs
+    source = str(request.data or "demo corpus QA pairs")
+    if request.paraphrases:
+        from workbench.generation import GenerationEngine, load_prompts
+        from workbench.questions import paraphrase
+
+        engine = GenerationEngine.from_config(config, first_line_only=True)
+        extra, counts = paraphrase(pairs, request.paraphrases, engine, load_prompts().questions, progress)
+        pairs = pairs + extra
+        source += f" + {counts['written']} paraphrases ({counts['failed']} of {counts['asked']} not kept)"
+    if request.held_out:
+        leaks = held_out_overlaps(pairs, load_qa(request.held_out))
+        pairs = [pair for pair in pairs if pair.id not in leaks]
+        source += f"; {len(leaks)} pair(s) dropped as leaking a question of {request.held_out}"
+        if not pairs:
+            raise WorkbenchError(f"every training pair leaks a question of {request.held_out}: nothing left to train on")
+    return qa_examples(pairs, config.generation.system_prompt, **context), source
 
 
 def _forgetting_probe(config: Config, request: GeneratorRequest) -> list | None:

@@ -105,13 +105,13 @@ class GeneratorTrainingConfig(_Section):
     virtual_tokens: int = Field(gt=0)
     bottleneck_size: int = Field(gt=0)
     eval_generate: int = Field(ge=0)
+    base_run: Path | None = None  # a default: jobs saved before it existed resume
 
 
 class PreferenceTrainingConfig(_Section):
     """DPO and RLOO (`training.generator.method` dpo | rloo): their own loop, the preferences' window."""
 
     adapter: Literal["lora", "full"]
-    base_run: Path | None
     reward_run: Path | None
     beta: float = Field(gt=0)
     epochs: int = Field(gt=0)

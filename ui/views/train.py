@@ -65,7 +65,7 @@ def start_form(cfg) -> None:
         generators = {r["name"]: str(r["path"]) for r in list_runs(cfg.training.output_root, kind="generator")}
         base = left.selectbox("Start from", ["the base model", *generators],
                               help="an instruction-tuned run, say: it is also the reference the tuning stays near")
-        values["training.preference.base_run"] = generators.get(base)
+        values["training.generator.base_run"] = generators.get(base)
         values["training.preference.beta"] = middle.number_input("Beta", min_value=1e-6, value=section.beta, format="%.3f",
                                                                  help="dpo: pull toward the reference; rloo: KL penalty")
         if method == "rloo":

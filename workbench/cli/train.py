@@ -17,7 +17,13 @@ from workbench.errors import WorkbenchError
 
 def register(cli) -> None:
     p = cli.subcommand("train", "classifier", help="train a text classifier (feature, head, last-n, full, lora)")
-    _data_arguments(p, "a CSV/TSV table of texts and labels")
+    _data_arguments(p, "a CSV/TSV table of texts and labels; with --labels, your documents (files or a folder)",
+                    required=False)  # --labels ... --index NAME needs neither
+    p.add_argument("--labels", metavar="folder|metadata:KEY",
+                   help="classify passages of your documents by the folder they sit in, or by a metadata key; the "
+                        "split is by document (--test-fraction of each class's documents held out)")
+    p.add_argument("--index", metavar="NAME", help="with --labels: classify this index's passages")
+    p.add_argument("--test-fraction", type=float, help="with --labels: share of each class's documents held out (default 0.2)")
     p.add_argument("--text-column", help="column holding the text (default: data.text_column)")
     p.add_argument("--label-column", help="column holding the label (default: data.label_column)")
     p.add_argument("--method", choices=("feature", "head", "last-n", "full", "lora"),
@@ -29,13 +35,21 @@ def register(cli) -> None:
     _loop_arguments(p)
     p.set_defaults(handler=train_classifier_command)
 
-    p = cli.subcommand("train", "generator", help="finetune a generator on QA, instruction or chat data")
-    _data_arguments(p, "QA (SQuAD JSON or records), Alpaca instructions, or chat records")
-    p.add_argument("--format", choices=("qa", "instruction", "chat"), help="what --data holds (default: qa)")
+    p = cli.subcommand("train", "generator", help="finetune a generator on QA, instruction or chat data, or on documents")
+    _data_arguments(p, "QA (SQuAD JSON or records), Alpaca instructions, chat records; --format documents: files or a folder",
+                    required=False)  # --format documents --index NAME needs neither
+    p.add_argument("--format", choices=("qa", "instruction", "chat", "documents"),
+                   help="what --data holds (default: qa); documents: continued pretraining on the text of --data's files "
+                        "or of --index's chunks")
+    p.add_argument("--paraphrases", type=int, metavar="N",
+                   help="qa: add N rewordings of each training question, written by the generator (default: 0)")
+    p.add_argument("--held-out", type=Path, metavar="FILE",
+                   help="qa: the questions this run will be tested on; training pairs that would leak one are dropped")
     p.add_argument("--with-context", choices=("none", "gold", "retrieved"),
                    help="qa: the question alone, with its gold paragraph, or with the top-k chunks of --index "
                         "(RAFT recipe; the prompt rag+finetuned sends) (default: none)")
-    p.add_argument("--index", help="--with-context retrieved: the index to retrieve from")
+    p.add_argument("--index", help="--with-context retrieved: the index to retrieve from; --format documents: the index "
+                                   "whose chunks to learn")
     p.add_argument("--k", type=int, metavar="N", help="--with-context retrieved: chunks per question (default: retrieval.k)")
     p.add_argument("--method", choices=("lora", "prompt-tuning", "prefix-tuning", "ia3", "adapter", "full", "dpo",
                                         "rloo", "ppo"),
@@ -54,7 +68,8 @@ def register(cli) -> None:
     p.add_argument("--general-data", type=Path,
                    help="Alpaca-style instructions to measure forgetting on (default: a small bundled set)")
     p.add_argument("--base", type=Path, metavar="RUN_DIR",
-                   help="dpo/rloo: start from this generator run, e.g. instruction-tuned (default: training.preference.base_run)")
+                   help="start from this finished generator run, its adapter merged: e.g. documents first, then QA; "
+                        "instruction-tuned, then dpo (default: training.generator.base_run)")
     p.add_argument("--reward", type=Path, metavar="RUN_DIR",
                    help="rloo: the reward model run that scores sampled responses (default: training.preference.reward_run)")
     p.add_argument("--adapter", choices=("lora", "full"),
@@ -89,8 +104,8 @@ def register(cli) -> None:
     p.set_defaults(handler=eval_classify_command)
 
 
-def _data_arguments(p: argparse.ArgumentParser, what: str) -> None:
-    source = p.add_mutually_exclusive_group(required=True)
+def _data_arguments(p: argparse.ArgumentParser, what: str, required: bool = True) -> None:
+    source = p.add_mutually_exclusive_group(required=required)
     source.add_argument("--data", type=Path, metavar="FILE", help=what)
     source.add_argument("--demo", action="store_true", help="use the bundled demo corpus")
     p.add_argument("--eval-data", type=Path, metavar="FILE", help="held-out data (default: 10%% of --data)")
@@ -141,14 +156,20 @@ def train_classifier_command(args: argparse.Namespace, config: Config) -> None:
         "training.classifier.method": "method", "training.classifier.backbone": "backbone",
         "training.classifier.last_n": "last_n", "training.classifier.head_learning_rate": "head_learning_rate",
         "data.text_column": "text_column", "data.label_column": "label_column"})
+    if not args.demo and args.data is None and not (args.labels and args.index):
+        raise WorkbenchError("give --data FILE or --demo (or --labels ... --index NAME)")
+    chosen = {"labels": args.labels, "index": args.index, "test_fraction": args.test_fraction}
     request = api.ClassifierRequest(data=None if args.demo else args.data, eval_data=args.eval_data,
-                                    output=args.output, resume=args.resume)
+                                    output=args.output, resume=args.resume,
+                                    **{key: value for key, value in chosen.items() if value is not None})
     _report(args, api.train_classifier(config, request, progress=cli_progress(args)))
 
 
 def train_generator_command(args: argparse.Namespace, config: Config) -> None:
     from workbench.preference import PREFERENCE_METHODS
 
+    if not args.demo and args.data is None and not (args.format == "documents" and args.index):
+        raise WorkbenchError("give --data FILE or --demo (or --format documents --index NAME)")
     if args.method == "ppo":
         raise WorkbenchError("TRL no longer ships PPO; --method rloo is its maintained online successor: it samples "
                              "responses, scores them with your reward model (--reward RUN_DIR) and keeps a KL penalty "
@@ -159,11 +180,12 @@ def train_generator_command(args: argparse.Namespace, config: Config) -> None:
         "training.generator.virtual_tokens": "virtual_tokens", "training.generator.bottleneck_size": "bottleneck_size",
         "training.generator.gradient_checkpointing": "gradient_checkpointing",
         "training.generator.eval_generate": "eval_generate", "retrieval.k": "k",
-        "training.preference.base_run": "base", "training.preference.reward_run": "reward",
+        "training.generator.base_run": "base", "training.preference.reward_run": "reward",
         "training.preference.adapter": "adapter", "training.preference.beta": "beta",
         "training.preference.num_generations": "num_generations"})
     chosen = {"format": args.format, "with_context": args.with_context, "index": args.index,
-              "general_data": args.general_data, "prompt_init_text": args.prompt_init_text}
+              "general_data": args.general_data, "prompt_init_text": args.prompt_init_text,
+              "paraphrases": args.paraphrases, "held_out": args.held_out}
     request = api.GeneratorRequest(data=None if args.demo else args.data, eval_data=args.eval_data,
                                    output=args.output, resume=args.resume,
                                    **{key: value for key, value in chosen.items() if value is not None})

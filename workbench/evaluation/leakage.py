@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from workbench.corpus import QAPair
 from workbench.evaluation.metrics import normalize_answer
 
 NGRAM = 13
@@ -33,3 +34,19 @@ def find_overlaps(evaluated: Sequence[str], learned: Iterable[str], n: int = NGR
             found.append(f"shares a {n}-word sequence: '{' '.join(shared)}'")
         reasons.append(found)
     return reasons
+
+
+def held_out_overlaps(learned: Sequence[QAPair], held_out: Sequence[QAPair]) -> dict[str, list[str]]:
+    """Training pairs that would leak a held-out question, by training pair id: the same or a 13-word
+    overlapping question (a paraphrase that came out as the test question), or the same answer in the same
+    context (two questions written for one fact)."""
+    facts = {(normalize_answer(p.context or ""), normalize_answer(a)) for p in held_out if p.context for a in p.answers}
+    overlaps = find_overlaps([p.question for p in learned], [p.question for p in held_out])
+    leaks = {}
+    for pair, reasons in zip(learned, overlaps):
+        found = list(reasons)
+        if pair.context and any((normalize_answer(pair.context), normalize_answer(a)) in facts for a in pair.answers):
+            found.append("the same answer in the same context as a held-out question")
+        if found:
+            leaks[pair.id] = found
+    return leaks

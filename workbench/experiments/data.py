@@ -77,7 +77,9 @@ def _qa_split(config: Config, spec: ExperimentSpec) -> ExperimentData:
 
 
 def _classification_split(config: Config, spec: ExperimentSpec) -> ExperimentData:
-    if spec.data.source == "demo":  # paragraph -> article title; a paragraph is on one side only
+    if spec.data.labels:
+        train, test = _document_label_split(config, spec.data)
+    elif spec.data.source == "demo":  # paragraph -> article title; a paragraph is on one side only
         from sklearn.model_selection import train_test_split
 
         # article titles as words ("Super_Bowl_50" -> "Super Bowl 50"): the generator scores them as text
@@ -99,6 +101,21 @@ def _classification_split(config: Config, spec: ExperimentSpec) -> ExperimentDat
     if unseen:
         raise WorkbenchError(f"test labels never seen in training: {', '.join(unseen)}")
     return ExperimentData("classification", pairs["train"], pairs["test"], labels=labels)
+
+
+def _document_label_split(config: Config, data: DataSpec) -> tuple[list[LabeledText], list[LabeledText]]:
+    """Passages of the user's documents labelled by folder or metadata key, whole documents on each side."""
+    from workbench.corpus.labels import LabelSource, split_by_document
+    from workbench.indexing.passages import document_passages
+
+    if bool(data.documents) == bool(data.index):
+        raise WorkbenchError("experiment.data.labels classifies passages of your documents: name them with "
+                             "experiment.data.documents (a folder) or experiment.data.index (an index name)")
+    paths = [Path(data.documents).expanduser()] if data.documents else []
+    found = document_passages(config, paths, data.index)
+    split = split_by_document([(p.doc_id, p.text, p.metadata) for p in found.passages], LabelSource.parse(data.labels),
+                              data.test_fraction, data.seed)
+    return split.train, split.test
 
 
 def _generation_split(config: Config, spec: ExperimentSpec) -> ExperimentData:

@@ -46,6 +46,11 @@ class DataSpec(_Strict):
     prompt: str | None = None
     references: list[str] = Field(default_factory=lambda: ["output"], min_length=1)
     label_names: dict[str, str] = Field(default_factory=dict)  # raw label -> the word the generator scores
+    # classification on your documents: passages labelled by their folder or a metadata key (`folder`,
+    # `metadata:KEY`), from the files and folders in `documents` or from index `index`; split by document
+    labels: str | None = None
+    documents: str | None = None
+    index: str | None = None
     test_fraction: float = Field(0.5, gt=0, lt=1)  # QA and demo topics: share of articles held out; generation: of records
     eval_items: int | None = Field(100, gt=0)  # a seeded sample of the held-out items (null: all)
     train_items: int | None = Field(None, gt=0)  # cap on training items (null: all)

@@ -128,7 +128,7 @@ class GenerationEngine:
         with self.adapters.lock, torch.inference_mode():
             cache = self._prefill(prompts, keys)
             with self.adapters.activate_rows(keys) as (model, routing):
-                output = model.generate(input_ids=input_ids, attention_mask=attention_mask, past_key_values=cache,
+                output = model.generate(input_ids=input_ids, attention_mask=attention_mask, cache=cache,
                                         streamer=streamer, **routing, **stop, **self._generate_kwargs())
         return output[:, input_ids.shape[1]:].tolist()
 

@@ -45,8 +45,9 @@ from workbench.training.generator import (
     load_base,
     load_merged_run,
 )
+from workbench.training.generator import root_model as generator_root_model  # the base run's pretrained model
 from workbench.training.loop import LoopSettings
-from workbench.training.runs import ResourceMeter, RunDir, RunError, RunOptions, folder_size, parameter_counts
+from workbench.training.runs import ResourceMeter, RunDir, RunError, folder_size, parameter_counts
 
 @dataclass(frozen=True)
 class PreferenceOptions:
@@ -72,7 +73,7 @@ class PreferenceOptions:
         section = config.training.preference
         return cls(loop=LoopSettings.from_config(config, section), method=config.training.generator.method,
                    model=config.models.generator, adapter=section.adapter,
-                   base_run=str(section.base_run) if section.base_run else None,
+                   base_run=str(config.training.generator.base_run) if config.training.generator.base_run else None,
                    reward_run=str(section.reward_run) if section.reward_run else None, beta=section.beta,
                    max_length=section.max_length, num_generations=section.num_generations,
                    max_completion_length=section.max_completion_length, temperature=section.temperature,
@@ -86,16 +87,7 @@ class PreferenceOptions:
 
 def root_model(options: PreferenceOptions) -> str:
     """The pretrained model everything sits on: the base run's when starting from one."""
-    if options.base_run is None:
-        return options.model
-    return base_run_options(Path(options.base_run)).model
-
-
-def base_run_options(path: Path) -> RunOptions:
-    config = RunDir.open(path).config()
-    if config.kind != "generator":
-        raise RunError(f"--base {path}: a {config.kind} run, not a generator run")
-    return config.options
+    return options.model if options.base_run is None else generator_root_model(options.base_run)
 
 
 def load_policy_start(options: PreferenceOptions, device: str) -> tuple[nn.Module, Any]:

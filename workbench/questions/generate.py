@@ -17,6 +17,7 @@ generator write a question for it given the chunk, then check the question (`FIL
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import random
@@ -27,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from workbench.corpus import QAPair
 from workbench.evaluation.metrics import answer_contained, normalize_answer
 from workbench.evaluation.leakage import ngrams
 from workbench.generation import GenerationEngine, PromptTemplates
@@ -458,3 +460,26 @@ def _json_or_none(line: str) -> dict | None:
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
+
+
+def paraphrase(pairs: Sequence[QAPair], n: int, engine: GenerationEngine, templates: QuestionTemplates,
+               progress: ProgressCallback | None = None) -> tuple[list[QAPair], dict[str, int]]:
+    """Up to `n` rewordings of each pair's question, as new pairs with the same answers (ids `ID~pN`);
+    each attempt shows the demonstrations in another order. A rewording that is no question, holds the
+    answer or repeats one already kept is counted, not kept."""
+    written: list[QAPair] = []
+    seen = {pair.id: {normalize_answer(pair.question)} for pair in pairs}
+    failed = 0
+    stage = start_stage(progress, "paraphrasing", n * len(pairs))
+    for attempt in range(n):
+        prompts = [paraphrase_prompt(engine, templates, pair.question, attempt) for pair in pairs]
+        for pair, generation in zip(pairs, engine.generate(prompts)):
+            question = parse_question(generation.text)
+            key = normalize_answer(question)
+            if is_question(question) and not contains_answer(question, pair.answers[0]) and key not in seen[pair.id]:
+                seen[pair.id].add(key)
+                written.append(dataclasses.replace(pair, id=f"{pair.id}~p{attempt + 1}", question=question))
+            else:
+                failed += 1
+        stage.advance(len(pairs))
+    return written, {"asked": n * len(pairs), "written": len(written), "failed": failed}

@@ -40,13 +40,21 @@ class Truncation:
 
 def tokenize_completions(examples: Sequence[PromptCompletion], tokenizer: Any, max_length: int,
                          mask_prompt: bool = True) -> tuple[list[dict[str, list[int]]], Truncation]:
-    """Token ids of prompt + completion (+ end of turn), labels -100 on the prompt when `mask_prompt`.
+    """Token ids of prompt + completion (+ end of turn), labels -100 on the prompt when `mask_prompt`;
+    an example without messages (a document) is its text's tokens, every one learned.
 
     Too long examples are cut at the end (the prompt format stays intact); one whose completion
     is cut away entirely is dropped. Both are counted."""
     report = Truncation(total=len(examples))
     tokenized = []
     for example in examples:
+        if not example.messages:  # a document: every token is learned, from the model's start token on
+            ids = tokenizer(example.completion, add_special_tokens=True)["input_ids"] + [tokenizer.eos_token_id]
+            if len(ids) > max_length:
+                report.truncated += 1
+                ids = ids[:max_length]
+            tokenized.append({"input_ids": ids, "labels": list(ids)})
+            continue
         prompt = prompt_text(tokenizer, example.messages)
         full = tokenizer.apply_chat_template([*example.messages, {"role": "assistant", "content": example.completion}],
                                              tokenize=False)

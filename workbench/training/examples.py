@@ -28,7 +28,8 @@ GENERAL_INSTRUCTIONS = Path(__file__).resolve().parent / "data" / "general_instr
 
 @dataclass(frozen=True)
 class PromptCompletion:
-    """A conversation up to the assistant's turn, and the assistant's reply to learn."""
+    """A conversation up to the assistant's turn, and the assistant's reply to learn; without messages,
+    a text learned whole (continued pretraining on documents)."""
 
     messages: tuple[dict[str, str], ...]
     completion: str
@@ -69,6 +70,12 @@ def qa_examples(pairs: Sequence[QAPair], system_prompt: str, with_context: str =
     return [PromptCompletion(tuple(templates.messages(strategy, pair.question, system_prompt, sources=found)),
                              pair.answers[0], tuple(pair.answers))
             for pair, found in zip(pairs, sources)]
+
+
+def document_examples(texts: Sequence[str]) -> list[PromptCompletion]:
+    """Continued pretraining: each text (a chunk of the user's documents) is learned whole, next token
+    after next token, with no prompt in front of it."""
+    return [PromptCompletion((), text) for text in texts if text.strip()]
 
 
 def instruction_examples(records: Sequence[InstructionExample], system_prompt: str) -> list[PromptCompletion]:

@@ -66,14 +66,17 @@ class GeneratorOptions:
     eval_generate: int = 16  # eval examples answered greedily at each epoch end for the task metric
     max_new_tokens: int = 32
     compare_untuned: bool = False  # also score the untuned model before training (summary "untuned")
+    base_run: str | None = None  # start from this finished generator run, its adapter merged
 
     @classmethod
     def from_config(cls, config: Config, prompt_init_text: str | None = None) -> GeneratorOptions:
         """Every setting from `training.generator` (and `training.lora`, `training.*` for the loop);
-        the base model is `models.generator`."""
+        the base model is `models.generator`, or the root model of `training.generator.base_run`."""
         section = config.training.generator
-        return cls(loop=LoopSettings.from_config(config, section), method=section.method,
-                   model=config.models.generator, max_length=section.max_length, lora=LoraSettings.from_config(config),
+        base_run = str(section.base_run) if section.base_run else None
+        return cls(loop=LoopSettings.from_config(config, section), method=section.method, base_run=base_run,
+                   model=root_model(base_run) if base_run else config.models.generator,
+                   max_length=section.max_length, lora=LoraSettings.from_config(config),
                    virtual_tokens=section.virtual_tokens, prompt_init_text=prompt_init_text,
                    bottleneck_size=section.bottleneck_size, gradient_checkpointing=section.gradient_checkpointing,
                    eval_generate=section.eval_generate, max_new_tokens=config.generation.max_new_tokens)
@@ -109,7 +112,7 @@ def apply_method(model: nn.Module, options: GeneratorOptions) -> nn.Module:
         return model.requires_grad_(True)
     if options.method == "adapter":
         model.requires_grad_(False)
-        add_bottleneck(model, BottleneckSettings(options.bottleneck_size, options.model))
+        add_bottleneck(model, BottleneckSettings(options.bottleneck_size, options.base_run or options.model))
         return model
     if options.method == "lora":
         config = lora_config(options.lora, "CAUSAL_LM")
@@ -122,7 +125,8 @@ def apply_method(model: nn.Module, options: GeneratorOptions) -> nn.Module:
     else:
         config = peft.IA3Config(task_type="CAUSAL_LM")
     wrapped = peft.get_peft_model(model, config)
-    wrapped.peft_config["default"].base_model_name_or_path = options.model  # the name as given, not a cache path
+    # the name as given, not a cache path; a run built on another run answers on that run's merged weights
+    wrapped.peft_config["default"].base_model_name_or_path = options.base_run or options.model
     return wrapped
 
 
@@ -195,8 +199,8 @@ def score(model: nn.Module, tokenizer: Any, eval_tokenized: Sequence[dict], eval
           options: GeneratorOptions) -> dict[str, float]:
     """Eval loss on every held-out example, answer quality on the first `eval_generate`."""
     scores = {"eval_loss": completion_loss(model, eval_tokenized, tokenizer.pad_token_id, options.loop.batch_size)}
-    if options.eval_generate:
-        sample = list(eval_examples[:options.eval_generate])
+    sample = [e for e in eval_examples if e.messages][:options.eval_generate]  # documents have nothing to answer
+    if sample:
         replies = generate_replies(model, tokenizer, sample, options.max_new_tokens, options.loop.batch_size)
         qa = mean_scores("qa", replies, [e.answers for e in sample])
         scores.update(exact_match=qa["exact_match"], token_f1=qa["token_f1"])
@@ -242,7 +246,8 @@ def train_generator(examples: Sequence[PromptCompletion], options: GeneratorOpti
     with RunDir.create(output, config, resume) as run:
         with ResourceMeter() as meter:
             torch.manual_seed(options.loop.seed)
-            model, tokenizer = load_base(options.model, options.loop.device)
+            model, tokenizer = (load_merged_run(Path(options.base_run), options.loop.device) if options.base_run
+                                else load_base(options.model, options.loop.device))
             train_tokenized, truncation = tokenize_completions(examples, tokenizer, options.max_length, options.mask_prompt)
             eval_tokenized, eval_truncation = tokenize_completions(eval_examples, tokenizer, options.max_length)
             truncation.warn("training examples", options.max_length)
@@ -291,7 +296,8 @@ def save_generator(model: nn.Module, tokenizer: Any, options: GeneratorOptions, 
         tokenizer.save_pretrained(folder / MODEL_DIR)
         return folder_size(folder / MODEL_DIR)
     if options.method == "adapter":
-        save_bottleneck(model, folder / ADAPTER_DIR, BottleneckSettings(options.bottleneck_size, options.model))
+        save_bottleneck(model, folder / ADAPTER_DIR,
+                        BottleneckSettings(options.bottleneck_size, options.base_run or options.model))
     else:
         model.save_pretrained(folder / ADAPTER_DIR, save_embedding_layers=False)
     return folder_size(folder / ADAPTER_DIR)
@@ -322,6 +328,14 @@ def load_trained_generator(path: Path, device: str = "auto") -> LoadedGenerator:
 
 
 MERGEABLE = ("lora", "ia3")  # adapters that are weight deltas
+
+
+def root_model(base_run: str | Path) -> str:
+    """The pretrained model a finished generator run sits on (a run built on another run records its root)."""
+    config = RunDir.open(Path(base_run)).config()
+    if config.kind != "generator":
+        raise RunError(f"--base {base_run}: a {config.kind} run, not a generator run")
+    return config.options.model
 
 
 def load_merged_run(path: Path, device: str = "auto") -> tuple[nn.Module, Any]:
