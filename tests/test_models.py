@@ -13,6 +13,7 @@ import torch
 from workbench.cli.main import main
 from workbench.models import (
     EMBEDDER,
+    GEMMA3,
     GENERATOR,
     ModelUnavailable,
     is_generator_ready,
@@ -61,10 +62,12 @@ def test_models_list_and_prepare_print_json_for_scripts(generator, capsys):
     """Scripts read `wb models list|prepare --json`: each embedded model with its state, and the cache path."""
     assert main(["models", "list", "--json"]) == 0
     listed = {m["name"]: m for m in json.loads(capsys.readouterr().out)}
-    assert {name: listed[name]["kind"] for name in listed} == {EMBEDDER: "embedder", GENERATOR: "generator"}
-    for model in listed.values():
-        assert model["ready"] is True and model["size_bytes"] > 0
-        assert os.path.isdir(model["location"])
+    assert {name: listed[name]["kind"] for name in listed} == {EMBEDDER: "embedder", GENERATOR: "generator",
+                                                                GEMMA3: "generator"}
+    for name in (EMBEDDER, GENERATOR):
+        assert listed[name]["ready"] is True and listed[name]["size_bytes"] > 0
+        assert os.path.isdir(listed[name]["location"]) and listed[name]["license"] == "Apache-2.0"
+    assert listed[GEMMA3]["license"].startswith("Gemma Terms of Use") and listed[GEMMA3]["license_file"].endswith("GEMMA_TERMS.html")
     assert listed[GENERATOR]["location"] == str(generator_cache_dir())
 
     weights = {f: f.stat().st_mtime_ns for f in generator_cache_dir().iterdir() if f.is_file()}
@@ -124,3 +127,31 @@ def test_killed_conversion_is_detected_and_redone(tmp_path, monkeypatch):
     assert is_generator_ready()
     assert not list(models_dir.glob(f".{GENERATOR}.tmp-*")), "leftover temporary folder was not removed"
     assert (path / "model.safetensors").stat().st_size > 400_000_000
+
+
+def test_gemma_is_prompted_as_a_base_model_answers_and_finetunes(tmp_path):
+    """The second embedded generator, end to end: a completion prompt (no chat turns), short answers that
+    stop at the line's end, and the adapters that reach its sliding-window attention (LoRA in the
+    layers, prefix tuning in the attention cache) training and answering side by side."""
+    from workbench import api
+    from workbench.config import load_config
+    from workbench.models.prompt_format import COMPLETION_TEMPLATE
+    from workbench.strategies import StrategyOptions
+
+    gemma = load_generator(GEMMA3)
+    assert gemma.tokenizer.chat_template == COMPLETION_TEMPLATE
+    prompt = gemma.tokenizer.apply_chat_template([{"role": "system", "content": "Be brief."},
+                                                  {"role": "user", "content": "Who wrote Hamlet?"}],
+                                                 tokenize=False, add_generation_prompt=True)
+    assert prompt == "<bos>Be brief.\n\nWho wrote Hamlet?\nAnswer:"
+    config = load_config(overrides=[f"models.generator={GEMMA3}", f"training.output_root={tmp_path}",
+                                    "training.max_steps=1", "training.generator.batch_size=2",
+                                    "training.forgetting_items=0", "training.generator.eval_generate=0",
+                                    "training.checkpoint_every=0", "generation.max_new_tokens=12"])
+    runs = [api.train_generator(config.updated({"training.generator.method": method}),
+                                api.GeneratorRequest(output=tmp_path / method)) for method in ("lora", "prefix-tuning")]
+    outcomes = api.ask(config, "What is the capital of France?", ["zero-shot", "finetuned"],
+                       StrategyOptions(adapters=tuple(str(run.path) for run in runs)))
+    assert [o.label for o in outcomes] == ["zero-shot", "finetuned[lora]", "finetuned[prefix-tuning]"]
+    assert all(o.error is None and o.answers[0].text and "\n" not in o.answers[0].raw_text.strip() for o in outcomes)
+    assert "Paris" in outcomes[0].answers[0].text

@@ -1,4 +1,4 @@
-"""workbench in the browser: `wb ui` runs this with Streamlit. Five pages, one API (workbench.api)."""
+"""workbench in the browser: `wb ui` runs this with Streamlit. Six pages, one API (workbench.api)."""
 
 from pathlib import Path
 
@@ -10,6 +10,7 @@ st.set_page_config(page_title="workbench: retrieve or finetune?", layout="wide")
 page = st.navigation([
     st.Page(VIEWS / "compare.py", title="Compare", url_path="compare", default=True),
     st.Page(VIEWS / "indexes.py", title="Indexes", url_path="indexes"),
+    st.Page(VIEWS / "questions.py", title="Questions", url_path="questions"),
     st.Page(VIEWS / "train.py", title="Train", url_path="train"),
     st.Page(VIEWS / "results.py", title="Results", url_path="results"),
     st.Page(VIEWS / "estimate.py", title="Estimate", url_path="estimate"),

@@ -172,6 +172,11 @@ def generate_questions(config: Config, request: QuestionsRequest,
                     config.generation.system_prompt, closed_book, request.roundtrip, progress)
 
 
+def questions_folder(config: Config) -> Path:
+    """Where the browser UI keeps question files: <training.output_root>/questions."""
+    return Path(config.training.output_root) / "questions"
+
+
 def read_questions(path: Path) -> list:
     """The items of a generated (or reviewed) questions file, checked against its schema."""
     from workbench.questions import read_questions as read

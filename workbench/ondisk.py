@@ -141,7 +141,8 @@ def describe(exc: ValidationError) -> str:
     first = errors[0]
     where = ".".join(str(part) for part in first["loc"])
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{where + ': ' if where else ''}{first['msg']}{more}"
+    message = first["msg"].removeprefix("Value error, ")  # a validator's own message reads as it was written
+    return f"{where + ': ' if where else ''}{message}{more}"
 
 
 @functools.cache

@@ -96,6 +96,11 @@ def _train(train: Callable) -> Callable[[Config, Any, ProgressCallback], dict[st
     return run
 
 
+def _generate_questions(config: Config, request: api.QuestionsRequest, progress: ProgressCallback) -> dict[str, Any]:
+    records, report = api.generate_questions(config, request, progress)
+    return {"output": str(request.output), "kept": report.kept, "requested": report.requested}
+
+
 def _compare(config: Config, request: api.CompareRequest, progress: ProgressCallback) -> dict[str, Any]:
     results, output = api.compare(config, request, progress)
     return {"output": str(output), "failed": [r.label for r in results if r.error]}
@@ -107,6 +112,7 @@ JOB_KINDS: dict[str, JobKind] = {
     "train-generator": JobKind(api.GeneratorRequest, _train(api.train_generator), "generator"),
     "train-reward": JobKind(api.RewardRequest, _train(api.train_reward), "reward"),
     "compare": JobKind(api.CompareRequest, _compare),
+    "generate-questions": JobKind(api.QuestionsRequest, _generate_questions),
 }
 
 
