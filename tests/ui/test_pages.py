@@ -201,3 +201,26 @@ def test_estimate_shows_the_breakdown_and_the_advice_for_a_7b_model_with_measure
                                              "Training cost"]
     assert "fits in a10" in at.metric[1].delta
     assert "Measured quality" in at.info[0].value and "token_f1" in at.info[0].value
+
+
+def test_questions_page_shows_a_file_with_its_report_and_saves_a_review_as_a_new_file(roots):
+    from workbench.questions import FILTERS, GeneratedQuestion, read_questions, write_questions
+
+    config, _ = roots
+    chunk = "The default precision is 53 bits. The header file is mpfr.h."
+    items = [GeneratedQuestion(id=f"q{i}", question=q, answers=[a], context=chunk, doc_id="manual.md", chunk_id=0,
+                               answer_start=chunk.index(a), answer_end=chunk.index(a) + len(a), answer_kind="number",
+                               model="smollm2-135m-instruct", filters={name: True for name in FILTERS[:5]},
+                               retrieves_own_chunk=i == 0)
+             for i, (q, a) in enumerate([("What is the default precision?", "53 bits"), ("Which header is it?", "mpfr.h")])]
+    source = api.questions_folder(config) / "manual-questions.jsonl"
+    write_questions(source, items)
+    at = page("questions").run()
+    assert not at.exception
+    assert "Build an index" in at.info[0].value  # no index yet: nothing to write questions from
+    save = [b for b in at.button if b.label == "Save the review"][0]
+    save.click().run()
+    assert not at.exception and "Saved 2 questions (0 rejected)" in at.success[0].value
+    reviewed = source.with_name("manual-questions.reviewed.jsonl")
+    assert [q.review for q in read_questions(reviewed)] == ["accepted", "accepted"]
+    assert read_questions(source)[0].review is None  # the generated file is never changed

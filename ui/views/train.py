@@ -44,6 +44,24 @@ def data_source(cfg, kind: str, demo: bool = True):
     return [common.allowed_path(path, cfg)] if path.strip() else []
 
 
+def qa_options(cfg, indexes: list[str]) -> dict:
+    """QA data: the context in the prompt, rewordings of each question, the test questions to keep out."""
+    left, middle, right, last = st.columns(4)
+    options = {"with_context": left.selectbox("Context in the prompt", ["none", "gold", "retrieved"],
+                                              help="the question alone, with its gold paragraph, or with the chunks an "
+                                                   "index retrieves (RAFT)")}
+    if options["with_context"] == "retrieved":
+        options["index"] = middle.selectbox("Retrieve from", indexes)
+    options["paraphrases"] = int(right.number_input("Paraphrases", min_value=0, value=0,
+                                                    help="rewordings of each training question, written by the generator"))
+    tests = {p.name: p for p in sorted(api.questions_folder(cfg).glob("*.jsonl"))}
+    held_out = last.selectbox("Keep out the questions of", ["nothing", *tests],
+                              help="a test file: training pairs (and rewordings) that would leak one of its questions are dropped")
+    if held_out != "nothing":
+        options["held_out"] = tests[held_out]
+    return options
+
+
 def start_form(cfg) -> None:
     st.subheader("Start a run")
     kind = st.radio("What to train", list(KINDS), horizontal=True)
@@ -53,34 +71,44 @@ def start_form(cfg) -> None:
     preference = kind == "reward" or method in PREFERENCE_METHODS
     loop_section = "preference" if kind == "generator" and preference else kind
     section = getattr(cfg.training, loop_section)
-    try:
-        chosen = data_source(cfg, kind, demo=not preference)
-    except Exception as exc:  # noqa: BLE001
-        common.show_error(exc)
-        return
+    indexes = [i["name"] for i in list_indexes(cfg.index.root) if "error" not in i]
     extra: dict = {}
     values: dict = {}
-    if kind == "generator" and preference:
+    from_index = False  # the data is an index's documents: no file to choose
+    if kind == "generator":
         left, middle, right = st.columns(3)
         generators = {r["name"]: str(r["path"]) for r in list_runs(cfg.training.output_root, kind="generator")}
         base = left.selectbox("Start from", ["the base model", *generators],
-                              help="an instruction-tuned run, say: it is also the reference the tuning stays near")
+                              help="a finished run, its adapter merged: documents first, then QA; instruction-tuned, "
+                                   "then preferences (it is also the reference preference tuning stays near)")
         values["training.generator.base_run"] = generators.get(base)
-        values["training.preference.beta"] = middle.number_input("Beta", min_value=1e-6, value=section.beta, format="%.3f",
-                                                                 help="dpo: pull toward the reference; rloo: KL penalty")
-        if method == "rloo":
-            rewards = {r["name"]: str(r["path"]) for r in list_runs(cfg.training.output_root, kind="reward")}
-            picked = right.selectbox("Reward model", list(rewards), help="train one first: What to train → reward")
-            values["training.preference.reward_run"] = rewards.get(picked)
-    elif kind == "generator":
-        left, right, last = st.columns(3)
-        extra["format"] = left.selectbox("Data format", ["qa", "instruction", "chat"])
-        extra["with_context"] = right.selectbox("Context in the prompt", ["none", "gold", "retrieved"],
-                                                help="QA: the question alone, with its gold paragraph, or with "
-                                                     "the chunks an index retrieves (RAFT)")
-        if extra["with_context"] == "retrieved":
-            names = [i["name"] for i in list_indexes(cfg.index.root) if "error" not in i]
-            extra["index"] = last.selectbox("Index", names)
+        if preference:
+            values["training.preference.beta"] = middle.number_input(
+                "Beta", min_value=1e-6, value=section.beta, format="%.3f", help="dpo: pull toward the reference; rloo: KL penalty")
+            if method == "rloo":
+                rewards = {r["name"]: str(r["path"]) for r in list_runs(cfg.training.output_root, kind="reward")}
+                picked = right.selectbox("Reward model", list(rewards), help="train one first: What to train → reward")
+                values["training.preference.reward_run"] = rewards.get(picked)
+        else:
+            extra["format"] = middle.selectbox("Data format", ["qa", "instruction", "chat", "documents"],
+                                               help="documents: continued pretraining on the text of an index's chunks")
+            if extra["format"] == "documents":
+                extra["index"], from_index = right.selectbox("Documents of index", indexes), True
+            elif extra["format"] == "qa":
+                extra.update(qa_options(cfg, indexes))
+    elif kind == "classifier":
+        left, right = st.columns(2)
+        labels = left.selectbox("Labels", ["table columns", "folder", "metadata key"],
+                                help="folder or metadata key: classify the passages of an index's documents by the "
+                                     "folder each file sat in, or by a field of its records; split by document")
+        if labels != "table columns":
+            extra["index"], from_index = right.selectbox("Documents of index", indexes), True
+            extra["labels"] = "folder" if labels == "folder" else "metadata:" + right.text_input("Metadata key", "topic")
+    try:
+        chosen = None if from_index else data_source(cfg, kind, demo=not preference)
+    except Exception as exc:  # noqa: BLE001
+        common.show_error(exc)
+        return
     columns = st.columns(6)
     values |= {
         f"training.{kind}.method": method,
@@ -102,7 +130,8 @@ def start_form(cfg) -> None:
                 data = (chosen[0] if not hasattr(chosen[0], "getvalue")
                         else common.save_uploads(chosen, cfg, common.unique_folder("training"))[0])
             request = REQUESTS[kind](data=data, **extra)
-            title = f"{kind} {method} on {data.name if data else 'the demo corpus'}"
+            what = data.name if data else (f"index '{extra['index']}'" if from_index else "the demo corpus")
+            title = f"{kind} {method} on {what}"
             job_panel.select(start_job(run_cfg, job_kind, request, title=title))
             st.rerun()
         except Exception as exc:  # noqa: BLE001

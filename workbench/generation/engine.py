@@ -86,6 +86,14 @@ class GenerationEngine:
         # The template already wrote the special tokens; adding them again would duplicate BOS.
         return self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
 
+    def reply_ids(self, reply: str) -> list[int]:
+        """The tokens that follow a generation prompt when the model answers `reply` and ends its turn,
+        as the chat (or completion) template writes them and training learns them."""
+        asked = [{"role": "user", "content": "?"}]
+        prompt = self.render(asked)
+        full = self.tokenizer.apply_chat_template([*asked, {"role": "assistant", "content": reply}], tokenize=False)
+        return self.encode(full[len(prompt):].rstrip("\n"))
+
     def fit(self, build_messages: Callable[[int, int], list[dict]], n_demonstrations: int = 0,
             n_sources: int = 0) -> FittedPrompt:
         """Render `build_messages(n_demos, n_sources)` with as many items as the window allows."""

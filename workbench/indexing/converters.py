@@ -3,8 +3,8 @@ and a reader sees what a person sees. One converter per kind of file, looked up 
 
 - HTML, Word (.docx) and PowerPoint (.pptx) go through markitdown (Microsoft; mammoth for Word,
   python-pptx for slides, markdownify for HTML). Chosen over docling, trafilatura and unstructured on
-  real manuals (bench/results/documents.md): the best retrieval recall, about 10x faster than docling,
-  and no text lost before a page's first heading (docling files it as page furniture).
+  real manuals (bench/results/documents.md): the best retrieval recall, 4 to 7 times faster than
+  docling on HTML, and no text lost before a page's first heading (docling files it as page furniture).
 - HTML is decoded first (UTF-8, else the charset the page declares), its navigation removed (the
   HTML5/ARIA landmarks and the navigation blocks of common documentation generators, when they are
   mostly links), and a large page is converted in parts, so time and memory grow with the page and
@@ -34,7 +34,7 @@ LEGACY_OFFICE = {
             "LibreOffice: `soffice --headless --convert-to pptx FILE`)",
 }
 HTML_PART_BYTES = 1_000_000  # a larger page is converted in parts of about this size (markdownify slows down
-#                              faster than linearly on one large tree: 50 MB took 291 s whole, about 115 s in parts)
+#                              faster than linearly on one large tree: 50 MB took 217 s and 2.0 GB whole, 78 s and 1.3 GB in parts)
 
 # markdownify options: keep identifiers as written (mpfr_set_ui, not mpfr\_set\_ui), drop images and link
 # targets (their text stays), and emphasis markers, which would split an answer span in two.

@@ -1,5 +1,5 @@
 """Questions from an index's chunks, answer first: pick an answer span in a chunk (`spans.py`), have the
-generator write a question for it given the chunk, then check the question (`FILTERS`).
+generator write a question for it from the passage around it, then check the question (`FILTERS`).
 
 - Spread: each document gets a share of the questions in proportion to its text (largest remainder);
   within a document the answers are taken round-robin over its chunks, so questions cover it evenly.
@@ -7,10 +7,12 @@ generator write a question for it given the chunk, then check the question (`FIL
   says so; so does a corpus that cannot give as many questions as asked.
 - Checks, each counted in the report: the output is a question (malformed output is retried with the
   demonstrations in another order, then counted as a failure), the answer occurs in the chunk, the
-  question does not contain the answer, and it is no near-duplicate of a question already kept. A
-  rejected item is listed in the report with its reasons, never dropped silently.
+  question does not contain the answer, it asks about this text, it does not copy a demonstration,
+  and it is no near-duplicate of a question already kept. A rejected item is listed in the report with
+  its reasons, never dropped silently. At most `CANDIDATE_BUDGET` answers are tried per question asked.
 - Recorded, not filtered on (filtering would tilt the test set): whether the question retrieves its own
-  chunk among the index's top k, and whether the base model answers it closed-book.
+  chunk among the index's top k, whether the writing model answers it from its chunk (the round trip;
+  a filter only when asked for), and whether the base model answers it closed-book.
 - Deterministic for a seed (greedy decoding; the plan is seeded). Every generation is appended to a
   work log beside the output, so a killed run resumes where it stopped and redoes nothing finished.
 """
@@ -35,7 +37,8 @@ from workbench.generation import GenerationEngine, PromptTemplates
 from workbench.generation.prompts import QuestionTemplates
 from workbench.indexing import Chunk, Index
 from workbench.models.prompt_format import prompt_format
-from workbench.ondisk import write_atomic, write_json
+from workbench.errors import WorkbenchError
+from workbench.ondisk import exclusive, write_atomic, write_json
 from workbench.progress import ProgressCallback, start_stage
 from workbench.questions.records import FILTERS, GeneratedQuestion, write_questions
 from workbench.questions.spans import Span, candidate_spans
@@ -75,7 +78,7 @@ class Outcome:
         return all(self.filters.values())
 
     def reasons(self) -> list[str]:
-        """The checks it failed (checks after the first failure are not run)."""
+        """The checks it failed."""
         return [name for name, passed in self.filters.items() if not passed]
 
 
@@ -93,7 +96,7 @@ class QuestionReport:
     malformed_after_retries: int
     shortfall: list[str]  # why fewer than requested, in words
     per_document: dict[str, dict[str, int]]  # doc id -> share, candidate answers, kept
-    shares: dict[str, float | None]  # retrieves its own chunk, answered closed-book (of the kept)
+    shares: dict[str, float | None]  # of the kept: retrieve their own chunk, answered with it, answered closed-book
     rejected: list[dict]  # every rejected item with its reasons
     seconds: float
     questions_per_minute: float
@@ -126,9 +129,14 @@ class WorkLog:
             write_atomic(path, json.dumps({"key": key}) + "\n")
 
     def record(self, outputs: dict[str, str]) -> None:
-        with self.path.open("a", encoding="utf-8") as handle:
-            for item, output in outputs.items():
-                handle.write(json.dumps({"id": item, "output": output}, ensure_ascii=False) + "\n")
+        lines = "".join(json.dumps({"id": item, "output": output}, ensure_ascii=False) + "\n"
+                        for item, output in outputs.items()).encode()
+        with self.path.open("ab+") as handle:
+            if handle.tell():
+                handle.seek(-1, 2)
+                if handle.read(1) != b"\n":  # the last line was torn by a kill: start a new one
+                    lines = b"\n" + lines
+            handle.write(lines)
             handle.flush()
         self.done.update(outputs)
 
@@ -387,10 +395,25 @@ def generate(index: Index, output: Path, n: int, seed: int, engine: GenerationEn
     answers questions without context (the base model), to record which it already answers; `roundtrip`
     keeps only questions the writing model itself answers with the span when given the chunk."""
     started = time.perf_counter()
-    key = settings_key(index, n, seed, engine.model_name, templates.questions)
-    work = WorkLog(work_file(output), key)
-    kept, rejected, notes, per_document = write_questions_for(index, n, seed, engine, templates, work, system_prompt,
-                                                              roundtrip, progress)
+    with exclusive(work_file(output).with_suffix(".lock"), busy=lambda pid: QuestionsBusy(
+            f"{output} is being written by another process (pid {pid}); wait for it, or choose another --output")):
+        key = settings_key(index, n, seed, engine.model_name, templates.questions)
+        work = WorkLog(work_file(output), key)
+        kept, rejected, notes, per_document = write_questions_for(index, n, seed, engine, templates, work,
+                                                                  system_prompt, roundtrip, progress)
+        return _finish(output, index, n, seed, engine, k, closed_book, work, kept, rejected, notes, per_document,
+                       started)
+
+
+class QuestionsBusy(WorkbenchError):
+    pass
+
+
+def _finish(output: Path, index: Index, n: int, seed: int, engine: GenerationEngine, k: int,
+            closed_book: Callable[[list[str]], list[str]] | None, work: WorkLog, kept: list[Outcome],
+            rejected: list[Outcome], notes: list[str], per_document: dict,
+            started: float) -> tuple[list[GeneratedQuestion], QuestionReport]:
+    """The kept questions with their shares, written with the report; the work log goes."""
     questions = [o.question for o in kept]
     hits = index.search_many(questions, k) if questions else []
     answers = _closed_book(questions, closed_book, work) if closed_book else [None] * len(kept)

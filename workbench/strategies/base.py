@@ -103,12 +103,12 @@ class Strategy:
                     progress: ProgressCallback | None = None) -> list[Answer]:
         """For each question, the choice the model finds most likely after this strategy's prompt
         (classification constrained to the label set by likelihood, never by parsing free text).
-        Each choice is scored with the end-of-turn token after it, as a complete answer."""
+        Each choice is scored as the model's prompt format writes a complete reply (the end-of-turn
+        token after it; after a space in a base model's completion format)."""
         prompted = self.prompted(questions)
         if not prompted:
             return []
-        end = [self.engine.tokenizer.eos_token_id]
-        continuations = [self.engine.encode(choice) + end for choice in choices]
+        continuations = [self.engine.reply_ids(choice) for choice in choices]
         scoring = start_stage(progress, "scoring", len(prompted))
         answers = []
         for item in prompted:
