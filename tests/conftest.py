@@ -3,13 +3,28 @@ $WORKBENCH_HOME), the demo corpus, and the shared data sets (skipped when ../sha
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from workbench.config import load_config
+from workbench.config import CONFIG_ENV, load_config
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SMALLER_GENERATOR = Path(__file__).resolve().parent / "smaller-generator.yaml"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def smaller_generator():
+    """Every command, page and job of the suite loads SmolLM2-135M-Instruct (a config file merged over the
+    defaults, as $WORKBENCH_CONFIG gives one to every command); Gemma 3 270M is tested on its own."""
+    before = os.environ.get(CONFIG_ENV)
+    os.environ[CONFIG_ENV] = str(SMALLER_GENERATOR)
+    yield
+    if before is None:
+        os.environ.pop(CONFIG_ENV, None)
+    else:
+        os.environ[CONFIG_ENV] = before
 
 
 @pytest.fixture(scope="session")

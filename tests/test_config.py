@@ -1,14 +1,25 @@
 import pytest
 
-from workbench.config import ConfigError, load_config
+from workbench.config import CONFIG_ENV, ConfigError, load_config
 
 
-def test_defaults_load_and_validate():
+def test_defaults_load_and_validate(monkeypatch):
+    monkeypatch.delenv(CONFIG_ENV)  # the suite's own file (tests/smaller-generator.yaml) is no default
     config = load_config()
     assert config.models.embedder == "minilm"
-    assert config.models.generator == "smollm2-135m-instruct"
+    assert config.models.generator == "gemma-3-270m"
     assert config.index.type == "flat"
     assert config.retrieval.k > 0
+
+
+def test_a_file_named_by_the_environment_is_merged_unless_one_is_given(tmp_path, monkeypatch):
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("retrieval:\n  k: 9\n")
+    other = tmp_path / "other.yaml"
+    other.write_text("retrieval:\n  k: 4\n")
+    monkeypatch.setenv(CONFIG_ENV, str(mine))
+    assert load_config().retrieval.k == 9 and load_config(overrides=["retrieval.k=2"]).retrieval.k == 2
+    assert load_config(other).retrieval.k == 4  # --config wins
 
 
 def test_user_file_is_merged_over_defaults(tmp_path):

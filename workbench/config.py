@@ -221,8 +221,13 @@ class Config(_Section):
             raise ConfigError(_describe(exc, origins)) from None
 
 
+CONFIG_ENV = "WORKBENCH_CONFIG"  # a config file merged over the defaults when no --config is given
+
+
 def load_config(path: str | os.PathLike | None = None, overrides: list[str] | None = None) -> Config:
-    """The defaults, merged with the file at `path` (if any) and `KEY=VALUE` overrides."""
+    """The defaults, merged with the file at `path` (if any; else the one $WORKBENCH_CONFIG names) and
+    `KEY=VALUE` overrides."""
+    path = path or os.environ.get(CONFIG_ENV) or None
     data = _read_yaml(DEFAULT_CONFIG_PATH)
     origins: dict[str, str] = {}  # dotted key -> where its value came from, for error messages
     if path is not None:

@@ -66,13 +66,15 @@ def prepare_demo_index(config: Config, progress: ProgressCallback | None = None)
 
 def prepare_demo_adapter(config: Config, held_out: Sequence[QAPair], settings: DemoSettings,
                          progress: ProgressCallback | None = None) -> tuple[Path, bool]:
-    """A LoRA adapter for the finetuned strategies: trained once, then reused.
+    """A LoRA adapter for the finetuned strategies: trained once for the generator, then reused.
 
     Half of its examples carry the gold paragraph (the RAFT recipe, for `rag+finetuned`), half the
     question alone (for `finetuned`). Returns the run folder and whether it was trained now."""
     path = Path(config.training.output_root) / DEMO_RUN
     if RunDir(path).is_complete():
-        return path, False
+        if RunDir.open(path).config().options.model == config.models.generator:
+            return path, False
+        shutil.rmtree(path)  # the demo's own adapter, for another generator: trained again for this one
     held_out_paragraphs = {pair.doc_id for pair in held_out}  # other questions on them would leak answers
     pairs = [pair for pair in load_demo_corpus().qa_pairs
              if pair.doc_id not in held_out_paragraphs][:settings.adapter_examples]

@@ -31,3 +31,17 @@ def test_the_passage_is_the_answers_sentence_and_its_neighbours_on_one_line():
     [span] = [s for s in candidate_spans(CHUNK) if s.text == "53 bits"]
     text = passage(CHUNK, span, limit=80)
     assert "The default precision is 53 bits; the header is mpfr.h." in text and "\n" not in text
+
+
+def test_the_plan_says_which_documents_are_too_short_and_when_fewer_questions_are_possible(config):
+    from workbench.corpus import Document
+    from workbench.indexing import build_index
+    from workbench.questions.generate import plan
+
+    index = build_index("short", [Document("empty.md", "just words here, nothing to ask about."),
+                                  Document("rich.md", "MPFR_RNDN rounds to nearest; mpfr_set_ui sets it. Released in 2023.")],
+                        config=config)
+    queues, shares, notes = plan(index, 50, seed=0)
+    assert shares["empty.md"] == 0 and 0 < shares["rich.md"] == len(queues["rich.md"]) < 50
+    assert any("no candidate answer" in note and "empty.md" in note for note in notes)
+    assert any(f"holds {len(queues['rich.md'])} candidate answers" in note and "fewer than the 50" in note for note in notes)

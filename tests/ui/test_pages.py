@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import SMALLER_GENERATOR
 from workbench import api
 from workbench.config import load_config
 
@@ -26,7 +27,7 @@ def roots(tmp_path, monkeypatch):
                  f"ui.jobs_root={tmp_path / 'jobs'}", f"ui.uploads_root={tmp_path / 'uploads'}",
                  f"ui.data_roots=[{data}]"]
     monkeypatch.setenv("WORKBENCH_SET", "\n".join(overrides))
-    monkeypatch.delenv("WORKBENCH_CONFIG", raising=False)
+    monkeypatch.setenv("WORKBENCH_CONFIG", str(SMALLER_GENERATOR))
     return load_config(overrides=overrides), data
 
 

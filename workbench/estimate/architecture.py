@@ -21,16 +21,16 @@ import torch
 from torch import nn
 
 from workbench.errors import WorkbenchError
-from workbench.models import GENERATOR
+from workbench.models import GEMMA3, SMOLLM2
 from workbench.models.bottleneck import transformer_blocks
 
 ARCHITECTURES_DIR = Path(__file__).parent / "architectures"
-# The embedded generator is SmolLM2-135M-Instruct: its architecture needs no conversion of the GGUF.
-ALIASES = {GENERATOR: "smollm2-135m"}
+# The embedded generators' architectures ship here: an estimate needs no conversion of their GGUF files.
+ALIASES = {SMOLLM2: "smollm2-135m", GEMMA3: "gemma-3-270m"}
 
 
 def shipped_architectures() -> list[str]:
-    """Names of the config.json files shipped for offline estimates (SmolLM2, Qwen2.5, Llama 3, Mistral)."""
+    """Names of the config.json files shipped for offline estimates (SmolLM2, Gemma 3, Qwen2.5, Llama 3, Mistral)."""
     return sorted(path.stem for path in ARCHITECTURES_DIR.glob("*.json"))
 
 

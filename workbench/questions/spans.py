@@ -1,10 +1,10 @@
 """Candidate answers in a chunk, for writing questions answer-first: the spans a reader of a manual or a
 report asks about (identifiers, numbers with their units, dates, names, quoted terms, table cells).
 
-A small model writes a fair question for an answer it is given far more often than it finds a good
-answer itself (bench/results/questions.md), and an answer picked from the text occurs in it verbatim
-by construction. Spans are found with patterns, not a tagger, so that this runs offline on any
-language the documents use; what they miss (ordinary noun phrases) is said in the docs.
+An answer picked from the text occurs in it verbatim by construction, so a small model only has to
+write the question (how far the result can be trusted is measured in bench/results/questions.md).
+Spans are found with patterns, not a tagger, so that this runs offline on any language the documents
+use; what they miss (ordinary noun phrases) is said in docs/own-documents.md.
 """
 
 from __future__ import annotations
