@@ -13,7 +13,8 @@ same number of questions from the same index (closed-book check off, so that onl
 
     .venv/bin/python bench/questions.py [--n 150] [--model gemma-3-270m] [--throughput-n 30]
 
-Writes bench/results/questions.md and .json. Takes about an hour on 2 CPU cores. Run it on a quiet
+Writes bench/results/questions.md and .json (`--report-only` rewrites the .md from the .json, e.g. after
+its "conclusion" is written). Takes about an hour on 2 CPU cores. Run it on a quiet
 machine (`uptime`): nothing else CPU-heavy at the same time.
 """
 
@@ -195,6 +196,13 @@ def design_comparison(config, index_name: str, models: list[str], passages: int,
     return rows
 
 
+def examples(generated: Path, n: int = 12) -> list[dict]:
+    """The first generated questions as written, with what the writing model answers given their chunk."""
+    rows = [json.loads(line) for line in generated.read_text().splitlines()[:n]]
+    return [{"document": r["doc_id"], "question": r["question"], "answer": r["answers"][0], "kind": r["answer_kind"],
+             "answered_with_chunk": r["answered_with_chunk"]} for r in rows]
+
+
 def cached(work: Path, name: str, compute):
     """A part of the result, computed once per work folder (a rerun after a crash redoes only what is missing)."""
     path = work / f"part-{name}.json"
@@ -211,7 +219,7 @@ def fmt(interval: dict | list) -> str:
     return f"{interval[0]:.3f} [{interval[1]:.3f}, {interval[2]:.3f}]"
 
 
-def write_report(result: dict) -> None:
+def write_report(result: dict, results: Path) -> None:
     lines = [
         "# Generated questions against human ones (SQuAD), and how fast they are written",
         "",
@@ -278,9 +286,15 @@ def write_report(result: dict) -> None:
     for row in result["design"]:
         lines.append(f"| {row['model']} | {row['design']} | {row['usable']} of {row['written']} | {row['round_trip']} | "
                      f"{row['seconds_per_passage']} |")
+    lines += ["", "## Examples", "", "The first generated questions, as kept (round trip: the writing model, given "
+              "the chunk, answers with the picked answer).", "",
+              "| document | question | answer (kind) | round trip |", "|---|---|---|---|"]
+    for row in result["examples"]:
+        lines.append(f"| {row['document']} | {row['question']} | {row['answer']} ({row['kind']}) | "
+                     f"{'yes' if row['answered_with_chunk'] else 'no'} |")
     lines += ["", "## What this says", "", result.get("conclusion", "(see the closing note)"), ""]
-    (RESULTS / "questions.md").write_text("\n".join(lines), encoding="utf-8")
-    (RESULTS / "questions.json").write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
+    (results / "questions.md").write_text("\n".join(lines), encoding="utf-8")
+    (results / "questions.json").write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
 
 
 def main() -> None:
@@ -291,14 +305,25 @@ def main() -> None:
     parser.add_argument("--throughput-models", default="smollm2-135m-instruct,gemma-3-270m")
     parser.add_argument("--design-passages", type=int, default=40)
     parser.add_argument("--work", type=Path, default=None, help="keep the index, runs and predictions here")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite questions.md from questions.json (after editing its conclusion)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="a few items and training steps, to check the script; the report stays in the work folder")
     args = parser.parse_args()
+    if args.report_only:
+        write_report(json.loads((RESULTS / "questions.json").read_text()), RESULTS)
+        return
+    if args.smoke:
+        args.n, args.throughput_n, args.design_passages = 6, 3, 4
     if not SQUAD.is_file():
         sys.exit(f"needs {SQUAD} (the shared data sets)")
     import os
 
     work = args.work or Path(tempfile.mkdtemp(prefix="wb-questions-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    config = load_config(overrides=[f"index.root={work / 'indexes'}", f"training.output_root={work / 'runs'}"])
+    config = load_config(overrides=[f"index.root={work / 'indexes'}", f"training.output_root={work / 'runs'}",
+                                    *(["training.max_steps=3"] if args.smoke else [])])
+    results = work if args.smoke else RESULTS
     if args.model:
         config = config.updated({"models.generator": args.model})
     model = config.models.generator
@@ -317,6 +342,7 @@ def main() -> None:
     report = json.loads((work / "generated.jsonl.report.json").read_text())
     result["generated"] = {"kept": report["kept"], "shares": report["shares"], "filters": report["filters"],
                            "seconds": report["seconds"], "shortfall": report["shortfall"]}
+    result["examples"] = examples(generated_file)
     human_file = write_records(work / "human.jsonl", human_questions(args.n, seed=0))
 
     adapter = work / "runs" / "documents"
@@ -334,8 +360,8 @@ def main() -> None:
     models = args.throughput_models.split(",")
     result["throughput"] = cached(work, "throughput", lambda: throughput(config, "squad", models, args.throughput_n, work))
     result["design"] = cached(work, "design", lambda: design_comparison(config, "squad", models, args.design_passages))
-    write_report(result)
-    print((RESULTS / "questions.md").read_text())
+    write_report(result, results)
+    print((results / "questions.md").read_text())
 
 
 if __name__ == "__main__":

@@ -33,15 +33,30 @@ class SchemaViolation(ValueError):
     """A value that does not fit its schema; the message names the first field at fault."""
 
 
+def _new_file_mode() -> int:
+    """The mode `open()` gives a new file under the process's umask (mkstemp's own 0600 would hide
+    every written file from the other users of a shared machine). Read once: setting the umask to read
+    it is not thread-safe."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_NEW_FILE_MODE = _new_file_mode()
+
+
 def write_atomic(path: Path, data: bytes | str) -> None:
     """Write `path` through a temporary sibling and `os.replace`, so a crash never leaves half a file.
 
-    A full disk surfaces as a `FileWriteError` naming the file, and the temporary file is removed."""
+    A replaced file keeps its permissions; a new one gets those of any new file. A full disk surfaces
+    as a `FileWriteError` naming the file, and the temporary file is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode("utf-8") if isinstance(data, str) else data
+    mode = path.stat().st_mode & 0o7777 if path.exists() else _NEW_FILE_MODE
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()

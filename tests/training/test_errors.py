@@ -97,6 +97,16 @@ def test_a_full_disk_names_the_file_and_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_written_files_get_the_permissions_of_any_new_file_and_keep_changed_ones(tmp_path):
+    (tmp_path / "opened.txt").write_text("as open() makes it")
+    write_atomic(tmp_path / "questions.jsonl", "{}\n")
+    mode = (tmp_path / "questions.jsonl").stat().st_mode & 0o777
+    assert mode == (tmp_path / "opened.txt").stat().st_mode & 0o777  # not mkstemp's 0600
+    (tmp_path / "questions.jsonl").chmod(0o600)
+    write_atomic(tmp_path / "questions.jsonl", "{}\n{}\n")
+    assert (tmp_path / "questions.jsonl").stat().st_mode & 0o777 == 0o600
+
+
 @pytest.mark.parametrize("argv, message", [
     (["train", "classifier", "--demo", "--epochs", "two"], "invalid int value: 'two'"),
     (["train", "classifier", "--demo", "--learning-rate"], "expected one argument"),
