@@ -24,7 +24,7 @@ def _folder(root):
         "<html><head><meta charset=\"iso-8859-1\"><title>Functions</title></head><body>"
         "<div class=\"nav\">Next: <a href=\"a.html\">Arithmetic</a>, Previous: <a href=\"b.html\">Basics</a></div>"
         "<h1>Assignment functions</h1><p>The function <code>mpfr_set_ui</code> sets a variable from an unsigned "
-        "long. Its rounding follows the mode given last, as Zimmermann's manual explains: the ternary value "
+        "long. Its rounding follows the mode given last, as Vincent Lefèvre's manual explains: the ternary value "
         "is 0 when the result is exact.</p></body></html>".encode("latin-1"))
     write_docx(root / "install" / "guide.docx", [
         ("h1", "Installing MPFR"),
@@ -48,7 +48,7 @@ def test_a_folder_of_files_becomes_a_test_set_training_runs_scores_and_a_classif
         return json.loads(capsys.readouterr().out)
 
     built = run("index", "build", "own", str(docs), *flags)
-    assert built["added"] == 4 and not built["skipped_files"]
+    assert built["added"] == 5 and not built["skipped_files"]  # a PDF is read page by page
 
     questions = tmp_path / "questions.jsonl"
     report = run("questions", "generate", "--index", "own", "--n", "8", "--output", str(questions),
@@ -74,7 +74,7 @@ def test_a_folder_of_files_becomes_a_test_set_training_runs_scores_and_a_classif
     scores = run("eval", "qa", "--data", test, "--strategies", "zero-shot,few-shot,rag,finetuned", "--index", "own",
                  "--adapter", str(tmp_path / "runs" / "qa"), "--output", str(tmp_path / "eval"),
                  "--max-new-tokens", "16", *flags)
-    assert [s["strategy"] for s in scores] == ["zero-shot", "few-shot", "rag", "finetuned"]
+    assert [s["strategy"] for s in scores] == ["zero-shot", "few-shot", "rag", "finetuned[qa]"]
     assert all(s["questions"] == split["test_questions"] for s in scores)
 
     classifier = run("train", "classifier", "--labels", "folder", "--index", "own", "--test-fraction", "0.5",
