@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 from workbench import api  # noqa: E402
 from workbench.config import load_config  # noqa: E402
+from workbench.ondisk import write_jsonl  # noqa: E402
 from workbench.corpus import load_squad  # noqa: E402
-from workbench.evaluation.qa import file_safe  # noqa: E402
 from workbench.evaluation.statistics import compare_pairs  # noqa: E402
 from workbench.strategies import StrategyOptions  # noqa: E402
 
@@ -54,13 +54,8 @@ def human_questions(n: int, seed: int) -> list[dict]:
             for p in pairs]
 
 
-def write_records(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
-    return path
-
-
-def per_item(folder: Path, label: str, metric: str) -> list[float]:
-    rows = [json.loads(line) for line in (folder / f"predictions-{label}.jsonl").read_text().splitlines() if line]
+def per_item(predictions: str, metric: str) -> list[float]:
+    rows = [json.loads(line) for line in Path(predictions).read_text().splitlines() if line]
     return [float(row[metric]) for row in rows]
 
 
@@ -68,14 +63,13 @@ def evaluate_set(config, data: Path, index: str, adapter: Path, output: Path) ->
     """Every strategy on one question file: per-metric mean with its interval, and the paired comparisons."""
     scores, _ = api.evaluate_qa(config, data, ["zero-shot", "few-shot", "rag", "finetuned"],
                                 StrategyOptions(index=index, adapters=(f"documents={adapter}",)), output=output)
-    labels = [s.strategy for s in scores]
     result = {"scores": {s.strategy: {"token_f1": [s.token_f1, *s.intervals["token_f1"]],
                                       "answer_contained": [s.answer_contained, *s.intervals["answer_contained"]],
                                       "seconds_per_question": s.generation_seconds + s.retrieval_seconds}
                          for s in scores},
               "comparisons": {}}
     for metric, binary in METRICS.items():
-        items = {label: per_item(output, file_safe(label), metric) for label in labels}
+        items = {s.strategy: per_item(s.predictions, metric) for s in scores}
         result["comparisons"][metric] = [c.to_dict() for c in compare_pairs(items, metric, binary)]
     return result
 
@@ -343,7 +337,8 @@ def main() -> None:
     result["generated"] = {"kept": report["kept"], "shares": report["shares"], "filters": report["filters"],
                            "seconds": report["seconds"], "shortfall": report["shortfall"]}
     result["examples"] = examples(generated_file)
-    human_file = write_records(work / "human.jsonl", human_questions(args.n, seed=0))
+    human_file = work / "human.jsonl"
+    write_jsonl(human_file, human_questions(args.n, seed=0))
 
     adapter = work / "runs" / "documents"
     if not (adapter / "COMPLETE").exists():
@@ -354,8 +349,7 @@ def main() -> None:
                                                                              work / "eval-generated"))
     result["on_human"] = cached(work, "human", lambda: evaluate_set(config, human_file, "squad", adapter,
                                                                      work / "eval-human"))
-    zero = per_item(work / "eval-human", "zero-shot", "answer_contained")
-    result["human_closed_book"] = sum(zero) / len(zero)
+    result["human_closed_book"] = result["on_human"]["scores"]["zero-shot"]["answer_contained"][0]
     result["agreement"] = {metric: agreement_rows(result["on_generated"], result["on_human"], metric) for metric in METRICS}
     models = args.throughput_models.split(",")
     result["throughput"] = cached(work, "throughput", lambda: throughput(config, "squad", models, args.throughput_n, work))

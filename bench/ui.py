@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from tests.ui.conftest import CHROMIUM_ARGS, _free_port, chromium_path  # noqa: E402
 from workbench import api  # noqa: E402
 from workbench.cli.ui import streamlit_command  # noqa: E402
-from workbench.config import load_config  # noqa: E402
+from workbench.config import OVERRIDES_ENV, load_config  # noqa: E402
 from workbench.demo import DemoSettings, demo_ui_overrides, prepare_demo  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "ui.md"
@@ -39,7 +39,7 @@ def start_server(overrides: list[str], cwd: Path) -> tuple[subprocess.Popen, str
     """The app as `wb ui` serves it; returns the process, its URL and the seconds until /_stcore/health."""
     config = load_config(overrides=[*overrides, f"ui.port={_free_port()}"])
     started = time.perf_counter()
-    process = subprocess.Popen(streamlit_command(config), cwd=cwd, env={**os.environ, "WORKBENCH_SET": "\n".join(overrides)},
+    process = subprocess.Popen(streamlit_command(config), cwd=cwd, env={**os.environ, OVERRIDES_ENV: "\n".join(overrides)},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{config.ui.port}"
     while True:

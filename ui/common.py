@@ -15,11 +15,10 @@ from pathlib import Path
 import streamlit as st
 
 from workbench.cli.output import human_size as cli_size
-from workbench.config import CONFIG_ENV, Config, load_config
+from workbench.config import CONFIG_ENV, OVERRIDES_ENV, Config, load_config
 from workbench.errors import WorkbenchError
 from workbench.ondisk import write_atomic
 
-OVERRIDES_ENV = "WORKBENCH_SET"  # set by `wb ui`, like CONFIG_ENV
 SHIPPED_RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results" / "experiments"  # in a checkout
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 

@@ -222,6 +222,7 @@ class Config(_Section):
 
 
 CONFIG_ENV = "WORKBENCH_CONFIG"  # a config file merged over the defaults when no --config is given
+OVERRIDES_ENV = "WORKBENCH_SET"  # `wb ui`'s KEY=VALUE overrides for the pages, one a line
 
 
 def load_config(path: str | os.PathLike | None = None, overrides: list[str] | None = None) -> Config:

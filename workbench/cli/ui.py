@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from workbench.cli.main import with_flags
-from workbench.config import CONFIG_ENV, Config
+from workbench.config import CONFIG_ENV, OVERRIDES_ENV, Config
 from workbench.errors import WorkbenchError
 
 
@@ -49,7 +49,7 @@ def serve(config: Config, config_file: str | None, overrides: list[str]) -> int:
               "app, read its indexes and start training", file=sys.stderr)
     _check_port_free(host, port)
     chosen = str(Path(config_file).resolve()) if config_file else os.environ.get(CONFIG_ENV, "")
-    env = {**os.environ, CONFIG_ENV: chosen, "WORKBENCH_SET": "\n".join(overrides)}
+    env = {**os.environ, CONFIG_ENV: chosen, OVERRIDES_ENV: "\n".join(overrides)}
     print(f"workbench UI: http://{'localhost' if _is_loopback(host) else host}:{port}  (Ctrl-C stops it)", flush=True)
     process = subprocess.Popen(streamlit_command(config), env=env)
     try:
