@@ -39,8 +39,9 @@ browser:
 	  fi; \
 	fi
 
-## make test: the whole test suite (the first run converts the generator once, ~30 s).
+## make test: the linter, then the whole test suite (the first run converts the generator once, ~30 s).
 test: install browser
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 clean:

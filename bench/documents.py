@@ -5,7 +5,7 @@ Measured:
 - A. Retrieval before and after the move to Markdown (69a8ac7). Before: HTML as BeautifulSoup's
   `get_text("\\n")` without script/style/noscript/template/head (the old loader, reproduced here as
   `html_text_before`), PDF pages through pypdf (unchanged), Word refused (its questions are misses).
-  After: `workbench.api.build_index` on the files as shipped (lxml navigation removal + markitdown for
+  After: `Workbench.index` on the files as shipped (lxml navigation removal + markitdown for
   HTML and Word, pypdf per page for PDF), with the default recursive splitter and with the markdown
   splitter. Default chunking, embedder and hybrid retrieval; recall@1/3/5 and per document.
 - B. Converters compared: markitdown, docling (body only, as exported by default, and with its
@@ -255,7 +255,8 @@ def _default_config():
 
 def before_after(sources: list[Path], questions: list[dict], tmp: Path) -> dict:
     """Table A: the old extraction, the shipped loaders, and the shipped loaders with the markdown splitter."""
-    from workbench import api
+    from workbench.requests import IndexRequest
+    from workbench.session import Workbench
     from workbench.indexing import build_index, load_documents
 
     before_s, before_docs = _best_of(2, lambda: documents_before(sources))
@@ -265,7 +266,7 @@ def before_after(sources: list[Path], questions: list[dict], tmp: Path) -> dict:
     rows["before"] = {**evaluate(index, questions), "load_seconds": round(before_s, 2)}
     for name, splitter in (("after", None), ("after, markdown splitter", "markdown")):
         config = index_config(tmp / name.replace(" ", "_").replace(",", ""), splitter)
-        index = api.build_index(config, api.IndexRequest(name="manuals", paths=sources))
+        index = Workbench(config).index(IndexRequest(name="manuals", paths=sources))
         rows[name] = {**evaluate(index, questions), "load_seconds": round(after_s, 2)}
         print(f"{name}: recall@3 {rows[name]['recall@3']}", flush=True)
     return rows
@@ -352,9 +353,10 @@ def converter_row(run: dict, out: Path, probe: Path, questions: list[dict], inde
              if p.exists()]
     if not paths:
         return {**row, **summarize({}, questions), "chunks": 0, "documents": 0, "indexed": "no output"}
-    from workbench import api
+    from workbench.requests import IndexRequest
+    from workbench.session import Workbench
 
-    index = api.build_index(index_config(index_root), api.IndexRequest(name="manuals", paths=paths))
+    index = Workbench(index_config(index_root)).index(IndexRequest(name="manuals", paths=paths))
     return {**row, **evaluate(index, questions), "indexed": "its Markdown"}
 
 

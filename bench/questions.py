@@ -34,7 +34,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from workbench import api  # noqa: E402
+from workbench.requests import GeneratorRequest, QuestionsRequest  # noqa: E402
+from workbench.session import Workbench  # noqa: E402
 from workbench.config import load_config  # noqa: E402
 from workbench.ondisk import write_jsonl  # noqa: E402
 from workbench.corpus import load_squad  # noqa: E402
@@ -61,7 +62,7 @@ def per_item(predictions: str, metric: str) -> list[float]:
 
 def evaluate_set(config, data: Path, index: str, adapter: Path, output: Path) -> dict:
     """Every strategy on one question file: per-metric mean with its interval, and the paired comparisons."""
-    scores, _ = api.evaluate_qa(config, data, ["zero-shot", "few-shot", "rag", "finetuned"],
+    scores, _ = Workbench(config).evaluate(data, ["zero-shot", "few-shot", "rag", "finetuned"],
                                 StrategyOptions(index=index, adapters=(f"documents={adapter}",)), output=output)
     result = {"scores": {s.strategy: {"token_f1": [s.token_f1, *s.intervals["token_f1"]],
                                       "answer_contained": [s.answer_contained, *s.intervals["answer_contained"]],
@@ -97,7 +98,7 @@ def throughput(config, index: str, models: list[str], n: int, folder: Path) -> l
     rows = []
     for model in models:
         started = time.perf_counter()
-        records, report = api.generate_questions(config, api.QuestionsRequest(
+        records, report = Workbench(config).questions(QuestionsRequest(
             index=index, output=folder / f"throughput-{model}.jsonl", n=n, model=model, closed_book=False))
         seconds = time.perf_counter() - started
         rows.append({"model": model, "asked": n, "kept": report.kept, "seconds": round(seconds, 1),
@@ -332,7 +333,7 @@ def main() -> None:
 
     generated_file = work / "generated.jsonl"
     if not generated_file.exists():
-        _, report = api.generate_questions(config, api.QuestionsRequest(index="squad", output=generated_file, n=args.n))
+        _, report = Workbench(config).questions(QuestionsRequest(index="squad", output=generated_file, n=args.n))
     report = json.loads((work / "generated.jsonl.report.json").read_text())
     result["generated"] = {"kept": report["kept"], "shares": report["shares"], "filters": report["filters"],
                            "seconds": report["seconds"], "shortfall": report["shortfall"]}
@@ -343,7 +344,7 @@ def main() -> None:
     adapter = work / "runs" / "documents"
     if not (adapter / "COMPLETE").exists():
         quick = config.updated({"training.generator.eval_generate": 0, "training.forgetting_items": 0})
-        api.train_generator(quick, api.GeneratorRequest(format="documents", index="squad", output=adapter,
+        Workbench(quick).train(GeneratorRequest(format="documents", index="squad", output=adapter,
                                                         resume=adapter.exists()))
     result["on_generated"] = cached(work, "generated", lambda: evaluate_set(config, generated_file, "squad", adapter,
                                                                              work / "eval-generated"))

@@ -1,14 +1,14 @@
 """Which embedded generator reads documents better: SmolLM2-135M-Instruct (chat) or Gemma 3 270M (base,
 completion template ending in "Answer:"), zero-shot and with RAG, and what each costs.
 
-Measured, for each generator (`models.generator=NAME`), through `workbench.api.evaluate_qa` with the
+Measured, for each generator (`models.generator=NAME`), through `Workbench.evaluate` with the
 default settings (retrieval.k 3, hybrid BM25 + dense; greedy; max_new_tokens 64; short answers stop at
 the first line and are cleaned up as configs/prompts.yaml says):
 - A. SQuAD v1.1 dev, articles 00-11 (../shared/data; table A is skipped with a message when absent):
   every paragraph indexed once (default chunking), `--questions` questions (200) sampled with seed 0
   from all twelve articles, the same questions for every row; zero-shot and rag.
 - B. The three real manuals of bench/documents.py (MPFR HTML pages, the shared-mime-info PDF, the
-  PreviSat Word manual; fetched by its `fetch_documents` when missing) indexed with `api.build_index`,
+  PreviSat Word manual; fetched by its `fetch_documents` when missing) indexed with `Workbench.index`,
   and its 66 hand-written questions; zero-shot and rag.
 - For SmolLM2 only, rag once more with a plain prompt file (user.rag = "Context / Question / Short
   answer:") on both data sets: does workbench's default RAG template cost it accuracy?
@@ -205,17 +205,18 @@ def squad_data(tmp: Path, n: int, seed: int) -> tuple[Path, dict]:
 
 
 def manuals_data(tmp: Path, n: int | None) -> tuple[Path, dict]:
-    """The manuals indexed as `manuals` with `api.build_index`; their questions as QA records."""
+    """The manuals indexed as `manuals` with `Workbench.index`; their questions as QA records."""
     sys.path.insert(0, str(BENCH))
     from documents import QUESTIONS, fetch_documents  # bench/documents.py: stdlib only at import
 
-    from workbench import api
+    from workbench.requests import IndexRequest
+    from workbench.session import Workbench
     from workbench.config import load_config
 
     sources = fetch_documents()
     config = load_config(overrides=[f"index.root={tmp / 'indexes'}"])
     started = time.perf_counter()
-    index = api.build_index(config, api.IndexRequest(name="manuals", paths=sources))
+    index = Workbench(config).index(IndexRequest(name="manuals", paths=sources))
     seconds = time.perf_counter() - started
     questions = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
     questions = questions[:n] if n else questions
@@ -231,7 +232,8 @@ def manuals_data(tmp: Path, n: int | None) -> tuple[Path, dict]:
 
 def evaluate_rows(tmp: Path, name: str, records: Path) -> dict:
     """Every generator's zero-shot and rag rows on index `name`, and SmolLM2's rag with the plain prompt."""
-    from workbench import api
+    from workbench.requests import IndexRequest
+    from workbench.session import Workbench
     from workbench.config import load_config
     from workbench.strategies import StrategyOptions
 
@@ -244,7 +246,7 @@ def evaluate_rows(tmp: Path, name: str, records: Path) -> dict:
         config = load_config(overrides=[f"models.generator={generator}", f"index.root={tmp / 'indexes'}"])
         output = tmp / f"{name}-{generator}{'-plain' if prompts else ''}"
         started = time.perf_counter()
-        scores, _ = api.evaluate_qa(config, records, list(strategies), StrategyOptions(index=name, prompts=prompts),
+        scores, _ = Workbench(config).evaluate(records, list(strategies), StrategyOptions(index=name, prompts=prompts),
                                     output=output)
         print(f"{name} {generator}{' plain' if prompts else ''}: {time.perf_counter() - started:.0f} s", flush=True)
         for score in scores:
@@ -463,7 +465,7 @@ def report(results: dict) -> str:
         f"decoding, max_new_tokens {settings['max_new_tokens']}, batch {settings['batch_size']}; short answers stop "
         "at the first line and are cleaned up (prompts.yaml `postprocess`); default system prompt and "
         "templates (rag: `Sources: [n] chunk ... Answer the question with a short phrase from the sources "
-        "above. Question: ...`). Scored by `api.evaluate_qa` (workbench/evaluation/metrics.py): EM, token F1 "
+        "above. Question: ...`). Scored by `Workbench.evaluate` (workbench/evaluation/metrics.py): EM, token F1 "
         "and answer contained (a gold answer appears in the cleaned answer), each with its 95 % bootstrap "
         "interval.",
         "- Plain prompt row (SmolLM2 only): `--prompts` file with user.rag = "
@@ -484,7 +486,7 @@ def report(results: dict) -> str:
     m = manuals["setup"]
     lines += [f"## {DATASETS['manuals']}", "",
               f"{', '.join(m['files'])} (bench/documents.py; {m['documents']} documents, {m['chunks']} chunks, "
-              f"{m['index_seconds']:.0f} s to index with `api.build_index`); the {m['questions']} hand-written "
+              f"{m['index_seconds']:.0f} s to index with `Workbench.index`); the {m['questions']} hand-written "
               "questions of bench/data/manuals/questions.jsonl.", "", *results_table(manuals), ""]
     lines += ["## Paired differences (same items)", "",
               "Mean per-item difference a - b with its 95 % bootstrap interval; token F1 tested with workbench's "

@@ -29,7 +29,8 @@ from tests.ui.conftest import CHROMIUM_ARGS, _free_port, chromium_path  # noqa: 
 from workbench import api  # noqa: E402
 from workbench.cli.ui import streamlit_command  # noqa: E402
 from workbench.config import OVERRIDES_ENV, load_config  # noqa: E402
-from workbench.demo import DemoSettings, demo_ui_overrides, prepare_demo  # noqa: E402
+from workbench.demo import DemoSettings  # noqa: E402
+from workbench.session import Workbench, demo_ui_overrides  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "ui.md"
 READY = '[data-testid="stApp"][data-test-script-state="notRunning"]'
@@ -96,7 +97,7 @@ def main() -> None:
                  f"ui.jobs_root={work / 'jobs'}", f"ui.uploads_root={work / 'uploads'}", *demo_ui_overrides()]
     config = load_config(overrides=overrides)
     print("preparing the demo index and adapter, and an IA3 adapter...", file=sys.stderr, flush=True)
-    prepare_demo(config)
+    Workbench(config).prepare_demo()
     api.train_generator(config.updated({"training.generator.method": "ia3", "training.max_steps": 2}),
                         api.GeneratorRequest(output=work / "runs" / "demo-ia3"))
 

@@ -10,16 +10,22 @@ import time
 from pathlib import Path
 
 WB = [sys.executable, "-c", "import sys; from workbench.cli.main import main; sys.exit(main())"]
-QUIET = {**os.environ, "TQDM_DISABLE": "1"}
+
+
+def _environment() -> dict[str, str]:
+    """This process's environment as it is now (the suite's fixtures set $WORKBENCH_CONFIG), without progress bars."""
+    return {**os.environ, "TQDM_DISABLE": "1"}
 
 
 def kill_at_first_checkpoint(command: list[str], run: Path, pattern: str, timeout: float = 300) -> None:
-    """Start `command` and SIGKILL it as soon as `run/checkpoints/<pattern>` exists; fails the test if the
-    run ends first or finishes before it could be killed."""
-    process = subprocess.Popen(command, env=QUIET, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """Start `command` and SIGKILL it as soon as `run/checkpoints/<pattern>` exists; fails the test, with the
+    end of the command's log, if the run ends first or finishes before it could be killed."""
+    log = run.with_name(f"{run.name}.log")
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, env=_environment(), stdout=subprocess.DEVNULL, stderr=output)
     deadline = time.monotonic() + timeout
     while not list((run / "checkpoints").glob(pattern)):
-        assert process.poll() is None, "the run ended before its first checkpoint"
+        assert process.poll() is None, f"the run ended before its first checkpoint:\n{log.read_text()[-3000:]}"
         assert time.monotonic() < deadline, f"no checkpoint within {timeout:.0f} s"
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
@@ -28,4 +34,4 @@ def kill_at_first_checkpoint(command: list[str], run: Path, pattern: str, timeou
 
 
 def run_wb(command: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(command, env=QUIET, capture_output=True, text=True)
+    return subprocess.run(command, env=_environment(), capture_output=True, text=True)

@@ -1,16 +1,16 @@
-"""The demo end to end with the real models: index, adapter, every strategy; then reused, not redone."""
+"""The demo end to end with the real models: index, adapter, every strategy; then reused, not redone.
+The first run is the session's `demo` fixture (tests/conftest.py), whose index and adapter the browser
+tests serve too."""
 
 from __future__ import annotations
 
 from workbench.cli.main import main
-from workbench.demo import DemoSettings, prepare_demo, run_demo
+from workbench.demo import DemoSettings, prepare_demo
 from workbench.strategies import STRATEGY_NAMES
 
-TINY = DemoSettings(questions=2, adapter_examples=16, adapter_steps=2, max_new_tokens=4)
 
-
-def test_demo_answers_with_every_strategy_then_reuses_index_and_adapter(config, tmp_path, capsys):
-    first = run_demo(config, TINY)
+def test_demo_answers_with_every_strategy_then_reuses_index_and_adapter(demo, capsys):
+    config, first = demo
 
     assert [pair.topic for pair in first.questions] == ["Normans", "Computational_complexity_theory"]
     assert first.adapter_trained and (first.adapter / "COMPLETE").is_file()
@@ -38,5 +38,5 @@ def test_demo_answers_with_every_strategy_then_reuses_index_and_adapter(config, 
     # An unfinished demo run from other settings (an older version, say) is started over, not a dead end.
     (first.adapter / "COMPLETE").unlink()
     (first.adapter / "config.json").write_text('{"kind": "generator", "options": {"method": "older"}}')
-    again = prepare_demo(config, TINY)
+    again = prepare_demo(config, DemoSettings(questions=2, adapter_examples=16, adapter_steps=2, max_new_tokens=4))
     assert again.adapter_trained and (again.adapter / "COMPLETE").is_file()

@@ -25,7 +25,7 @@ from workbench.corpus import Document
 from workbench.indexing import Index, build_index, load_documents
 from workbench.jobs import JOB_FILE, STATUS_FILE, read_job
 from workbench.models.adapter_files import read_adapter_file
-from workbench.training.runs import COMPLETE_MARKER, RunDir
+from workbench.runfolder import COMPLETE_MARKER, RunDir
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

@@ -133,7 +133,8 @@ def test_gemma_is_prompted_as_a_base_model_answers_and_finetunes(tmp_path):
     """The second embedded generator, end to end: a completion prompt (no chat turns), short answers that
     stop at the line's end, and the adapters that reach its sliding-window attention (LoRA in the
     layers, prefix tuning in the attention cache) training and answering side by side."""
-    from workbench import api
+    from workbench.requests import GeneratorRequest
+    from workbench.session import Workbench
     from workbench.config import load_config
     from workbench.models.prompt_format import COMPLETION_TEMPLATE
     from workbench.strategies import StrategyOptions
@@ -148,9 +149,8 @@ def test_gemma_is_prompted_as_a_base_model_answers_and_finetunes(tmp_path):
                                     "training.max_steps=1", "training.generator.batch_size=2",
                                     "training.forgetting_items=0", "training.generator.eval_generate=0",
                                     "training.checkpoint_every=0", "generation.max_new_tokens=12"])
-    runs = [api.train_generator(config.updated({"training.generator.method": method}),
-                                api.GeneratorRequest(output=tmp_path / method)) for method in ("lora", "prefix-tuning")]
-    outcomes = api.ask(config, "What is the capital of France?", ["zero-shot", "finetuned"],
+    runs = [Workbench(config.updated({"training.generator.method": method})).train(GeneratorRequest(output=tmp_path / method)) for method in ("lora", "prefix-tuning")]
+    outcomes = Workbench(config).ask("What is the capital of France?", ["zero-shot", "finetuned"],
                        StrategyOptions(adapters=tuple(str(run.path) for run in runs)))
     assert [o.label for o in outcomes] == ["zero-shot", "finetuned[lora]", "finetuned[prefix-tuning]"]
     assert all(o.error is None and o.answers[0].text and "\n" not in o.answers[0].raw_text.strip() for o in outcomes)

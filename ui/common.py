@@ -1,8 +1,9 @@
 """What every page shares: the server's config, the roots it may touch, and safe text rendering.
 
-The config is read once per server process (`wb ui --config FILE --set KEY=VALUE` passes it through
-the environment, so every page and every browser session sees the same). Pages call `workbench.api`
-and `workbench.jobs` like the CLI does; nothing here turns settings into options by hand.
+The session (config and loaded models) is made once per server process (`wb ui --config FILE --set
+KEY=VALUE` passes them through the environment, so every page and every browser session shares it).
+Pages call that `Workbench` and `workbench.jobs` like the CLI does; nothing here turns settings into
+options by hand.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from workbench.cli.output import human_size as cli_size
 from workbench.config import CONFIG_ENV, OVERRIDES_ENV, Config, load_config
-from workbench.errors import WorkbenchError
+from workbench.errors import Failure, WorkbenchError
+from workbench.ondisk import human_size as size_text
 from workbench.ondisk import write_atomic
+from workbench.session import Workbench
 
 SHIPPED_RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results" / "experiments"  # in a checkout
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -28,14 +30,20 @@ class PathRefused(WorkbenchError):
 
 
 @st.cache_resource(show_spinner=False)
-def _config(path: str | None, overrides: tuple[str, ...]) -> Config:
-    return load_config(path, list(overrides))
+def _session(path: str | None, overrides: tuple[str, ...]) -> Workbench:
+    return Workbench(load_config(path, list(overrides)))
+
+
+def session() -> Workbench:
+    """The server's session: its config (defaults, the file `wb ui --config` named, its `--set`
+    overrides) and the models every page and browser tab shares."""
+    overrides = tuple(line for line in os.environ.get(OVERRIDES_ENV, "").splitlines() if line.strip())
+    return _session(os.environ.get(CONFIG_ENV) or None, overrides)
 
 
 def config() -> Config:
-    """The server's config: defaults, the file `wb ui --config` named, and its `--set` overrides."""
-    overrides = tuple(line for line in os.environ.get(OVERRIDES_ENV, "").splitlines() if line.strip())
-    return _config(os.environ.get(CONFIG_ENV) or None, overrides)
+    """The server's config (`session().config`)."""
+    return session().config
 
 
 def data_roots(cfg: Config) -> list[Path]:
@@ -116,14 +124,12 @@ def highlighted(text: str, spans: dict[str, str]) -> str:
     return "".join(out)
 
 
-def describe(exc: Exception) -> str:
-    """Our errors explain themselves; anything else also says what kind of failure it was."""
-    return str(exc) if isinstance(exc, WorkbenchError) else f"{type(exc).__name__}: {exc}"
-
-
-def show_error(exc: Exception | str) -> None:
-    st.error(as_markdown_text(exc if isinstance(exc, str) else describe(exc)))
+def show_error(problem: Exception | Failure | str) -> None:
+    """A failure as one inert line: our errors explain themselves; others also say what kind they were."""
+    if isinstance(problem, Exception):
+        problem = Failure.of(problem)
+    st.error(as_markdown_text(str(problem)))
 
 
 def human_size(n_bytes: float | None) -> str:
-    return "-" if n_bytes is None else cli_size(int(n_bytes))
+    return "-" if n_bytes is None else size_text(int(n_bytes))

@@ -9,6 +9,7 @@ import time
 import streamlit as st
 
 from ui import charts, common
+from workbench.errors import Failure
 from workbench.jobs import Job, cancel_job, read_job, resume_job
 
 SELECTED = "selected_job"  # session key: the job a page shows (its folder path)
@@ -20,7 +21,7 @@ def _act(action) -> None:
     try:
         action()
     except Exception as exc:  # noqa: BLE001
-        st.session_state[MESSAGE] = common.describe(exc)
+        st.session_state[MESSAGE] = Failure.of(exc).describe()
     st.rerun()
 
 

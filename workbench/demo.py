@@ -15,15 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench import api
 from workbench.config import Config
 from workbench.corpus import QAPair, load_demo_corpus
 from workbench.indexing import Index
 from workbench.progress import ProgressCallback
+from workbench.models.pool import ModelPool
 from workbench.strategies import STRATEGY_NAMES, StrategyFactory, StrategyOptions, StrategyOutcome
 from workbench.training.examples import qa_examples
 from workbench.training.generator import GeneratorOptions, train_generator
-from workbench.training.runs import RunBusy, RunDir, RunError
+from workbench.runfolder import RunBusy, RunDir, RunError
 
 DEMO_INDEX = "demo"
 DEMO_RUN = "demo-lora"  # under training.output_root
@@ -61,7 +61,9 @@ def demo_questions(pairs: Sequence[QAPair], count: int) -> list[QAPair]:
 
 def prepare_demo_index(config: Config, progress: ProgressCallback | None = None) -> Index:
     """Build the `demo` index, or bring it up to date (an unchanged corpus embeds nothing)."""
-    return api.build_index(config, api.IndexRequest(name=DEMO_INDEX, demo=True), progress)
+    from workbench.indexing import build_index
+
+    return build_index(DEMO_INDEX, load_demo_corpus().documents, config=config, progress=progress)
 
 
 def prepare_demo_adapter(config: Config, held_out: Sequence[QAPair], settings: DemoSettings,
@@ -109,13 +111,13 @@ def prepare_demo(config: Config, settings: DemoSettings = DemoSettings(),
     return DemoResult(index, adapter, trained, time.perf_counter() - started, questions, [])
 
 
-def run_demo(config: Config, settings: DemoSettings = DemoSettings(),
-             progress: ProgressCallback | None = None) -> DemoResult:
+def run_demo(config: Config, settings: DemoSettings = DemoSettings(), progress: ProgressCallback | None = None,
+             models: ModelPool | None = None) -> DemoResult:
     """Everything the demo shows, from a fresh machine to answers side by side (the generator is
     converted on first load)."""
     prepared = prepare_demo(config, settings, progress)
     factory = StrategyFactory(config.updated(demo_answer_settings(settings)),
-                              StrategyOptions(index=DEMO_INDEX, adapters=(f"demo={prepared.adapter}",)))
+                              StrategyOptions(index=DEMO_INDEX, adapters=(f"demo={prepared.adapter}",)), models=models)
     outcomes = factory.answer_each(STRATEGY_NAMES, prepared.questions, progress=progress)
     return dataclasses.replace(prepared, outcomes=outcomes)
 

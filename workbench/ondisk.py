@@ -163,3 +163,13 @@ def describe(exc: ValidationError) -> str:
 @functools.cache
 def _adapter(schema: Any) -> TypeAdapter:
     return TypeAdapter(schema)
+
+
+def human_size(n_bytes: int) -> str:
+    """A size in bytes as people read it: 512 B, 1.5 KB, 42.0 MB, 2.3 GB."""
+    size = float(n_bytes)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"

@@ -1,9 +1,10 @@
-"""`wb compare` end to end on the demo corpus: real index, real generator, real training steps.
+"""`wb compare` end to end on the demo corpus: real index, real training steps.
 
-Smoke sizes: a handful of items, one or two optimizer steps. What is checked is the machinery an
-engineer bets on: the same items for every strategy, intervals and paired tests in the report,
-cached runs keyed by their settings, a killed experiment resuming where it stopped, and one broken
-variant not stopping the others."""
+Every shipped experiment runs its smoke version on the real models. The machinery an engineer bets on is
+checked on the tiny random generator (tests/conftest.py; the index and the classifiers' MiniLM stay real):
+the same items for every strategy, intervals and paired tests in the report, cached runs keyed by their
+settings, a killed experiment resuming where it stopped, one broken variant not stopping the others, and
+generation scored reply by reply. Smoke sizes: a handful of items, one or two optimizer steps."""
 
 from __future__ import annotations
 
@@ -67,14 +68,14 @@ def test_every_shipped_experiment_runs_its_smoke_version(path, tmp_path):
     assert summary["items"]["test"] == load_config(path).experiment.smoke.eval_items
 
 
-def test_classification_by_generator_and_by_classifiers_on_the_same_items(tmp_path):
+def test_classification_by_generator_and_by_classifiers_on_the_same_items(tmp_path, tiny_generator):
     path = experiment_file(tmp_path, "classification", [
         {"strategy": "zero-shot"},
         {"strategy": "few-shot", "vary": {"strategies.shot_selection": ["random", "similar"]}},
         {"strategy": "classifier", "vary": {"training.classifier.method": ["feature"]}},
         {"strategy": "classifier", "settings": {"training.classifier.backbone": "no-such-model"},
          "vary": {"training.classifier.method": ["head"]}},
-    ], strategies={"shots": 1})
+    ], strategies={"shots": 1}, models={"generator": tiny_generator})
     code, summary = compare(path)
     assert code == 1  # one variant failed; the others finished
     rows = {r["strategy"]: r for r in summary["strategies"]}
@@ -97,10 +98,11 @@ def test_classification_by_generator_and_by_classifiers_on_the_same_items(tmp_pa
     assert "no detectable difference" in (output / "summary.md").read_text()
 
 
-def test_qa_experiment_caches_runs_by_settings_and_resumes_after_a_kill(tmp_path):
+def test_qa_experiment_caches_runs_by_settings_and_resumes_after_a_kill(tmp_path, tiny_generator):
     strategies = [{"strategy": "zero-shot"}, {"strategy": "rag", "vary": {"retrieval.k": [1]}},
                   {"strategy": "finetuned", "vary": {"training.generator.method": ["lora"]}}]
-    path = experiment_file(tmp_path, "qa", strategies)
+    models = {"generator": tiny_generator}
+    path = experiment_file(tmp_path, "qa", strategies, models=models)
     output = tmp_path / "out-qa"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen([sys.executable, "-c", "from workbench.cli import main; raise SystemExit(main())", "compare", "--config", str(path), "--output",
@@ -108,9 +110,10 @@ def test_qa_experiment_caches_runs_by_settings_and_resumes_after_a_kill(tmp_path
     deadline = time.monotonic() + 300
     while not (output / "variants" / "zero-shot.json").is_file() and process.poll() is None:
         assert time.monotonic() < deadline, "the first variant never finished"
-        time.sleep(0.5)
+        time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
+    assert len(list((output / "variants").glob("*.json"))) < 3, "the experiment finished before it could be killed"
     first = (output / "predictions" / "zero-shot.jsonl").read_bytes()
 
     code, summary = compare(path)
@@ -128,7 +131,7 @@ def test_qa_experiment_caches_runs_by_settings_and_resumes_after_a_kill(tmp_path
     assert compare(path)[0] == 0
     assert len(list((tmp_path / "runs" / "experiment-cache").glob("generator-*"))) == 1
     strategies[2]["settings"] = {"training.lora.r": 4}
-    changed = experiment_file(tmp_path, "qa", strategies)
+    changed = experiment_file(tmp_path, "qa", strategies, models=models)
     assert compare(changed)[0] == 0
     assert len(list((tmp_path / "runs" / "experiment-cache").glob("generator-*"))) == 2
 
@@ -153,7 +156,7 @@ def test_planted_duplicates_are_reported_and_scored_with_and_without(tmp_path, d
     assert row["n"] == 6 and "accuracy_leak_free" in row  # scored on all 6 and on the 5 clean ones
 
 
-def test_generation_experiment_scores_whole_replies_with_rouge_bleu_and_chrf(tmp_path, capsys):
+def test_generation_experiment_scores_whole_replies_with_rouge_bleu_and_chrf(tmp_path, capsys, tiny_generator):
     things = ["the maps", "a cake", "two chairs", "the tickets", "some paint", "her laptop", "the keys", "a ladder",
               "fresh bread", "the report", "a lamp", "the forms", "his camera", "the plants", "a blanket", "the music"]
     records = tmp_path / "talks.jsonl"
@@ -165,7 +168,8 @@ def test_generation_experiment_scores_whole_replies_with_rouge_bleu_and_chrf(tmp
             "prompt": "Read the short conversation below between two people carefully, then write a one sentence "
                       "summary of what was agreed.\n\n{talk}"}
     path = experiment_file(tmp_path, "generation", [{"strategy": "zero-shot"}, {"strategy": "few-shot"},
-                                                    {"strategy": "finetuned"}], data=data, strategies={"shots": 1})
+                                                    {"strategy": "finetuned"}], data=data, strategies={"shots": 1},
+                           models={"generator": tiny_generator})
     code, summary = compare(path)
     assert code == 0, [r["error"] for r in summary["strategies"]]
     assert summary["primary_metric"] == "rouge1" and summary["items"]["test"] == 4

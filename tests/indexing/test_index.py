@@ -14,10 +14,10 @@ from workbench.indexing import (
     IndexNotFound,
     InvalidIndexName,
     build_index,
-    evaluate_retrieval,
     list_indexes,
     open_index,
 )
+from workbench.evaluation.retrieval import evaluate_retrieval
 
 
 @pytest.fixture

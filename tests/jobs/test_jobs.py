@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from workbench import api
+from workbench.requests import ClassifierRequest, CompareRequest, IndexRequest
 from workbench.jobs import JobError, cancel_job, list_jobs, read_job, resume_job, start_job
 
 
@@ -34,7 +34,7 @@ def test_index_build_job_runs_in_its_own_process_and_reports_its_result(job_conf
     docs.mkdir()
     for n in range(3):
         (docs / f"note{n}.txt").write_text(f"Note {n}: the harbour of Port {n} opens at dawn. " * 20)
-    job = start_job(job_config, "build-index", api.IndexRequest(name="notes", paths=[docs]), title="notes")
+    job = start_job(job_config, "build-index", IndexRequest(name="notes", paths=[docs]), title="notes")
     assert job.pid != os.getpid()
     done = wait_for(job, lambda j: not j.active)
     assert done.state == "completed", done.error
@@ -47,7 +47,7 @@ def test_cancelled_training_checkpoints_and_resumes_to_the_end(job_config):
     config = job_config.updated({"training.classifier.method": "head", "training.classifier.epochs": 4,
                                  "training.classifier.batch_size": 8, "training.classifier.max_length": 32,
                                  "training.checkpoint_every": 1000})
-    job = start_job(config, "train-classifier", api.ClassifierRequest())
+    job = start_job(config, "train-classifier", ClassifierRequest())
     assert job.run_path is not None  # fixed at start, so cancel and resume know it
     running = wait_for(job, lambda j: len(j.curve) >= 3 or not j.active)
     assert running.state == "running", running.error
@@ -71,7 +71,7 @@ def test_cancelled_training_checkpoints_and_resumes_to_the_end(job_config):
 def test_a_killed_job_is_reported_failed_with_its_last_log_lines(job_config):
     config = job_config.updated({"training.classifier.method": "head", "training.classifier.epochs": 50,
                                  "training.classifier.max_length": 32})
-    job = wait_for(start_job(config, "train-classifier", api.ClassifierRequest()),
+    job = wait_for(start_job(config, "train-classifier", ClassifierRequest()),
                    lambda j: j.state == "running" or not j.active)
     os.killpg(job.pid, signal.SIGKILL)
     failed = wait_for(job, lambda j: not j.active, timeout=30)
@@ -80,7 +80,7 @@ def test_a_killed_job_is_reported_failed_with_its_last_log_lines(job_config):
 
 
 def test_runs_started_in_the_same_second_get_folders_of_their_own(tmp_path):
-    from workbench.training.runs import default_run_path
+    from workbench.runfolder import default_run_path
 
     assert len({default_run_path(tmp_path, "generator", "lora") for _ in range(20)}) == 20
 
@@ -93,7 +93,7 @@ def test_a_cancelled_experiment_stops_at_once_and_keeps_its_finished_variants(jo
                           "  data: {eval_items: 6, train_items: 24}\n"
                           "  strategies:\n    - strategy: zero-shot\n"
                           "    - strategy: few-shot\n      vary: {strategies.shots: [1, 2, 3]}\n")
-    job = start_job(job_config.merged(experiment), "compare", api.CompareRequest(output=tmp_path / "out"))
+    job = start_job(job_config.merged(experiment), "compare", CompareRequest(output=tmp_path / "out"))
     summary = tmp_path / "out" / "summary.json"
 
     def inside_the_second_variant(j) -> bool:  # zero-shot reported, few-shot part-way through its items

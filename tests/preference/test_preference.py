@@ -1,7 +1,10 @@
 """Preference tuning on the real preference data (../shared/data): the reward model, DPO and RLOO each train
 a few TRL steps, their loss falls, the frozen weights stay byte-identical, and the saved run reloads to
 the same scores and answers through the finetuned strategy; DPO resumes after SIGKILL exactly; bad
-input is a clear error naming the file or run."""
+input is a clear error naming the file or run.
+
+What learns (the reward model, DPO) trains the real SmolLM2; equalities and bookkeeping (frozen weights,
+a run built on another, RLOO's records, resume) the tiny random generator (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -10,16 +13,17 @@ import json
 import pytest
 import torch
 
-from tests.processes import WB, kill_at_first_checkpoint, run_wb
+from tests.processes import WB, kill_at_first_checkpoint
+from workbench.cli.main import main
 from workbench.corpus import DatasetError, PreferenceExample, load_preferences
 from workbench.preference.data import check_window
 from workbench.preference.policy import PreferenceOptions, train_preference
 from workbench.preference.reward import RewardOptions, load_reward_model, pairwise_rows, train_reward
 from workbench.preference.scoring import response_logprobs
+from workbench.runfolder import RunDir, RunError
 from workbench.strategies import Finetuned, StrategyFactory, StrategyOptions
 from workbench.training.examples import PromptCompletion, chat_messages
-from workbench.training.generator import GeneratorOptions, load_base, load_trained_generator, train_generator
-from workbench.training.runs import RunDir, RunError
+from workbench.training.generator import load_base, load_trained_generator
 
 SYSTEM = "You are a helpful assistant."
 
@@ -76,12 +80,12 @@ def test_reward_model_learns_the_training_pairs_and_reloads(reward_run, pairs):
     assert sum(row["correct"] for row in seen) / len(train) >= 0.75  # 16 pairs seen 3 times: learnt
 
 
-def test_reward_training_leaves_the_pretrained_weights_byte_identical(pairs, loop, tmp_path):
+def test_reward_training_leaves_the_pretrained_weights_byte_identical(pairs, loop, tmp_path, tiny_generator):
     from workbench.models.registry import resolve
     from workbench.preference import trl_runs
     from workbench.preference.reward import load_score_model, reward_trainer
 
-    source = resolve("smollm2-135m-instruct", "generator")
+    source = resolve(tiny_generator, "generator")
     model, tokenizer = load_score_model(source, "cpu")
     options = RewardOptions(loop=loop(epochs=1, max_steps=2, learning_rate=1e-3), max_length=128, system_prompt=SYSTEM)
     trainer = reward_trainer(model, tokenizer, pairs[0], options, RunDir(tmp_path))
@@ -152,14 +156,13 @@ def test_dpo_run_answers_through_the_finetuned_strategy(dpo_run, pairs):
     assert [a.raw_text.strip() for a in strategy.answer_many(questions)] == replies
 
 
-def test_dpo_from_an_instruction_tuned_run_starts_from_its_weights(pairs, loop, tmp_path):
-    """--base RUN: the reference (adapter off) is the base run's merged weights, and the saved run
-    reloads on them; the finetuned strategy gives it a model of its own."""
+def test_dpo_from_an_instruction_tuned_run_starts_from_its_weights(pairs, loop, tmp_path, tiny_generator, tiny_run):
+    """--base RUN: the reference (adapter off) is the base run's merged weights (here the session's LoRA run
+    of the tiny generator, tuned on demo QA pairs), and the saved run reloads on them."""
     train, held_out = pairs
-    sft = train_generator(_instructions(train), GeneratorOptions(loop=loop(epochs=1, learning_rate=2e-3), max_length=64,
-                                                                 eval_generate=0), tmp_path / "sft", _instructions(held_out))
-    run = train_preference(train, held_out, _dpo_options(loop, base_run=str(sft.path), loop=loop(epochs=1, max_steps=2)),
-                           tmp_path / "dpo")
+    sft = tiny_run("lora")
+    run = train_preference(train, held_out, _dpo_options(loop, base_run=str(sft.path), model=tiny_generator,
+                                                         loop=loop(epochs=1, max_steps=2)), tmp_path / "dpo")
     curve = [row for row in map(json.loads, (run.path / "curve.jsonl").read_text().splitlines())]
     assert curve[0]["loss"] == pytest.approx(0.6931, abs=1e-3)  # reference = the SFT run, not the base
     assert run.summary()["base_run"] == str(sft.path.resolve())
@@ -171,9 +174,12 @@ def test_dpo_from_an_instruction_tuned_run_starts_from_its_weights(pairs, loop, 
                                       abs=1e-3)
 
 
-def test_rloo_samples_scores_with_the_reward_run_and_reloads(reward_run, pairs, loop, tmp_path):
+def test_rloo_samples_scores_with_the_reward_run_and_reloads(pairs, loop, tmp_path, tiny_generator):
     train, held_out = pairs
-    options = _dpo_options(loop, method="rloo", reward_run=str(reward_run.path), num_generations=2,
+    reward_run = train_reward(train[:4], held_out[:2], RewardOptions(loop=loop(epochs=1, max_steps=1), model=tiny_generator,
+                                                                     max_length=128, system_prompt=SYSTEM),
+                              tmp_path / "reward")
+    options = _dpo_options(loop, method="rloo", reward_run=str(reward_run.path), num_generations=2, model=tiny_generator,
                            max_completion_length=8, loop=loop(epochs=1, max_steps=2, batch_size=2, learning_rate=1e-3))
     run = train_preference(train, held_out[:2], options, tmp_path / "rloo")
     curve = [row for row in map(json.loads, (run.path / "curve.jsonl").read_text().splitlines())]
@@ -184,26 +190,27 @@ def test_rloo_samples_scores_with_the_reward_run_and_reloads(reward_run, pairs, 
     assert load_trained_generator(run.path, device="cpu").model is not None
 
 
-def test_dpo_resumes_after_sigkill_like_an_uninterrupted_run(pairs, tmp_path):
+def test_dpo_resumes_after_sigkill_like_an_uninterrupted_run(pairs, tmp_path, tiny_generator, capsys):
+    """Two steps of 4 pairs, killed in a `wb` process of its own at the checkpoint after the first; resumed, and
+    run uninterrupted, by the same command line in this one."""
     data = tmp_path / "prefs.jsonl"
-    _records_file(data, pairs[0])
+    _records_file(data, pairs[0][:8])
     eval_data = tmp_path / "held_out.jsonl"
-    _records_file(eval_data, pairs[1])
+    _records_file(eval_data, pairs[1][:2])
     general = tmp_path / "general.json"  # the forgetting probe on two instructions: three runs stay quick
     general.write_text(json.dumps([{"instruction": r.prompt, "input": "", "output": r.chosen} for r in pairs[1][:2]]))
 
     def command(output, *extra):
-        return [*WB, "train", "generator", "--method", "dpo", "--data", str(data), "--eval-data", str(eval_data),
+        return ["train", "generator", "--method", "dpo", "--data", str(data), "--eval-data", str(eval_data),
                 "--epochs", "1", "--batch-size", "4", "--learning-rate", "1e-3", "--max-length", "128",
-                "--checkpoint-every", "2", "--general-data", str(general), "--output", str(output), "--set", "models.device=cpu",
-                "--set", f"generation.system_prompt={SYSTEM}", "--set", "generation.max_new_tokens=8", *extra]
+                "--checkpoint-every", "1", "--general-data", str(general), "--output", str(output), "--set", "models.device=cpu",
+                "--set", f"models.generator={tiny_generator}", "--set", f"generation.system_prompt={SYSTEM}",
+                "--set", "generation.max_new_tokens=8", *extra]
 
     killed = tmp_path / "killed"
-    kill_at_first_checkpoint(command(killed), killed, "checkpoint-*")
-    resumed = run_wb(command(killed, "--resume"))
-    assert resumed.returncode == 0, resumed.stderr
-    straight = run_wb(command(tmp_path / "straight"))
-    assert straight.returncode == 0, straight.stderr
+    kill_at_first_checkpoint([*WB, *command(killed)], killed, "checkpoint-*")
+    assert main(command(killed, "--resume")) == 0, capsys.readouterr().err
+    assert main(command(tmp_path / "straight")) == 0, capsys.readouterr().err
 
     def losses(run):
         return [row["loss"] for row in map(json.loads, (run / "curve.jsonl").read_text().splitlines())]
@@ -251,6 +258,7 @@ def test_rloo_needs_a_reward_run_of_the_same_base(reward_run, pairs, loop, tmp_p
     assert not any((tmp_path / name).exists() for name in "abc")  # refused before a run folder was made
 
 
-def test_ppo_points_to_its_successor(tmp_path):
-    result = run_wb([*WB, "train", "generator", "--method", "ppo", "--data", str(tmp_path / "x.json")])
-    assert result.returncode != 0 and "--method rloo" in result.stderr and "Traceback" not in result.stderr
+def test_ppo_points_to_its_successor(tmp_path, capsys):
+    assert main(["train", "generator", "--method", "ppo", "--data", str(tmp_path / "x.json")]) == 2  # a user error
+    err = capsys.readouterr().err
+    assert err.startswith("wb: error: ") and "--method rloo" in err and "Traceback" not in err

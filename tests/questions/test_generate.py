@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from workbench import api
+from workbench.requests import QuestionsRequest
+from workbench.session import Workbench
 from workbench.cli.main import main
 from workbench.corpus import DatasetError, QAPair, load_qa_records
 from workbench.progress import Cancelled
@@ -16,7 +17,7 @@ from workbench.questions import Decision, FILTERS, read_questions, report_file
 
 
 def _request(path, **extra):
-    return api.QuestionsRequest(index="manual", output=path, n=4, closed_book=False, **extra)
+    return QuestionsRequest(index="manual", output=path, n=4, closed_book=False, **extra)
 
 
 def test_a_killed_run_resumes_to_the_questions_of_an_uninterrupted_one(config, manual_index, tmp_path):
@@ -25,11 +26,11 @@ def test_a_killed_run_resumes_to_the_questions_of_an_uninterrupted_one(config, m
             raise Cancelled
 
     with pytest.raises(Cancelled):
-        api.generate_questions(config, _request(tmp_path / "resumed.jsonl"), progress=stop_after_first_batch)
+        Workbench(config).questions(_request(tmp_path / "resumed.jsonl"), progress=stop_after_first_batch)
     log = tmp_path / ".resumed.jsonl.work.jsonl"
     assert log.is_file() and len(log.read_text().splitlines()) > 1  # the finished generations are kept
-    resumed, report = api.generate_questions(config, _request(tmp_path / "resumed.jsonl"))
-    fresh, _ = api.generate_questions(config, _request(tmp_path / "fresh.jsonl"))
+    resumed, report = Workbench(config).questions(_request(tmp_path / "resumed.jsonl"))
+    fresh, _ = Workbench(config).questions(_request(tmp_path / "fresh.jsonl"))
     assert [(q.question, q.answers) for q in resumed] == [(q.question, q.answers) for q in fresh]
     assert not log.exists()
 
@@ -60,7 +61,7 @@ def test_review_saves_a_new_file_and_refuses_an_answer_not_in_the_chunk(config, 
     source = tmp_path / "questions.jsonl"
     write_questions(source, items)
     before = source.read_bytes()
-    output, kept, rejected = api.review_questions(config, source, {
+    output, kept, rejected = Workbench(config).review_questions(source, {
         "q1": Decision("edited", question="Which header file does MPFR use?"), "q2": Decision("rejected")},
         tmp_path / "reviewed.jsonl")
     assert (kept, rejected) == (2, 1) and source.read_bytes() == before
@@ -68,9 +69,9 @@ def test_review_saves_a_new_file_and_refuses_an_answer_not_in_the_chunk(config, 
     assert reviewed["q1"].question == "Which header file does MPFR use?" and reviewed["q1"].review == "edited"
     assert reviewed["q1"].original == {"question": "Which header is included?", "answer": "mpfr.h"}
     with pytest.raises(DatasetError, match="'64 bits' does not occur in the item's chunk"):
-        api.review_questions(config, source, {"q0": Decision("edited", answer="64 bits")}, tmp_path / "bad.jsonl")
+        Workbench(config).review_questions(source, {"q0": Decision("edited", answer="64 bits")}, tmp_path / "bad.jsonl")
     with pytest.raises(DatasetError, match="never changed"):
-        api.review_questions(config, source, {}, source)
+        Workbench(config).review_questions(source, {}, source)
 
     # a file edited by hand into an invalid state names the line and the field
     lines = source.read_text().splitlines()
@@ -79,11 +80,11 @@ def test_review_saves_a_new_file_and_refuses_an_answer_not_in_the_chunk(config, 
     with pytest.raises(DatasetError, match="line 2: answers: 'mpfr.h' is not at characters"):
         read_questions(tmp_path / "broken.jsonl")
 
-    (train, n_train), (test, n_test) = api.split_questions(config, source, 0.5, "question")
+    (train, n_train), (test, n_test) = Workbench(config).split_questions(source, 0.5, "question")
     assert n_train >= 1 and n_test >= 1 and n_train + n_test == 3
     assert not {q.id for q in read_questions(train)} & {q.id for q in read_questions(test)}
     with pytest.raises(DatasetError, match="all questions belong to one chunk"):
-        api.split_questions(config, source, 0.5, "chunk")
+        Workbench(config).split_questions(source, 0.5, "chunk")
 
 
 def test_the_command_line_writes_reports_reviews_and_splits(config, manual_index, tmp_path, capsys):

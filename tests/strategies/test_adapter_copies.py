@@ -1,5 +1,6 @@
 """Adapters peft cannot switch on one model (LoRA beside IA3) answer on an extra copy of the base model,
-shared by every factory of the process, within `models.extra_copies_mb`; trained runs of one step each."""
+shared by every factory of the process, within `models.extra_copies_mb`; the LoRA and IA3 runs of the tiny
+random generator that the session trains once (`tiny_run`)."""
 
 from __future__ import annotations
 
@@ -13,25 +14,15 @@ from workbench.config import load_config
 from workbench.generation import adapters
 from workbench.models import LoadedGenerator
 from workbench.strategies import StrategyFactory, StrategyOptions
-from workbench.training.examples import qa_examples
-from workbench.training.generator import GeneratorOptions, load_trained_generator, train_generator
-from workbench.training.loop import LoopSettings
+from workbench.training.generator import load_trained_generator
 
 MAX_NEW_TOKENS = 8
 
 
-@pytest.fixture(scope="module")
-def runs(demo_corpus, tmp_path_factory) -> dict[str, Path]:
-    """A LoRA and an IA3 run of one optimizer step each, without warmup so that the step moves the weights."""
-    examples = qa_examples(demo_corpus.qa_pairs[:6], "Answer with a short phrase.")
-    root = tmp_path_factory.mktemp("runs")
-    runs = {}
-    for method, learning_rate in (("lora", 5e-3), ("ia3", 2e-2)):
-        loop = LoopSettings(epochs=1, batch_size=4, learning_rate=learning_rate, seed=0, max_steps=1,
-                            warmup_ratio=0.0, device="cpu")
-        options = GeneratorOptions(loop=loop, method=method, max_length=64, eval_generate=0)
-        runs[method] = train_generator(examples[:4], options, root / method, examples[4:]).path
-    return runs
+@pytest.fixture
+def runs(tiny_run, tiny_generator) -> dict[str, Path]:
+    """A LoRA and an IA3 run of the tiny generator (and, under "model", its name)."""
+    return {"lora": tiny_run("lora").path, "ia3": tiny_run("ia3").path, "model": tiny_generator}
 
 
 @pytest.fixture(autouse=True)
@@ -41,8 +32,8 @@ def no_extra_copies(monkeypatch):
 
 
 def _factory(runs: dict[str, Path], extra_copies_mb: int = 4096) -> StrategyFactory:
-    config = load_config(overrides=["models.device=cpu", f"models.extra_copies_mb={extra_copies_mb}",
-                                    f"generation.max_new_tokens={MAX_NEW_TOKENS}"])
+    config = load_config(overrides=["models.device=cpu", f"models.generator={runs['model']}",
+                                    f"models.extra_copies_mb={extra_copies_mb}", f"generation.max_new_tokens={MAX_NEW_TOKENS}"])
     options = StrategyOptions(adapters=(f"tuned-lora={runs['lora']}", f"tuned-ia3={runs['ia3']}"))
     return StrategyFactory(config, options)
 
@@ -77,5 +68,5 @@ def test_a_copy_beyond_the_memory_limit_is_a_clear_error(runs, questions):
     assert lora.label == "finetuned[tuned-lora]" and lora.error is None  # the adapter that fits still answers
     assert outcome.label == "finetuned[tuned-ia3]" and isinstance(outcome.error, adapters.AdapterError)
     assert f"adapter {runs['ia3'] / 'adapter'}: IA3 adapters cannot be loaded beside the LORA" in str(outcome.error)
-    assert re.search(r"another copy of 'smollm2-135m-instruct' on cpu \(\d+ MB\), beyond the 1 MB.*"
+    assert re.search(rf"another copy of '{re.escape(runs['model'])}' on cpu \(\d+ MB\), beyond the 1 MB.*"
                      r"raise models.extra_copies_mb to at least \d+", str(outcome.error))

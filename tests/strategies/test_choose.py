@@ -1,4 +1,5 @@
-"""Classification by the generator: the label set's likelihoods, not parsed free text."""
+"""Classification by the generator: the label set's likelihoods, not parsed free text (the scores' arithmetic
+on the tiny random generator, the choice itself on the real SmolLM2)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ def test_continuation_logprobs_equal_a_plain_forward_pass(engine):
         assert score == pytest.approx(float(expected), abs=1e-3)
 
 
-def test_choose_many_picks_the_most_likely_label_and_keeps_every_score(common):
-    strategy = ZeroShot(**common)
+def test_choose_many_picks_the_most_likely_label_and_keeps_every_score(common, real_engine):
+    strategy = ZeroShot(**{**common, "engine": real_engine})
     questions = ["What is the capital of France?", "Is this review positive or negative? 'A wonderful, moving film.'"]
     answers = strategy.choose_many(questions, ["Paris", "Berlin", "positive", "negative"])
     assert [a.text for a in answers] == ["Paris", "positive"]

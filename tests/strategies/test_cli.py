@@ -15,12 +15,12 @@ def _run(capsys, *argv: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-def test_ask_all_answers_with_every_strategy_side_by_side(capsys, small_index, lora_adapters):
+def test_ask_all_answers_with_every_strategy_side_by_side(capsys, small_index, real_lora_adapters):
     _, root = small_index
     question = "Who ruled the duchy of Normandy?"
     common = ["--set", f"index.root={root}", "--max-new-tokens", "4", "--index", "normans"]
     code, out, _ = _run(capsys, "ask", question, "--strategy", "all", "--json", "--adapter",
-                        f"alpha={lora_adapters[0]}", "--adapter", str(lora_adapters[1]), *common)
+                        f"alpha={real_lora_adapters[0]}", "--adapter", str(real_lora_adapters[1]), *common)
     assert code == 0
     results = json.loads(out)
     assert [r["strategy"] for r in results] == ["zero-shot", "few-shot", "rag", "finetuned[alpha]",
@@ -38,11 +38,11 @@ def test_ask_all_answers_with_every_strategy_side_by_side(capsys, small_index, l
     assert out.count("error:") == 1
 
 
-def test_ask_all_isolates_a_strategy_that_breaks(capsys, small_index, lora_adapters, tmp_path):
+def test_ask_all_isolates_a_strategy_that_breaks(capsys, small_index, real_lora_adapters, tmp_path):
     """An adapter whose weights file is garbage: a clear error in its column, the others answer."""
     _, root = small_index
     broken = tmp_path / "broken"
-    shutil.copytree(lora_adapters[0], broken)
+    shutil.copytree(real_lora_adapters[0], broken)
     (broken / "adapter_model.safetensors").write_bytes(b"not safetensors at all")
     code, out, _ = _run(capsys, "ask", "Who ruled the duchy of Normandy?", "--strategy", "zero-shot,finetuned",
                         "--adapter", f"broken={broken}", "--max-new-tokens", "4", "--json",

@@ -1,4 +1,5 @@
-"""The generation engine on the real embedded model: batching, streaming, the context budget."""
+"""The generation engine: batching, streaming, the context budget (on the tiny random generator, with the
+real model's tokenizer and chat template)."""
 
 from __future__ import annotations
 
@@ -37,8 +38,8 @@ def test_engine_counts_prompt_tokens_and_stops_at_the_answer_budget(engine, temp
     assert 1 <= generation.tokens_out <= engine.settings.max_new_tokens
 
 
-def test_budget_drops_lowest_ranked_sources_first(generator, templates):
-    engine = GenerationEngine(generator, GenerationSettings(max_new_tokens=8, context_window=200))
+def test_budget_drops_lowest_ranked_sources_first(tiny, templates):
+    engine = GenerationEngine(tiny, GenerationSettings(max_new_tokens=8, context_window=200))
     sources = [(f"doc{i}", f"Paragraph {i}: " + "lorem ipsum dolor " * 12) for i in range(1, 6)]
     fitted = engine.fit(lambda d, s: templates.messages("rag", "Who?", SYSTEM, sources=sources[:s]), n_sources=5)
     assert 0 < fitted.n_sources < 5
@@ -48,8 +49,8 @@ def test_budget_drops_lowest_ranked_sources_first(generator, templates):
     assert f"Paragraph {fitted.n_sources + 1}:" not in fitted.text
 
 
-def test_demonstrations_dropped_to_fit_are_recorded_in_the_answer(generator, templates, demo_corpus, questions):
-    small = GenerationEngine(generator, GenerationSettings(max_new_tokens=8, context_window=160))
+def test_demonstrations_dropped_to_fit_are_recorded_in_the_answer(tiny, templates, demo_corpus, questions):
+    small = GenerationEngine(tiny, GenerationSettings(max_new_tokens=8, context_window=160))
     pool = demo_corpus.qa_pairs[100:130]
     strategy = FewShot(engine=small, templates=templates, system_prompt=SYSTEM, pool=pool, k=8)
     answer = strategy.answer(questions[0])
@@ -59,8 +60,8 @@ def test_demonstrations_dropped_to_fit_are_recorded_in_the_answer(generator, tem
     assert all(d.question not in answer.prompt for d in answer.dropped_demonstrations)
 
 
-def test_a_question_longer_than_the_window_is_an_error_not_a_truncation(generator, common):
-    small = GenerationEngine(generator, GenerationSettings(max_new_tokens=8, context_window=64))
+def test_a_question_longer_than_the_window_is_an_error_not_a_truncation(tiny, common):
+    small = GenerationEngine(tiny, GenerationSettings(max_new_tokens=8, context_window=64))
     strategy = ZeroShot(**{**common, "engine": small})
     with pytest.raises(QuestionTooLong, match=r"over the 56 available \(context window 64 - 8 answer tokens\)"):
         strategy.answer("Why " * 80 + "?")

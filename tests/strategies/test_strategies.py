@@ -1,8 +1,10 @@
-"""Each strategy on the real model (8 answer tokens), the Answer record, adapters, and bad inputs."""
+"""Each strategy (8 answer tokens, on the tiny random generator: what is checked is what the strategies
+put in the prompt and record, never what the answer says), the Answer record, adapters, and bad inputs."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -23,7 +25,7 @@ from workbench.strategies import (
 )
 
 
-def test_zero_shot_answer_records_prompt_tokens_model_and_timing(common, questions):
+def test_zero_shot_answer_records_prompt_tokens_model_and_timing(common, questions, tiny_generator):
     question = questions[0]
     answer = ZeroShot(**common).answer(question)
     engine = common["engine"]
@@ -34,7 +36,7 @@ def test_zero_shot_answer_records_prompt_tokens_model_and_timing(common, questio
     assert 1 <= answer.tokens_out <= 8
     assert answer.raw_text and answer.text  # clean-up steps are listed when they changed the text
     assert (answer.text == answer.raw_text.strip()) == (answer.postprocessing == ())
-    assert answer.model == "smollm2-135m-instruct" and answer.adapter is None
+    assert answer.model == tiny_generator and answer.adapter is None
     assert answer.retrieval_seconds == 0 and answer.generation_seconds > 0
     assert answer.sources == answer.demonstrations == answer.dropped_sources == ()
     json.dumps(answer.to_dict())  # the record is plain data
@@ -88,9 +90,9 @@ def test_rag_numbers_the_retrieved_chunks_in_the_prompt(common, small_index, que
     assert answer.retrieval_seconds > 0
 
 
-def test_rag_drops_the_lowest_ranked_chunks_when_the_window_is_small(common, generator, small_index, questions):
+def test_rag_drops_the_lowest_ranked_chunks_when_the_window_is_small(common, tiny, small_index, questions):
     index, _ = small_index
-    small = GenerationEngine(generator, GenerationSettings(max_new_tokens=8, context_window=420))
+    small = GenerationEngine(tiny, GenerationSettings(max_new_tokens=8, context_window=420))
     answer = Rag(**{**common, "engine": small}, index=index, k=5).answer(questions[0])
     ranked = [h.chunk_id for h in index.search(questions[0].question, k=5)]
     assert answer.dropped_sources, "420 tokens cannot hold five ~200-token paragraphs"
@@ -98,7 +100,7 @@ def test_rag_drops_the_lowest_ranked_chunks_when_the_window_is_small(common, gen
     assert answer.tokens_in <= 420 - 8
 
 
-def test_adapters_switch_per_request_on_one_base_model(common, lora_adapters, questions, generator):
+def test_adapters_switch_per_request_on_one_base_model(common, lora_adapters, questions, tiny):
     alpha_path, beta_path = lora_adapters
     adapters = common["engine"].adapters
     base_before = ZeroShot(**common).answer_many(questions[:2])
@@ -115,7 +117,7 @@ def test_adapters_switch_per_request_on_one_base_model(common, lora_adapters, qu
     # a long-lived server asked for another folder under a name already shown: loaded, not refused
     renamed = Finetuned(**common, adapter=adapters.load(beta_path, "alpha")).answer(questions[0])
     assert (renamed.adapter, renamed.raw_text) == ("alpha", b1.raw_text)
-    assert generator.model is adapters.generator.model  # one copy of the base model
+    assert tiny.model is adapters.generator.model  # one copy of the base model
 
 
 def _fresh_answer(model, engine, prompt: str) -> str:
@@ -208,7 +210,7 @@ def test_empty_question_is_an_error(common, question):
         ZeroShot(**common).answer(question)
 
 
-def test_adapter_errors_name_the_folder_and_the_problem(common, tmp_path, lora_adapters):
+def test_adapter_errors_name_the_folder_and_the_problem(common, tmp_path, lora_adapters, tiny_generator):
     adapters = common["engine"].adapters
     with pytest.raises(AdapterError, match="folder not found"):
         adapters.load(tmp_path / "missing")
@@ -219,7 +221,7 @@ def test_adapter_errors_name_the_folder_and_the_problem(common, tmp_path, lora_a
     foreign.mkdir()
     config = json.loads((lora_adapters[0] / "adapter_config.json").read_text())
     (foreign / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": "gpt2"}))
-    with pytest.raises(AdapterError, match=r"trained for base model 'gpt2', not for 'smollm2-135m-instruct'"):
+    with pytest.raises(AdapterError, match=rf"trained for base model 'gpt2', not for '{re.escape(tiny_generator)}'"):
         adapters.load(foreign)
     with pytest.raises(AdapterError, match="needs an adapter"):
         Finetuned(**common)

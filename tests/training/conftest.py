@@ -1,12 +1,9 @@
-"""Tiny data for the finetuning tests: every run is a few optimizer steps on short texts."""
+"""Tiny data for the classifier tests (the QA examples, `qa`, are in tests/conftest.py): every run is a few
+optimizer steps on short texts."""
 
 from __future__ import annotations
 
 import pytest
-
-from workbench.training.examples import qa_examples
-
-SYSTEM = "Answer with a short phrase."
 
 
 @pytest.fixture(scope="session")
@@ -17,10 +14,3 @@ def topics(demo_corpus):
         by_topic.setdefault(row.label, []).append(row)
     chosen = sorted(by_topic)[:3]
     return [r for t in chosen for r in by_topic[t][:12]], [r for t in chosen for r in by_topic[t][12:16]]
-
-
-@pytest.fixture(scope="session")
-def qa(demo_corpus):
-    """(train, eval) prompt–completion examples from demo QA pairs, question only."""
-    examples = qa_examples(demo_corpus.qa_pairs[:16], SYSTEM)
-    return examples[:12], examples[12:]

@@ -11,7 +11,7 @@ from workbench.cli.main import main
 from workbench.ondisk import FileWriteError, write_atomic
 from workbench.training.classifier import ClassifierDataError, ClassifierOptions, train_classifier
 from workbench.training.generator import GeneratorOptions, train_generator
-from workbench.training.runs import RunDir, RunError
+from workbench.runfolder import RunDir, RunError
 
 
 def classifier_options(loop, method="head") -> ClassifierOptions:

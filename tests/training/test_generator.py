@@ -1,6 +1,9 @@
 """Every generator method trains a few steps, saves, reloads with the same held-out loss and answers
 through the finetuned strategy like the reloaded model; the base weights stay byte-identical; LoRA
-merges; the memory savings (logits on labelled positions only, gradient checkpointing) change no number."""
+merges; the memory savings (logits on labelled positions only, gradient checkpointing) change no number.
+
+These are equalities and bookkeeping: they run on the tiny random generator (tests/conftest.py), the runs
+trained once per session (`tiny_run`). The command-line runs at the end train the real SmolLM2."""
 
 from __future__ import annotations
 
@@ -11,15 +14,16 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.conftest import generator_options
 from workbench.cli.main import main
 from workbench.config import load_config
 from workbench.corpus import QAPair
 from workbench.generation import GenerationEngine, GenerationSettings, load_prompts
 from workbench.models import LoadedGenerator
+from workbench.runfolder import RunDir, RunError
 from workbench.strategies import Finetuned, StrategyFactory, StrategyOptions
 from workbench.training.data import IGNORE_INDEX, pad_batch, tokenize_completions
 from workbench.training.generator import (
-    GeneratorOptions,
     apply_method,
     attach_adapter,
     completion_loss,
@@ -28,55 +32,30 @@ from workbench.training.generator import (
     load_base,
     load_trained_generator,
     mean_completion_token_loss,
-    train_generator,
     virtual_tokens_prepended,
 )
 from workbench.training.loop import fit
 from workbench.training.merge import merge_run
-from workbench.training.runs import RunDir, RunError
-
-LEARNING_RATES = {"lora": 2e-3, "prompt-tuning": 3e-2, "prefix-tuning": 1e-2, "ia3": 2e-2, "adapter": 2e-3, "full": 5e-5}
 
 
-def options(loop, method: str, **overrides) -> GeneratorOptions:
-    settings = {"max_length": 64, "eval_generate": 0, "virtual_tokens": 8, "max_new_tokens": 8}
-    return GeneratorOptions(loop=loop(learning_rate=LEARNING_RATES[method]), method=method, **{**settings, **overrides})
-
-
-@pytest.fixture(scope="module")
-def lora_run(qa, tmp_path_factory, loop):
-    train, held_out = qa
-    return train_generator(train, options(loop, "lora", eval_generate=2), tmp_path_factory.mktemp("lora") / "run", held_out,
-                           general=train[:4])
-
-
-@pytest.fixture(scope="module")
-def method_runs(qa, tmp_path_factory, loop):
-    """`run(method)`: a short finished run of `method`, trained once per module."""
-    runs = {}
-
-    def run(method: str) -> RunDir:
-        if method not in runs:
-            train, held_out = qa
-            runs[method] = train_generator(train, options(loop, method), tmp_path_factory.mktemp(method) / "run", held_out)
-        return runs[method]
-
-    return run
+@pytest.fixture
+def lora_run(tiny_run) -> RunDir:
+    return tiny_run("lora")
 
 
 @pytest.mark.parametrize("method", ["prompt-tuning", "prefix-tuning", "ia3", "adapter", "full"])
-def test_method_trains_saves_reloads_and_answers(method, method_runs, qa):
-    run = method_runs(method)
+def test_method_trains_saves_reloads_and_answers(method, tiny_run, qa, tiny_generator):
+    run = tiny_run(method)
     _check_run(run, qa[1])
-    _check_finetuned_strategy(run, qa[1])
+    _check_finetuned_strategy(run, qa[1], tiny_generator)
 
 
-def test_lora_run_records_everything(lora_run, qa):
+def test_lora_run_records_everything(lora_run, qa, tiny_generator):
     _check_run(lora_run, qa[1])
-    _check_finetuned_strategy(lora_run, qa[1])
+    _check_finetuned_strategy(lora_run, qa[1], tiny_generator)
     summary = lora_run.summary()
     adapter_config = json.loads((lora_run.path / "adapter" / "adapter_config.json").read_text())
-    assert adapter_config["base_model_name_or_path"] == "smollm2-135m-instruct"
+    assert adapter_config["base_model_name_or_path"] == tiny_generator  # the model's name as given
     assert {"exact_match", "token_f1"} <= set(summary["final"])
     before, after = summary["forgetting"]["before"], summary["forgetting"]["after"]
     assert before["loss"] != after["loss"]
@@ -97,7 +76,7 @@ def _check_run(run: RunDir, held_out) -> None:
         history[-1]["eval_loss"], rel=1e-4)
 
 
-def _check_finetuned_strategy(run: RunDir, held_out) -> None:
+def _check_finetuned_strategy(run: RunDir, held_out, model_name: str) -> None:
     """The finetuned strategy, given the run folder, answers exactly like the run's model loaded on its
     own: adapters switched on a base model (a fresh one here, so adapter types never meet) or, for a
     full run, the run's model on an engine of its own (built by the factory, as `wb eval qa` does)."""
@@ -105,14 +84,15 @@ def _check_finetuned_strategy(run: RunDir, held_out) -> None:
     replies = generate_replies(loaded.model, loaded.tokenizer, held_out[:2], max_new_tokens=8)
     templates, system = load_prompts(), held_out[0].messages[0]["content"]
     if (run.path / "model").is_dir():
-        config = load_config(overrides=["models.device=cpu", f"generation.system_prompt={system}"])
+        config = load_config(overrides=["models.device=cpu", f"models.generator={model_name}",
+                                        f"generation.system_prompt={system}"])
         factory = StrategyFactory(config.updated({"generation.max_new_tokens": 8}),
                                   StrategyOptions(adapters=(f"full={run.path}",)))
         strategy = factory.build("finetuned")[0]
         assert strategy.adapter is None and strategy.engine is not factory.engine and strategy.label == "finetuned[full]"
     else:
-        model, tokenizer = load_base("smollm2-135m-instruct", "cpu")
-        engine = GenerationEngine(LoadedGenerator("smollm2-135m-instruct", model.eval(), tokenizer, model.device),
+        model, tokenizer = load_base(model_name, "cpu")
+        engine = GenerationEngine(LoadedGenerator(model_name, model.eval(), tokenizer, model.device),
                                   GenerationSettings(max_new_tokens=8))
         strategy = Finetuned(engine=engine, templates=templates, system_prompt=system,
                              adapter=engine.adapters.load(run.path, "trained"))
@@ -120,15 +100,16 @@ def _check_finetuned_strategy(run: RunDir, held_out) -> None:
     assert [a.raw_text.strip() for a in strategy.answer_many(questions)] == replies
 
 
-def test_eval_qa_scores_bottleneck_and_full_runs_given_as_adapters(method_runs, qa, tmp_path, capsys):
-    """`wb eval qa --strategies finetuned --adapter RUN_DIR` for the two kinds that are not PEFT adapters."""
+def test_eval_qa_scores_bottleneck_and_full_runs_given_as_adapters(tiny_run, tiny_generator, qa, tmp_path, capsys):
+    """`wb eval qa --strategies finetuned --adapter RUN_DIR` for the two kinds that are not PEFT adapters
+    (labels and records: on the tiny generator's runs; `wb eval qa` on the real model: tests/strategies/test_cli.py)."""
     data = tmp_path / "qa.jsonl"
     data.write_text("".join(json.dumps({"id": str(i), "question": e.messages[-1]["content"], "answers": list(e.answers)}) + "\n"
                             for i, e in enumerate(qa[1])))
-    bottleneck, full = method_runs("adapter"), method_runs("full")
+    bottleneck, full = tiny_run("adapter"), tiny_run("full")
     assert main(["eval", "qa", "--data", str(data), "--strategies", "finetuned", "--adapter", f"bottleneck={bottleneck.path}",
                  "--adapter", f"full={full.path}", "--max-new-tokens", "4", "--output", str(tmp_path / "eval"), "--json",
-                 "--set", "models.device=cpu"]) == 0
+                 "--set", "models.device=cpu", "--set", f"models.generator={tiny_generator}"]) == 0
     scores = {s["strategy"]: s for s in json.loads(capsys.readouterr().out)}
     assert set(scores) == {"finetuned[bottleneck]", "finetuned[full]"}
     assert all(s["questions"] == len(qa[1]) for s in scores.values())
@@ -138,19 +119,19 @@ def test_eval_qa_scores_bottleneck_and_full_runs_given_as_adapters(method_runs, 
     assert {a["model"] for a in answers["finetuned[full]"]} == {str(full.path)}
 
 
-def test_prompt_is_masked_out_of_the_loss(qa, generator):
-    tokenized, report = tokenize_completions(qa[0][:2], generator.tokenizer, 512)
+def test_prompt_is_masked_out_of_the_loss(qa, tiny):
+    tokenized, report = tokenize_completions(qa[0][:2], tiny.tokenizer, 512)  # SmolLM2's tokenizer and template
     for example, item in zip(qa[0], tokenized):
         learned = [t for t in item["labels"] if t != IGNORE_INDEX]
-        assert generator.tokenizer.decode(learned) == example.completion + "<|im_end|>"
+        assert tiny.tokenizer.decode(learned) == example.completion + "<|im_end|>"
     assert report.truncated == 0
 
 
 @pytest.mark.parametrize("method", ["lora", "prompt-tuning", "prefix-tuning", "ia3", "adapter"])
-def test_base_weights_stay_byte_identical(method, qa, tmp_path, loop):
-    model, tokenizer = load_base("smollm2-135m-instruct", "cpu")
+def test_base_weights_stay_byte_identical(method, qa, tmp_path, loop, tiny_generator):
+    model, tokenizer = load_base(tiny_generator, "cpu")
     base = {n: p.detach().clone() for n, p in model.named_parameters()}
-    model = apply_method(model, options(loop, method))
+    model = apply_method(model, generator_options(loop, method, tiny_generator))
     tokenized, _ = tokenize_completions(qa[0], tokenizer, 64)
     fit(model, [{"params": [p for p in model.parameters() if p.requires_grad]}], tokenized,
         lambda batch: pad_batch(batch, tokenizer.pad_token_id), [len(t["input_ids"]) for t in tokenized],
@@ -169,13 +150,13 @@ def _base_name(name: str, base: dict) -> str:
     return next((c for c in (plain.removeprefix("base_model.model."), plain.removeprefix("base_model.")) if c in base), plain)
 
 
-def test_merged_model_matches_base_plus_adapter(lora_run, qa, tmp_path):
+def test_merged_model_matches_base_plus_adapter(lora_run, qa, tmp_path, tiny_generator):
     from transformers import AutoModelForCausalLM
 
     merged_dir = merge_run(lora_run.path, tmp_path / "merged")
     adapted = load_trained_generator(lora_run.path, device="cpu")
     merged = AutoModelForCausalLM.from_pretrained(merged_dir).eval()
-    base, _ = load_base("smollm2-135m-instruct", "cpu")
+    base, _ = load_base(tiny_generator, "cpu")
     batch = pad_batch(tokenize_completions(qa[1], adapted.tokenizer, 64)[0], adapted.tokenizer.pad_token_id)
     inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
     with torch.no_grad():
@@ -187,23 +168,23 @@ def test_merged_model_matches_base_plus_adapter(lora_run, qa, tmp_path):
     torch.testing.assert_close(got, expected, atol=1e-3, rtol=1e-3)
 
 
-def test_adapter_from_another_base_model_is_refused(lora_run, tmp_path):
+def test_adapter_from_another_base_model_is_refused(lora_run, tmp_path, tiny_generator):
     adapter = tmp_path / "adapter"
     shutil.copytree(lora_run.path / "adapter", adapter)
     config = json.loads((adapter / "adapter_config.json").read_text())
     config["base_model_name_or_path"] = "gpt2"
     (adapter / "adapter_config.json").write_text(json.dumps(config))
-    model, _ = load_base("smollm2-135m-instruct", "cpu")
+    model, _ = load_base(tiny_generator, "cpu")
     with pytest.raises(RunError, match="trained on base model 'gpt2'"):
-        attach_adapter(model, adapter, "smollm2-135m-instruct")
+        attach_adapter(model, adapter, tiny_generator)
 
 
 @pytest.mark.parametrize("method", ["lora", "prompt-tuning", "prefix-tuning"])
-def test_logits_on_labelled_positions_give_the_transformers_loss(method, qa, loop):
+def test_logits_on_labelled_positions_give_the_transformers_loss(method, qa, loop, tiny_generator):
     """The selective LM head reproduces `model(**batch).loss` on a batch with masked prompts and padding."""
-    model, tokenizer = load_base("smollm2-135m-instruct", "cpu")
+    model, tokenizer = load_base(tiny_generator, "cpu")
     torch.manual_seed(0)
-    model = apply_method(model, options(loop, method)).eval()
+    model = apply_method(model, generator_options(loop, method, tiny_generator)).eval()
     with torch.no_grad():
         for param in model.parameters():
             if param.requires_grad:  # move every adapter off its neutral start (LoRA's B starts at zero)
@@ -218,13 +199,13 @@ def test_logits_on_labelled_positions_give_the_transformers_loss(method, qa, loo
     assert abs((total / count).item() - expected.item()) < 1e-5
 
 
-def test_gradient_checkpointing_changes_memory_not_gradients(qa, loop):
+def test_gradient_checkpointing_changes_memory_not_gradients(qa, loop, tiny_generator):
     """One LoRA backward pass (dropout on) gives the same gradients with activations recomputed as with them kept."""
     gradients = {}
     for checkpointing in (False, True):
-        model, tokenizer = load_base("smollm2-135m-instruct", "cpu")
+        model, tokenizer = load_base(tiny_generator, "cpu")
         torch.manual_seed(0)
-        model = apply_method(model, options(loop, "lora", gradient_checkpointing=checkpointing))
+        model = apply_method(model, generator_options(loop, "lora", tiny_generator, gradient_checkpointing=checkpointing))
         assert model.is_activation_checkpointing == checkpointing
         batch = pad_batch(tokenize_completions(qa[0][:4], tokenizer, 64)[0], tokenizer.pad_token_id)
         mean_completion_token_loss(model.train(), batch, virtual_tokens=0).backward()
@@ -234,33 +215,23 @@ def test_gradient_checkpointing_changes_memory_not_gradients(qa, loop):
         torch.testing.assert_close(gradients[True][name], gradient, rtol=1e-5, atol=1e-7)
 
 
-def test_cli_records_the_gradient_checkpointing_setting(tmp_path, capsys):
-    run, data = tmp_path / "run", tmp_path / "qa.jsonl"
-    data.write_text("".join(json.dumps({"question": q, "answer": "yes"}) + "\n" for q in ("Is it?", "Was it?") * 5))
-    assert main(["train", "generator", "--data", str(data), "--no-gradient-checkpointing", "--max-steps", "1",
-                 "--batch-size", "4", "--max-length", "96", "--eval-generate", "0", "--output", str(run),
-                 "--set", "models.device=cpu", "--set", "training.forgetting_items=2"]) == 0
-    assert json.loads((run / "config.json").read_text())["options"]["gradient_checkpointing"] is False
-    assert json.loads((run / "summary.json").read_text())["gradient_checkpointing"] is False
-
-
-def test_cli_trains_with_retrieved_context(tmp_path, capsys, demo_corpus):
-    """RAFT with retrieval: each prompt carries the top-k chunks of an index; without --index, a clear error."""
-    from workbench.indexing import build_index
-
-    root = tmp_path / "indexes"
-    title = demo_corpus.documents[0].metadata["title"]
-    build_index("normans", [d for d in demo_corpus.documents if d.metadata["title"] == title],
-                config=load_config(overrides=[f"index.root={root}"]), root=root)
+def test_cli_trains_with_retrieved_context_and_records_its_settings(tmp_path, capsys, demo_corpus, small_index):
+    """RAFT with retrieval: each prompt carries the top-k chunks of an index (the session's `normans`); without
+    --index, a clear error. The run records the settings it trained with (here gradient checkpointing,
+    switched off by its flag)."""
+    _, root = small_index
     data = tmp_path / "qa.jsonl"
     data.write_text("".join(json.dumps({"question": p.question, "answers": list(p.answers)}) + "\n"
                             for p in demo_corpus.qa_pairs[:12]))
     command = ["train", "generator", "--data", str(data), "--with-context", "retrieved", "--max-steps", "1",
-               "--batch-size", "4", "--max-length", "512", "--eval-generate", "0", "--set", "models.device=cpu",
+               "--batch-size", "2", "--max-length", "512", "--eval-generate", "0", "--no-gradient-checkpointing",
+               "--set", "models.device=cpu",
                "--set", f"index.root={root}", "--set", "generation.max_new_tokens=4", "--set", "training.forgetting_items=2"]
     assert main([*command, "--output", str(tmp_path / "no-index")]) == 2
     assert "training with retrieved context needs an index to retrieve from (--index NAME" in capsys.readouterr().err
     assert main([*command, "--index", "normans", "--k", "2", "--output", str(tmp_path / "run")]) == 0
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["source"] == f"{data} (context: retrieved top-2 from index 'normans')"
-    assert json.loads((tmp_path / "run" / "summary.json").read_text())["truncation"]["train"]["dropped"] == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["truncation"]["train"]["dropped"] == 0
+    assert config["options"]["gradient_checkpointing"] is False and summary["gradient_checkpointing"] is False

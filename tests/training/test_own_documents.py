@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from workbench import api
+from workbench.requests import ClassifierRequest, GeneratorRequest
+from workbench.session import Workbench
 from workbench.corpus import QAPair, load_demo_corpus
 from workbench.corpus.labels import LabelError, LabelSource, split_by_document
 from workbench.evaluation.leakage import held_out_overlaps
@@ -35,7 +36,7 @@ def test_documents_then_questions_on_top(config, tmp_path, demo_corpus):
     documents = [d for d in demo_corpus.documents if d.metadata["title"] == "Normans"][:12]
     build_index("normans", documents, config=config)
     quick = config.updated(QUICK)
-    docs_run = api.train_generator(quick, api.GeneratorRequest(format="documents", index="normans",
+    docs_run = Workbench(quick).train(GeneratorRequest(format="documents", index="normans",
                                                                output=tmp_path / "docs"))
     assert docs_run.config().source.startswith("documents of index 'normans' (12 documents")
     assert "exact_match" not in docs_run.summary()["final"]  # a document has nothing to answer
@@ -49,12 +50,12 @@ def test_documents_then_questions_on_top(config, tmp_path, demo_corpus):
                                                              "answers": list(p.answers), "context": p.context}) + "\n"
                                                  for p in held_out))
     on_top = quick.updated({"training.generator.base_run": str(docs_run.path)})
-    qa_run = api.train_generator(on_top, api.GeneratorRequest(data=tmp_path / "train.jsonl",
+    qa_run = Workbench(on_top).train(GeneratorRequest(data=tmp_path / "train.jsonl",
                                                               held_out=tmp_path / "test.jsonl", output=tmp_path / "qa"))
     assert "4 pair(s) dropped as leaking a question of" in qa_run.config().source
     assert qa_run.config().train_examples + qa_run.config().eval_examples == 20
     assert qa_run.config().options.base_run == str(docs_run.path)
-    [outcome] = api.ask(quick, held_out[0].question, ["finetuned"], StrategyOptions(adapters=(str(qa_run.path),)))
+    [outcome] = Workbench(quick).ask(held_out[0].question, ["finetuned"], StrategyOptions(adapters=(str(qa_run.path),)))
     assert outcome.error is None and outcome.answers[0].text
 
 
@@ -87,9 +88,8 @@ def _folders(root, classes=("Normans", "Southern_California", "Steam_engine"), p
 
 def test_classifiers_train_on_folder_labels_split_by_document(config, tmp_path):
     folder = _folders(tmp_path / "docs")
-    run = api.train_classifier(config.updated({"training.classifier.method": "head", "training.classifier.epochs": 1,
-                                               "training.classifier.batch_size": 8}),
-                               api.ClassifierRequest(data=folder, labels="folder", test_fraction=0.25,
+    run = Workbench(config.updated({"training.classifier.method": "head", "training.classifier.epochs": 1,
+                                               "training.classifier.batch_size": 8})).train(ClassifierRequest(data=folder, labels="folder", test_fraction=0.25,
                                                      output=tmp_path / "run"))
     assert run.config().classes == ["Normans", "Southern_California", "Steam_engine"]
     assert "3 test document(s); 1 document(s) without a label left out" in run.config().source
@@ -116,7 +116,7 @@ def test_labels_from_metadata_and_what_cannot_be_classified():
 
 def test_a_classification_experiment_reads_folder_labels(config, tmp_path):
     from workbench.experiments.data import load_split
-    from workbench.experiments.spec import ExperimentSpec
+    from workbench.config.experiment import ExperimentSpec
 
     folder = _folders(tmp_path / "docs")
     spec = ExperimentSpec.model_validate({
@@ -129,6 +129,6 @@ def test_a_classification_experiment_reads_folder_labels(config, tmp_path):
 
 def test_documents_request_needs_one_source(tmp_path):
     with pytest.raises(Exception, match="--index NAME.*--data PATH"):
-        api.GeneratorRequest(format="documents").check()
+        GeneratorRequest(format="documents").check()
     with pytest.raises(Exception, match="question-answer data"):
-        api.GeneratorRequest(format="documents", index="x", paraphrases=2).check()
+        GeneratorRequest(format="documents", index="x", paraphrases=2).check()

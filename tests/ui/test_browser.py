@@ -10,36 +10,37 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
-from playwright.sync_api import Page, expect  # noqa: E402
+from playwright.sync_api import Page, expect
 
-from tests.ui.conftest import start_streamlit, wait_for_app  # noqa: E402
-from workbench.cli.ui import app_path  # noqa: E402
-from workbench.config import load_config  # noqa: E402
-from workbench.demo import DemoSettings, prepare_demo  # noqa: E402
-
+from tests.ui.conftest import start_streamlit, wait_for_app
+from workbench.cli.ui import app_path
+from workbench.config import load_config
+from workbench.demo import DemoSettings, prepare_demo
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """The app over a demo index and a tiny demo adapter, all under a temporary folder."""
-    root = tmp_path_factory.mktemp("ui")
-    overrides = [f"index.root={root / 'indexes'}", f"training.output_root={root / 'runs'}",
+def server(tmp_path_factory, demo):
+    """The app over the session's demo index and tiny demo adapter (the `demo` fixture), its jobs and
+    uploads under a temporary folder."""
+    root, demo_config = tmp_path_factory.mktemp("ui"), demo[0]
+    overrides = [f"index.root={demo_config.index.root}", f"training.output_root={demo_config.training.output_root}",
                  f"ui.jobs_root={root / 'jobs'}", f"ui.uploads_root={root / 'uploads'}",
                  "generation.max_new_tokens=8",
                  # the Train form's defaults: a classifier run of ~40 short steps (still running after a
                  # reload, to be cancelled), checkpointed often
                  "training.classifier.method=head", "training.classifier.max_length=64",
                  "training.classifier.epochs=6", "training.checkpoint_every=5"]
-    prepare_demo(load_config(overrides=overrides), DemoSettings(adapter_examples=16, adapter_steps=2))
+    prepare_demo(load_config(overrides=overrides), DemoSettings(adapter_examples=16, adapter_steps=2))  # reused: ready
     with start_streamlit(app_path(), {"WORKBENCH_SET": "\n".join(overrides)}, root) as running:
+        running.index_root = demo_config.index.root
         yield running
 
 
 def search_index(server, name: str, query: str):
-    """Search an index the server built, from its root (beside the server's log)."""
+    """Search an index the server built, in its index root."""
     from workbench.indexing import open_index
 
-    return open_index(name, server.log.parent / "indexes").search(query, k=1)
+    return open_index(name, server.index_root).search(query, k=1)
 
 
 def open_page(page: Page, server, path: str = "") -> None:

@@ -1,6 +1,6 @@
 """Estimate: memory, time and cost of a finetuning setting before spending compute; a pilot that
 measures real steps beside the estimate; and the retrieve-or-finetune advice with its break-even plot.
-The form's defaults are the server's config; the page calls `workbench.api.estimate`, like `wb estimate`."""
+The form's defaults are the server's config; the page calls `Workbench.estimate`, like `wb estimate`."""
 
 from __future__ import annotations
 
@@ -10,11 +10,9 @@ from pathlib import Path
 import streamlit as st
 
 from ui import common
-from workbench import api
-from workbench.estimate import DEVICE_NAMES, METHOD_NAMES
-from workbench.estimate.architecture import shipped_architectures
-from workbench.estimate.plots import break_even, memory_breakdown
-from workbench.indexing import list_indexes
+from workbench.config import DEVICE_NAMES, METHOD_NAMES
+from workbench.requests import EstimateRequest
+from workbench.session import EstimateReport, Workbench
 
 
 def experiment_folders(cfg) -> list[Path]:
@@ -24,10 +22,11 @@ def experiment_folders(cfg) -> list[Path]:
             if (p / "summary.json").is_file() and json.loads((p / "summary.json").read_text()).get("task") == "qa"]
 
 
-def form(cfg) -> tuple[dict, int, str | None, Path | None]:
+def form(bench: Workbench) -> tuple[dict, int, str | None, Path | None]:
     """The settings chosen (config keys -> values), the pilot steps, the index and the experiment folder."""
+    cfg = bench.config
     section, training = cfg.estimate, cfg.training.generator
-    models = [cfg.models.generator, *shipped_architectures()]
+    models = [cfg.models.generator, *bench.estimate_catalog()[0]]
     top = st.columns(4)
     model = top[0].selectbox("Model", models, index=models.index(section.model or cfg.models.generator),
                              help="shipped architectures need no weights; a folder or config.json works from the CLI")
@@ -57,7 +56,7 @@ def form(cfg) -> tuple[dict, int, str | None, Path | None]:
     values["estimate.updates_per_month"] = advisor[1].number_input("Updates a month", min_value=0.0,
                                                                    value=float(section.updates_per_month))
     values["estimate.horizon_days"] = advisor[2].number_input("Horizon (days)", min_value=1, value=section.horizon_days)
-    indexes = [i["name"] for i in list_indexes(cfg.index.root) if "error" not in i]
+    indexes = [i["name"] for i in bench.list_indexes() if "error" not in i]
     index = advisor[3].selectbox("Index (corpus)", ["none", *indexes],
                                  help="its chunks set RAG's prompt length and the cost of re-embedding")
     folders = experiment_folders(cfg)
@@ -72,7 +71,8 @@ def form(cfg) -> tuple[dict, int, str | None, Path | None]:
     return values, pilot, None if index == "none" else index, None if experiment == "none" else Path(experiment)
 
 
-def show(report: api.EstimateReport) -> None:
+def show(bench: Workbench, report: EstimateReport) -> None:
+    figures = bench.estimate_figures(report)
     e, s = report.estimate, report.estimate.setting
     cells = st.columns(4)
     cells[0].metric("Trainable parameters", f"{e.parameters.trainable:,}",
@@ -83,7 +83,7 @@ def show(report: api.EstimateReport) -> None:
                     delta_color="off")
     cells[3].metric("Training cost", f"${e.train_cost:,.2f}", f"at ${s['price_per_hour']:.2f}/h", delta_color="off")
     if e.steps:
-        st.pyplot(memory_breakdown({f"{s['method']} on {e.device.name}": e}), clear_figure=True)
+        st.pyplot(figures["memory"], clear_figure=True)
     v = e.serving
     st.table({"": ["prompt tokens", "seconds a query", "storage a task"],
               "RAG": [v.rag_prompt_tokens, f"{v.rag_seconds_per_query:.3f}", "the index"],
@@ -102,7 +102,7 @@ def show(report: api.EstimateReport) -> None:
                        "wb estimate --pilot N` (docs/estimate.md).")
     st.subheader("Retrieve or finetune?")
     st.info(report.advice.recommendation)
-    st.pyplot(break_even(report.advice), clear_figure=True)
+    st.pyplot(figures["break-even"], clear_figure=True)
     st.caption("Assuming " + "; ".join(report.advice.assumptions) + ".")
 
 
@@ -110,20 +110,20 @@ def _value(figure: str, value: float) -> str:
     return common.human_size(value) if "memory" in figure else f"{value:.3f}"
 
 
-cfg = common.config()
+bench = common.session()
 st.title("Estimate")
 st.caption("Memory, time and cost of finetuning before committing compute; then whether to retrieve, "
            "finetune or both. Formulas: docs/estimate.md.")
-values, pilot_steps, index_name, experiment_folder = form(cfg)
+values, pilot_steps, index_name, experiment_folder = form(bench)
 if st.button("Estimate", type="primary"):
     try:
         bar = st.progress(0.0, text="tracing a training step...")
-        report = api.estimate(
-            cfg.updated(values), api.EstimateRequest(pilot=pilot_steps, index=index_name, experiment=experiment_folder),
+        report = bench.updated(values).estimate(
+            EstimateRequest(pilot=pilot_steps, index=index_name, experiment=experiment_folder),
             progress=lambda u: bar.progress(u.fraction or 0.0, text=f"pilot {u.stage}: {u.done}/{u.total or '?'}"))
         bar.empty()
         st.session_state["estimate"] = report
     except Exception as exc:  # noqa: BLE001 - shown on the page, the form stays usable
         common.show_error(exc)
 if "estimate" in st.session_state:
-    show(st.session_state["estimate"])
+    show(bench, st.session_state["estimate"])

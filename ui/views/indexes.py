@@ -8,17 +8,17 @@ from pathlib import Path
 import streamlit as st
 
 from ui import common, job_panel
-from workbench import api
-from workbench.corpus import load_demo_corpus
+from workbench.config import setting_choices
 from workbench.errors import WorkbenchError
-from workbench.indexing import chunk_documents, list_indexes, load_documents, open_index
 from workbench.jobs import start_job
+from workbench.requests import IndexRequest
 
 SOURCES = ("Upload files", "Server folder", "Demo corpus")
 
 
-def overview(cfg) -> list[str]:
-    indexes = list_indexes(cfg.index.root)
+def overview(bench) -> list[str]:
+    cfg = bench.config
+    indexes = bench.list_indexes()
     if not indexes:
         st.info(f"No index yet under {cfg.index.root}: build one below.")
         return []
@@ -42,19 +42,20 @@ def documents_from(source: str, cfg, key: str):
     return [common.allowed_path(folder, cfg)] if folder.strip() else []
 
 
-def create(cfg, existing: list[str]) -> None:
+def create(bench, existing: list[str]) -> None:
+    cfg = bench.config
     st.subheader("Build an index")
     name = st.text_input("Name", placeholder="my-documents")
     source = st.radio("Documents", SOURCES, horizontal=True)
     left, middle, right, last = st.columns(4)
-    splitter = left.selectbox("Splitter", ["recursive", "token", "markdown"],
-                              index=["recursive", "token", "markdown"].index(cfg.chunking.splitter))
+    splitters, kinds = setting_choices("chunking.splitter"), setting_choices("index.type")
+    splitter = left.selectbox("Splitter", splitters, index=splitters.index(cfg.chunking.splitter))
     size = middle.number_input("Chunk size", min_value=1, value=cfg.chunking.chunk_size)
     overlap = right.number_input("Overlap", min_value=0, value=cfg.chunking.chunk_overlap)
-    kind = last.selectbox("FAISS index", ["flat", "hnsw", "ivf"], index=["flat", "hnsw", "ivf"].index(cfg.index.type))
+    kind = last.selectbox("FAISS index", kinds, index=kinds.index(cfg.index.type))
     try:
         chosen = documents_from(source, cfg, "create")
-        build_cfg = cfg.updated({"chunking.splitter": splitter, "chunking.chunk_size": int(size),
+        builder = bench.updated({"chunking.splitter": splitter, "chunking.chunk_size": int(size),
                                  "chunking.chunk_overlap": int(overlap), "index.type": kind})
     except Exception as exc:  # noqa: BLE001
         common.show_error(exc)
@@ -62,7 +63,7 @@ def create(cfg, existing: list[str]) -> None:
     preview, build = st.columns([1, 5])
     if preview.button("Preview chunks", disabled=chosen == []):
         try:
-            show_preview(build_cfg, paths_for(chosen, cfg, name or "preview"))
+            show_preview(builder, paths_for(chosen, cfg, name or "preview"))
         except Exception as exc:  # noqa: BLE001
             common.show_error(exc)
     if build.button("Build", type="primary", disabled=chosen == [] or not name):
@@ -71,8 +72,8 @@ def create(cfg, existing: list[str]) -> None:
                 raise WorkbenchError(f"index '{name}' exists: building would replace its documents with these; "
                                      "add them to it below, or choose another name")
             paths = paths_for(chosen, cfg, common.check_name(name, "index"))
-            request = api.IndexRequest(name=name, paths=paths or [], demo=paths is None)
-            job_panel.select(start_job(build_cfg, "build-index", request, title=f"index '{name}'"))
+            request = IndexRequest(name=name, paths=paths or [], demo=paths is None)
+            job_panel.select(start_job(builder.config, "build-index", request, title=f"index '{name}'"))
         except Exception as exc:  # noqa: BLE001
             common.show_error(exc)
             return
@@ -88,24 +89,19 @@ def paths_for(chosen, cfg, folder: str) -> list[Path] | None:
     return chosen
 
 
-def show_preview(cfg, paths: list[Path] | None, chunks_shown: int = 5) -> None:
-    if paths is None:
-        documents, skipped = load_demo_corpus().documents[:3], []
-    else:
-        loaded = load_documents(paths, text_field=cfg.data.text_field, text_column=cfg.data.text_column)
-        documents, skipped = loaded.documents[:3], loaded.skipped
+def show_preview(bench, paths: list[Path] | None, chunks_shown: int = 5) -> None:
+    documents, chunks, skipped = bench.preview_chunks(paths)
     for skip in skipped:
         st.warning(common.as_markdown_text(f"skipped {skip.path}: {skip.reason}"))
-    chunks = chunk_documents(documents, cfg.chunking.splitter, cfg.chunking.chunk_size, cfg.chunking.chunk_overlap,
-                             cfg.models.embedder)
     st.caption(f"The first {min(chunks_shown, len(chunks))} chunks of the first {len(documents)} document(s):")
     for chunk in chunks[:chunks_shown]:
         st.markdown(f"**{common.as_markdown_text(chunk.doc_id)}** · chars {chunk.start}-{chunk.end}")
         st.text(chunk.text)
 
 
-def manage(cfg, name: str) -> None:
-    index = open_index(name, cfg.index.root)
+def manage(bench, name: str) -> None:
+    cfg = bench.config
+    index = bench.open_index(name)
     info = index.info()
     settings = info["settings"]
     st.caption(f"{info['documents']} documents, {info['chunks']} chunks · embedder {info['embedder']} "
@@ -119,7 +115,7 @@ def manage(cfg, name: str) -> None:
             bar = st.progress(0.0, text="embedding...")
             try:
                 paths = common.save_uploads(files, cfg, name)
-                summary = api.add_documents(cfg, name, paths, progress=lambda u: bar.progress(
+                summary = bench.add_documents(name, paths, progress=lambda u: bar.progress(
                     u.fraction or 0.0, text=f"{u.stage}: {u.done}/{u.total}"))
                 st.success(f"{summary.added} added, {summary.replaced} replaced, {summary.skipped} unchanged; "
                            f"{summary.chunks_embedded} chunks embedded")
@@ -131,7 +127,7 @@ def manage(cfg, name: str) -> None:
         doc_id = st.selectbox("Remove a document", index.document_ids(), index=None, key=f"remove-{name}")
         if st.button("Remove", disabled=doc_id is None):
             try:
-                api.remove_document(cfg, name, doc_id)
+                bench.remove_document(name, doc_id)
                 st.rerun()
             except Exception as exc:  # noqa: BLE001
                 common.show_error(exc)
@@ -155,17 +151,17 @@ def search(index, cfg) -> None:
         st.text(item.hit.text)
 
 
-cfg = common.config()
+bench = common.session()
 st.title("Indexes")
-names = overview(cfg)
+names = overview(bench)
 job = job_panel.selected()
 if job is not None and job.kind == "build-index":
     job_panel.panel(job, chart=False)
-create(cfg, names)
+create(bench, names)
 if names:
     st.divider()
     chosen = st.selectbox("Index to manage", names)
     try:
-        manage(cfg, chosen)
+        manage(bench, chosen)
     except Exception as exc:  # noqa: BLE001
         common.show_error(exc)

@@ -4,23 +4,22 @@ the generated one is never changed."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import streamlit as st
 
 from ui import common, job_panel
-from workbench import api
-from workbench.indexing import list_indexes
 from workbench.jobs import start_job
-from workbench.questions import Decision, report_file
+from workbench.requests import QuestionsRequest
+from workbench.session import Workbench
 
 REVIEWS = ("accepted", "rejected")  # an edited question or answer is marked edited on saving
 
 
-def write_form(cfg) -> None:
+def write_form(bench: Workbench) -> None:
+    cfg = bench.config
     st.subheader("Write questions from an index")
-    names = [i["name"] for i in list_indexes(cfg.index.root) if "error" not in i]
+    names = [i["name"] for i in bench.list_indexes() if "error" not in i]
     if not names:
         st.info("Build an index of your documents first (Indexes page).")
         return
@@ -30,13 +29,13 @@ def write_form(cfg) -> None:
     model = right.text_input("Model that writes them", value=cfg.models.generator,
                              help="an embedded generator, a Hugging Face id or a folder")
     seed = last.number_input("Seed", value=cfg.training.seed)
-    name = st.text_input("File name", value=f"{index}-questions", help=f"saved in {api.questions_folder(cfg)}")
+    name = st.text_input("File name", value=f"{index}-questions", help=f"saved in {bench.questions_folder()}")
     roundtrip = st.checkbox("Keep only questions the writing model answers from their own chunk (round trip)",
                             help="more of the kept questions are right, but the set leans toward what this model can read")
     if st.button("Write questions", type="primary"):
         try:
-            output = api.questions_folder(cfg) / f"{common.check_name(name, 'file')}.jsonl"
-            request = api.QuestionsRequest(index=index, output=output, n=int(n), model=model.strip() or None,
+            output = bench.questions_folder() / f"{common.check_name(name, 'file')}.jsonl"
+            request = QuestionsRequest(index=index, output=output, n=int(n), model=model.strip() or None,
                                            seed=int(seed), roundtrip=roundtrip)
             job_panel.select(start_job(cfg, "generate-questions", request, title=f"{n} questions from '{index}'"))
             st.rerun()
@@ -44,18 +43,18 @@ def write_form(cfg) -> None:
             common.show_error(exc)
 
 
-def review(cfg) -> None:
-    files = sorted(api.questions_folder(cfg).glob("*.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True)
+def review(bench: Workbench) -> None:
+    files = sorted(bench.questions_folder().glob("*.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True)
     if not files:
         return
     st.subheader("Review")
     path = st.selectbox("Questions file", files, format_func=lambda p: p.name)
     try:
-        items = api.read_questions(path)
+        items = bench.read_questions(path)
     except Exception as exc:  # noqa: BLE001 - a file edited into an invalid state: say where
         common.show_error(exc)
         return
-    show_report(path)
+    show_report(bench, path)
     rows = [{"id": q.id, "question": q.question, "answer": q.answers[0], "review": "accepted" if q.review != "rejected" else "rejected",
              "document": q.doc_id, "kind": q.answer_kind, "retrieves its chunk": q.retrieves_own_chunk,
              "answered with its chunk": q.answered_with_chunk, "answered closed-book": q.answered_closed_book}
@@ -72,21 +71,21 @@ def review(cfg) -> None:
             for item, row in zip(items, edited):
                 changed = row["question"] != item.question or row["answer"] != item.answers[0]
                 review_ = "rejected" if row["review"] == "rejected" else ("edited" if changed else "accepted")
-                decisions[item.id] = Decision(review_, row["question"] if changed else None, row["answer"] if changed else None)
+                decisions[item.id] = {"review": review_, "question": row["question"] if changed else None,
+                                      "answer": row["answer"] if changed else None}
             output = path.with_name(f"{common.check_name(target.removesuffix('.jsonl'), 'file')}.jsonl")
             if output.exists():
                 raise FileExistsError(f"{output} exists: choose another name")
-            saved, kept, rejected = api.review_questions(cfg, path, decisions, output)
+            saved, kept, rejected = bench.review_questions(path, decisions, output)
             st.success(f"Saved {kept} questions ({rejected} rejected) to {saved}")
         except Exception as exc:  # noqa: BLE001
             common.show_error(exc)
 
 
-def show_report(path: Path) -> None:
-    report = report_file(path)
-    if not report.is_file():
+def show_report(bench: Workbench, path: Path) -> None:
+    data = bench.question_report(path)
+    if data is None:
         return
-    data = json.loads(report.read_text(encoding="utf-8"))
     cells = st.columns(4)
     cells[0].metric("Kept", f"{data['kept']} of {data['requested']}")
     shares = data.get("shares", {})
@@ -112,13 +111,13 @@ def _next_name(path: Path) -> str:
         number += 1
 
 
-cfg = common.config()
+bench = common.session()
 st.title("Questions")
 st.caption("A test set from your own documents: an answer is picked in a chunk, the generator writes a question "
            "for it, and each question is checked. Review them here before scoring strategies on them.")
 job = job_panel.selected()
 if job is not None and job.kind == "generate-questions":
     job_panel.panel(job, chart=False)
-write_form(cfg)
+write_form(bench)
 st.divider()
-review(cfg)
+review(bench)

@@ -10,11 +10,10 @@ from pathlib import Path
 import streamlit as st
 
 from ui import charts, common, job_panel
-from workbench import api
 from workbench.config import shipped_config
-from workbench.evaluation.metrics import normalize_answer
-from workbench.experiments.report import paired_matrix
 from workbench.jobs import list_jobs, start_job
+from workbench.requests import CompareRequest
+from workbench.session import Workbench
 
 QA_METRICS = ("exact_match", "token_f1", "answer_contained")
 CLASSIFY_METRICS = ("accuracy", "macro_f1")
@@ -60,7 +59,7 @@ def experiment_results(folder: Path) -> None:
         for comparison in comparisons:
             if not comparison["significant"]:
                 st.markdown(f"- {common.as_markdown_text(comparison['verdict'])}")
-        st.dataframe(paired_matrix(comparisons), use_container_width=True)
+        st.dataframe(Workbench.paired_matrix(comparisons), use_container_width=True)
     for plot in ("quality.png", "cost.png"):
         if (folder / plot).is_file():
             st.image(str(folder / plot))
@@ -75,7 +74,7 @@ def experiment_results(folder: Path) -> None:
     table = []
     for position, first in enumerate(next(iter(items.values()), [])):
         predictions = {name: rows_[position]["prediction"] for name, rows_ in items.items() if position < len(rows_)}
-        if only_disagreements and len({normalize_answer(p) for p in predictions.values()}) < 2:
+        if only_disagreements and len({Workbench.normalize_answer(p) for p in predictions.values()}) < 2:
             continue
         reference = first["reference"]
         table.append({"item": first.get("question", first["id"]),
@@ -96,7 +95,7 @@ def start_experiment(cfg) -> None:
             try:
                 path = choice if upload is None else common.save_uploads([upload], cfg, common.unique_folder("experiment"))[0]
                 run_cfg = cfg.merged(path)
-                job = start_job(run_cfg, "compare", api.CompareRequest(smoke=smoke),
+                job = start_job(run_cfg, "compare", CompareRequest(smoke=smoke),
                                 title=f"experiment {run_cfg.experiment.name}{' (smoke)' if smoke else ''}")
                 job_panel.select(job)
                 st.rerun()
@@ -129,7 +128,7 @@ def qa_results(folder: Path) -> None:
     rows = []
     for position, first in enumerate(next(iter(items.values()), [])):
         answers = {name: rows_[position] for name, rows_ in items.items() if position < len(rows_)}
-        distinct = {normalize_answer(a["prediction"]) for a in answers.values()}
+        distinct = {Workbench.normalize_answer(a["prediction"]) for a in answers.values()}
         if only_disagreements and len(distinct) < 2:
             continue
         row = {"question": first["question"], "gold": " | ".join(first["reference"])}

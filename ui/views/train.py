@@ -6,26 +6,17 @@ this page re-attaches to it."""
 
 from __future__ import annotations
 
-import typing
-
 import streamlit as st
 
 from ui import charts, common, job_panel
-from workbench import api
-from workbench.config import ClassifierTrainingConfig, GeneratorTrainingConfig, RewardTrainingConfig
-from workbench.indexing import list_indexes
+from workbench.config import setting_choices
 from workbench.jobs import list_jobs, start_job
-from workbench.preference import PREFERENCE_METHODS
-from workbench.training.runs import RunDir, list_runs
+from workbench.requests import ClassifierRequest, GeneratorRequest, RewardRequest
+from workbench.session import PREFERENCE_METHODS, Workbench
 
 DATA_TYPES = {"generator": ("json", "jsonl"), "classifier": ("csv", "tsv"), "reward": ("json", "jsonl")}  # what the loaders read
-KINDS = {"generator": ("train-generator", GeneratorTrainingConfig), "classifier": ("train-classifier", ClassifierTrainingConfig),
-         "reward": ("train-reward", RewardTrainingConfig)}
-REQUESTS = {"generator": api.GeneratorRequest, "classifier": api.ClassifierRequest, "reward": api.RewardRequest}
-
-
-def methods(section: type) -> list[str]:
-    return list(typing.get_args(section.model_fields["method"].annotation))
+KINDS = {"generator": "train-generator", "classifier": "train-classifier", "reward": "train-reward"}
+REQUESTS = {"generator": GeneratorRequest, "classifier": ClassifierRequest, "reward": RewardRequest}
 
 
 def data_source(cfg, kind: str, demo: bool = True):
@@ -44,7 +35,7 @@ def data_source(cfg, kind: str, demo: bool = True):
     return [common.allowed_path(path, cfg)] if path.strip() else []
 
 
-def qa_options(cfg, indexes: list[str]) -> dict:
+def qa_options(bench: Workbench, indexes: list[str]) -> dict:
     """QA data: the context in the prompt, rewordings of each question, the test questions to keep out."""
     left, middle, right, last = st.columns(4)
     options = {"with_context": left.selectbox("Context in the prompt", ["none", "gold", "retrieved"],
@@ -54,7 +45,7 @@ def qa_options(cfg, indexes: list[str]) -> dict:
         options["index"] = middle.selectbox("Retrieve from", indexes)
     options["paraphrases"] = int(right.number_input("Paraphrases", min_value=0, value=0,
                                                     help="rewordings of each training question, written by the generator"))
-    tests = {p.name: p for p in sorted(api.questions_folder(cfg).glob("*.jsonl"))}
+    tests = {p.name: p for p in sorted(bench.questions_folder().glob("*.jsonl"))}
     held_out = last.selectbox("Keep out the questions of", ["nothing", *tests],
                               help="a test file: training pairs (and rewordings) that would leak one of its questions are dropped")
     if held_out != "nothing":
@@ -62,22 +53,23 @@ def qa_options(cfg, indexes: list[str]) -> dict:
     return options
 
 
-def start_form(cfg) -> None:
+def start_form(bench: Workbench) -> None:
+    cfg = bench.config
     st.subheader("Start a run")
     kind = st.radio("What to train", list(KINDS), horizontal=True)
-    job_kind, section_type = KINDS[kind]
-    choices = methods(section_type)
+    job_kind = KINDS[kind]
+    choices = list(setting_choices(f"training.{kind}.method"))
     method = st.selectbox("Method", choices, index=choices.index(getattr(cfg.training, kind).method))
     preference = kind == "reward" or method in PREFERENCE_METHODS
     loop_section = "preference" if kind == "generator" and preference else kind
     section = getattr(cfg.training, loop_section)
-    indexes = [i["name"] for i in list_indexes(cfg.index.root) if "error" not in i]
+    indexes = [i["name"] for i in bench.list_indexes() if "error" not in i]
     extra: dict = {}
     values: dict = {}
     from_index = False  # the data is an index's documents: no file to choose
     if kind == "generator":
         left, middle, right = st.columns(3)
-        generators = {r["name"]: str(r["path"]) for r in list_runs(cfg.training.output_root, kind="generator")}
+        generators = {r["name"]: str(r["path"]) for r in bench.list_runs(kind="generator")}
         base = left.selectbox("Start from", ["the base model", *generators],
                               help="a finished run, its adapter merged: documents first, then QA; instruction-tuned, "
                                    "then preferences (it is also the reference preference tuning stays near)")
@@ -86,7 +78,7 @@ def start_form(cfg) -> None:
             values["training.preference.beta"] = middle.number_input(
                 "Beta", min_value=1e-6, value=section.beta, format="%.3f", help="dpo: pull toward the reference; rloo: KL penalty")
             if method == "rloo":
-                rewards = {r["name"]: str(r["path"]) for r in list_runs(cfg.training.output_root, kind="reward")}
+                rewards = {r["name"]: str(r["path"]) for r in bench.list_runs(kind="reward")}
                 picked = right.selectbox("Reward model", list(rewards), help="train one first: What to train → reward")
                 values["training.preference.reward_run"] = rewards.get(picked)
         else:
@@ -95,7 +87,7 @@ def start_form(cfg) -> None:
             if extra["format"] == "documents":
                 extra["index"], from_index = right.selectbox("Documents of index", indexes), True
             elif extra["format"] == "qa":
-                extra.update(qa_options(cfg, indexes))
+                extra.update(qa_options(bench, indexes))
     elif kind == "classifier":
         left, right = st.columns(2)
         labels = left.selectbox("Labels", ["table columns", "folder", "metadata key"],
@@ -167,8 +159,8 @@ def jobs_section(cfg) -> None:
         summary_of(job.result["summary"])
 
 
-def past_runs(cfg) -> None:
-    runs = list_runs(cfg.training.output_root)
+def past_runs(bench: Workbench) -> None:
+    runs = bench.list_runs()
     if not runs:
         return
     st.subheader("Past runs")
@@ -181,12 +173,12 @@ def past_runs(cfg) -> None:
     names = st.multiselect("Overlay the curves of", [r["name"] for r in runs], default=[r["name"] for r in runs][:2])
     if names:
         paths = {r["name"]: r["path"] for r in runs}
-        curves = {n: (RunDir(paths[n]).curve(), RunDir(paths[n]).metrics()) for n in names}
+        curves = {n: (bench.open_run(paths[n]).curve(), bench.open_run(paths[n]).metrics()) for n in names}
         st.pyplot(charts.loss_curves(curves), clear_figure=True)
 
 
-cfg = common.config()
+bench = common.session()
 st.title("Train")
-start_form(cfg)
-jobs_section(cfg)
-past_runs(cfg)
+start_form(bench)
+jobs_section(bench.config)
+past_runs(bench)

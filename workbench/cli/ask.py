@@ -1,5 +1,5 @@
 """`wb ask` (one question, one or all strategies side by side) and `wb eval qa` (strategies scored on
-a QA file). Both only build strategies through `StrategyFactory` and print their `Answer`s."""
+a QA file). Both ask the session and print its `Answer`s."""
 
 from __future__ import annotations
 
@@ -7,24 +7,16 @@ import argparse
 import shutil
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from workbench import api
+from workbench.cli.main import setting_flag, with_settings
 from workbench.cli.output import add_json_flag, cli_progress, emit, table
-from workbench.cli.main import with_flags
-from workbench.config import Config
-from workbench.errors import WorkbenchError
-from workbench.evaluation.qa import QAScores
-from workbench.strategies import (
-    SELECTIONS,
-    STRATEGY_NAMES,
-    Answer,
-    Strategy,
-    StrategyFactory,
-    StrategyOptions,
-    StrategyOutcome,
-    parse_strategy_names,
-)
-from workbench.strategies.base import as_pair
+from workbench.errors import Failure, WorkbenchError
+from workbench.requests import StrategyOptions
+from workbench.session import STRATEGY_NAMES, Workbench
+
+if TYPE_CHECKING:
+    from workbench.strategies import Answer
 
 
 def register(cli) -> None:
@@ -54,58 +46,50 @@ def _add_strategy_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--adapter", action="append", default=[], metavar="PATH|NAME=PATH",
                    help="for the finetuned strategies: an adapter folder or a `wb train generator` run folder "
                         "(any method, full included; repeatable: one answer per adapter)")
-    p.add_argument("--k", type=int, metavar="N", help="chunks retrieved (default: config retrieval.k)")
-    p.add_argument("--shots", type=int, metavar="N", help="few-shot demonstrations (default: strategies.shots)")
-    p.add_argument("--shot-selection", choices=SELECTIONS,
-                   help="pick demonstrations at random (seeded) or by similarity to the question "
-                        "(default: strategies.shot_selection)")
+    setting_flag(p, "retrieval.k", metavar="N")
+    setting_flag(p, "strategies.shots", metavar="N")
+    setting_flag(p, "strategies.shot_selection")
     p.add_argument("--demonstrations", metavar="FILE", help="QA file of the few-shot demonstration pool")
-    p.add_argument("--model", metavar="NAME", help="generator (default: config models.generator)")
+    setting_flag(p, "models.generator", "--model", metavar="NAME")
     p.add_argument("--prompts", metavar="FILE", help="prompt templates merged over configs/prompts.yaml")
-    p.add_argument("--max-new-tokens", type=int, metavar="N", help="answer budget (default: config)")
+    setting_flag(p, "generation.max_new_tokens", metavar="N")
 
 
-def _settings(args: argparse.Namespace, config: Config) -> tuple[Config, StrategyOptions]:
-    """The config with the flags that are settings applied, and the options that are not."""
-    config = with_flags(config, args, {"retrieval.k": "k", "strategies.shots": "shots",
-                                       "strategies.shot_selection": "shot_selection", "models.generator": "model",
-                                       "generation.max_new_tokens": "max_new_tokens"})
-    return config, StrategyOptions(index=args.index, adapters=tuple(args.adapter), demonstrations=args.demonstrations,
+def _settings(args: argparse.Namespace, session: Workbench) -> tuple[Workbench, StrategyOptions]:
+    """The session with the flags that are settings applied, and the options that are not."""
+    session = with_settings(session, args)
+    return session, StrategyOptions(index=args.index, adapters=tuple(args.adapter), demonstrations=args.demonstrations,
                                    prompts=args.prompts)
 
 
-def _ask(args: argparse.Namespace, config: Config) -> None:
-    as_pair(args.question)  # an empty question is one error, not one per strategy
-    names = parse_strategy_names(args.strategy)
-    config, options = _settings(args, config)
-    if len(names) == 1 and not args.json:
-        strategies = StrategyFactory(config, options).build(names[0])
-        if len(strategies) == 1:
-            _stream_one(strategies[0], args.question)
-            return
+def _ask(args: argparse.Namespace, session: Workbench) -> None:
+    session, options = _settings(args, session)
+    if args.json:
+        outcomes = session.ask(args.question, args.strategy.split(","), options)
+        emit(args, [{"strategy": o.label, "error": o.error.describe()} if o.error else
+                    {"strategy": o.label, "answer": o.answers[0].to_dict()} for o in outcomes], lambda: None)
+        return
+    stream = session.ask(args.question, args.strategy.split(","), options, stream=True)
+    if len(stream.labels) == 1:  # one answer: printed as it is generated
+        _print_streaming(stream)
+        return
     # Several answers: a strategy that cannot be built or fails shows its error in its own column.
-    outcomes = api.ask(config, args.question, names, options)
-    data = [{"strategy": o.label, "error": _describe(o.error)} if o.error else
-            {"strategy": o.label, "answer": o.answers[0].to_dict()} for o in outcomes]
-    emit(args, data, lambda: print(side_by_side(outcomes, 0)))
+    print(side_by_side(stream.outcomes(), 0))
 
 
-def _describe(error: Exception) -> str:
-    """Our errors explain themselves; anything else also says what kind of failure it was."""
-    return str(error) if isinstance(error, WorkbenchError) else f"{type(error).__name__}: {error}"
-
-
-def _stream_one(strategy: Strategy, question: str) -> None:
-    """Print the answer as it is generated, then the cleaned answer and where it came from."""
-    for item in strategy.stream(question):
-        if isinstance(item, Answer):
-            print()
-            if item.text != item.raw_text.strip():
-                print(f"answer: {item.text}   ({', '.join(item.postprocessing)})")
-            for line in _details(item):
-                print(line)
-        else:
+def _print_streaming(stream) -> None:
+    """Print the one answer as it is generated, then the cleaned answer and where it came from."""
+    for _, item in stream:
+        if isinstance(item, Failure):
+            raise WorkbenchError(item.describe()) if item.kind is None else RuntimeError(item.describe())
+        if isinstance(item, str):
             print(item, end="", flush=True)
+            continue
+        print()
+        if item.text != item.raw_text.strip():
+            print(f"answer: {item.text}   ({', '.join(item.postprocessing)})")
+        for line in _details(item):
+            print(line)
 
 
 def _details(answer: Answer) -> list[str]:
@@ -120,7 +104,7 @@ def _details(answer: Answer) -> list[str]:
     return lines
 
 
-def side_by_side(outcomes: list[StrategyOutcome], question: int) -> str:
+def side_by_side(outcomes: list, question: int) -> str:
     """One column per strategy, each wrapped to fit the terminal: its answer to the `question`-th
     question with where it came from, or its error."""
     gap = 3
@@ -128,7 +112,7 @@ def side_by_side(outcomes: list[StrategyOutcome], question: int) -> str:
     columns = []
     for outcome in outcomes:
         if outcome.error:
-            body = [f"error: {_describe(outcome.error)}"]
+            body = [f"error: {outcome.error.describe()}"]
         else:
             answer = outcome.answers[question]
             body = [answer.text or "(empty)", ""] + _details(answer)
@@ -142,14 +126,13 @@ def side_by_side(outcomes: list[StrategyOutcome], question: int) -> str:
     return "\n".join(rows)
 
 
-def _eval_qa(args: argparse.Namespace, config: Config) -> None:
-    config, options = _settings(args, config)
-    scores, output = api.evaluate_qa(config, args.data, parse_strategy_names(args.strategies), options,
-                                     limit=args.limit, output=args.output,
-                                     progress=cli_progress(args))
+def _eval_qa(args: argparse.Namespace, session: Workbench) -> None:
+    session, options = _settings(args, session)
+    scores, output = session.evaluate(args.data, args.strategies.split(","), options, limit=args.limit,
+                                      output=args.output, progress=cli_progress(args))
 
     def render() -> None:
-        def interval(s: QAScores, metric: str) -> str:
+        def interval(s, metric: str) -> str:
             low, high = s.intervals[metric]
             return f"{getattr(s, metric):.3f} [{low:.2f}, {high:.2f}]"
 

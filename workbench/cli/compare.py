@@ -6,9 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
-from workbench import api
-from workbench.config import Config
 from workbench.cli.output import add_json_flag, cli_progress, emit
+from workbench.requests import CompareRequest
+from workbench.session import Workbench
 
 
 def register(cli) -> None:
@@ -21,8 +21,8 @@ def register(cli) -> None:
     p.set_defaults(handler=compare_command)
 
 
-def compare_command(args: argparse.Namespace, config: Config) -> int:
-    results, output = api.compare(config, api.CompareRequest(smoke=args.smoke, output=args.output), cli_progress(args))
+def compare_command(args: argparse.Namespace, session: Workbench) -> int:
+    results, output = session.compare(CompareRequest(smoke=args.smoke, output=args.output), cli_progress(args))
 
     def render() -> None:
         print((output / "summary.md").read_text(encoding="utf-8"))

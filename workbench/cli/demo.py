@@ -6,9 +6,8 @@ import argparse
 
 from workbench.cli.ask import side_by_side
 from workbench.cli.output import add_json_flag, cli_progress, emit
-from workbench.config import Config
 from workbench.cli.ui import serve
-from workbench.demo import DEMO_INDEX, DemoResult, demo_ui_overrides, prepare_demo, run_demo
+from workbench.session import DEMO_INDEX, Workbench, demo_ui_overrides
 
 
 def register(cli) -> None:
@@ -20,17 +19,17 @@ def register(cli) -> None:
     p.set_defaults(handler=demo_command)
 
 
-def demo_command(args: argparse.Namespace, config: Config) -> int | None:
+def demo_command(args: argparse.Namespace, session: Workbench) -> int | None:
     progress = cli_progress(args)
     if not args.headless:  # ready the demo index and adapter, then open the UI on them
-        prepared = prepare_demo(config, progress=progress)
+        prepared = session.prepare_demo(progress=progress)
         print(f"demo index '{DEMO_INDEX}' and adapter {prepared.adapter} are ready")
-        return serve(config, args.config, [*demo_ui_overrides(), *args.set])  # the user's --set wins
-    result = run_demo(config, progress=progress)
+        return serve(session.config, args.config, [*demo_ui_overrides(), *args.set])  # the user's --set wins
+    result = session.run_demo(progress=progress)
     emit(args, _as_dict(result), lambda: _print(result))
 
 
-def _print(result: DemoResult) -> None:
+def _print(result) -> None:
     update = result.index.last_update
     print(f"\nindex '{DEMO_INDEX}': {update.chunks_total} chunks of {len(result.index.document_ids())} paragraphs "
           f"from six SQuAD v1.1 articles (CC BY-SA 4.0); {update.chunks_embedded} embedded now, "
@@ -45,13 +44,13 @@ def _print(result: DemoResult) -> None:
     print("Or in the browser: make demo (or wb ui)")
 
 
-def _as_dict(result: DemoResult) -> dict:
+def _as_dict(result) -> dict:
     return {
         "index": result.index.info(),
         "adapter": str(result.adapter),
         "adapter_trained": result.adapter_trained,
         "questions": [{"id": q.id, "question": q.question, "answers": list(q.answers),
-                       "answers_by_strategy": {o.label: (o.answers[i].to_dict() if not o.error else {"error": str(o.error)})
+                       "answers_by_strategy": {o.label: (o.answers[i].to_dict() if not o.error else {"error": o.error.describe()})
                                                for o in result.outcomes}}
                       for i, q in enumerate(result.questions)],
     }

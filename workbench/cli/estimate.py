@@ -6,48 +6,25 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from workbench import api
-from workbench.cli.main import with_flags
+from workbench.cli.main import setting_flag, with_settings
 from workbench.cli.output import add_json_flag, cli_progress, emit, human_size, table
-from workbench.config import Config
-from workbench.estimate import DEVICE_NAMES, METHOD_NAMES
-
-FLAGS = {
-    "estimate.model": "model", "estimate.method": "method", "estimate.objective": "objective",
-    "estimate.device": "device", "estimate.dtype": "dtype", "estimate.completion_tokens": "completion_tokens",
-    "estimate.dataset_tokens": "dataset_tokens", "estimate.utilisation": "utilisation",
-    "estimate.price_per_hour": "price_per_hour", "estimate.queries_per_day": "queries_per_day",
-    "estimate.updates_per_month": "updates_per_month", "estimate.horizon_days": "horizon_days",
-    "training.generator.max_length": "seq_len", "training.generator.batch_size": "batch_size",
-    "training.generator.epochs": "epochs", "training.generator.gradient_checkpointing": "gradient_checkpointing",
-    "training.lora.r": "lora_r", "training.lora.target_modules": "lora_targets",
-}
-
+from workbench.requests import EstimateRequest
+from workbench.session import EstimateReport, Workbench
 
 def register(cli) -> None:
     p = cli.command("estimate", help="memory, time and cost of finetuning or serving a model, before spending "
                                      "compute; --pilot measures real steps beside the estimate")
-    p.add_argument("--model", help="a shipped architecture (smollm2-135m ... llama-3-8b, see --list), the embedded "
-                                   "generator, a model folder, a config.json, a cached HF id (default: models.generator)")
-    p.add_argument("--method", choices=METHOD_NAMES, help="what trains (default: training.generator.method)")
-    p.add_argument("--objective", choices=("sft", "dpo"), help="default: estimate.objective")
-    p.add_argument("--device", choices=DEVICE_NAMES, help="where it runs (default: estimate.device)")
-    p.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), help="default: estimate.dtype")
-    p.add_argument("--seq-len", type=int, help="tokens per sequence (default: training.generator.max_length)")
-    p.add_argument("--batch-size", type=int, help="default: training.generator.batch_size")
-    p.add_argument("--epochs", type=int, help="default: training.generator.epochs")
-    p.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction,
-                   help="default: training.generator.gradient_checkpointing")
-    p.add_argument("--lora-r", type=int, help="LoRA rank (default: training.lora.r)")
-    p.add_argument("--lora-targets", type=lambda text: text.split(","), metavar="NAME,NAME",
-                   help="LoRA target modules, comma-separated (default: training.lora.target_modules)")
-    p.add_argument("--completion-tokens", type=int, help="tokens of each sequence the loss learns (default: all)")
-    p.add_argument("--dataset-tokens", type=int, help="training tokens per epoch (default: estimate.dataset_tokens)")
-    p.add_argument("--utilisation", type=float, help="share of peak FLOP/s reached (default: the device's)")
-    p.add_argument("--price-per-hour", type=float, help="USD (default: the device's list price)")
-    p.add_argument("--queries-per-day", type=float, help="advisor (default: estimate.queries_per_day)")
-    p.add_argument("--updates-per-month", type=float, help="advisor (default: estimate.updates_per_month)")
-    p.add_argument("--horizon-days", type=int, help="advisor (default: estimate.horizon_days)")
+    for key in ("estimate.model", "estimate.method", "estimate.objective", "estimate.device", "estimate.dtype"):
+        setting_flag(p, key)
+    setting_flag(p, "training.generator.max_length", "--seq-len", help="tokens per sequence (default: training.generator.max_length)")
+    for key in ("training.generator.batch_size", "training.generator.epochs", "training.generator.gradient_checkpointing"):
+        setting_flag(p, key)
+    setting_flag(p, "training.lora.r", "--lora-r", help="LoRA rank (default: training.lora.r)")
+    setting_flag(p, "training.lora.target_modules", "--lora-targets", metavar="NAME,NAME",
+                 help="LoRA target modules, comma-separated (default: training.lora.target_modules)")
+    for key in ("completion_tokens", "dataset_tokens", "utilisation", "price_per_hour", "queries_per_day",
+                "updates_per_month", "horizon_days"):
+        setting_flag(p, f"estimate.{key}")
     p.add_argument("--pilot", type=int, default=0, metavar="N",
                    help="also run N real training steps here and print the measurement beside the estimate")
     p.add_argument("--index", help="an index: its chunks set RAG's prompt length and re-embedding cost")
@@ -58,17 +35,17 @@ def register(cli) -> None:
     p.set_defaults(handler=estimate_command)
 
 
-def estimate_command(args: argparse.Namespace, config: Config) -> int:
+def estimate_command(args: argparse.Namespace, session: Workbench) -> int:
     if args.list:
-        return _list()
-    config = with_flags(config, args, FLAGS)
-    request = api.EstimateRequest(pilot=args.pilot, index=args.index, experiment=args.experiment, output=args.output)
-    report = api.estimate(config, request, cli_progress(args))
+        return _list(session)
+    session = with_settings(session, args)
+    request = EstimateRequest(pilot=args.pilot, index=args.index, experiment=args.experiment, output=args.output)
+    report = session.estimate(request, cli_progress(args))
     emit(args, report.as_dict(), lambda: print(render(report)))
     return 0
 
 
-def render(report: api.EstimateReport) -> str:
+def render(report: EstimateReport) -> str:
     """The estimate for people: parameters, memory by part, time, serving, the pilot and the advice."""
     e, s = report.estimate, report.estimate.setting
     p = e.parameters
@@ -109,13 +86,11 @@ def _figure(name: str, value: float) -> str:
     return human_size(int(value)) if "memory" in name else f"{value:.3f}"
 
 
-def _list() -> int:
-    from workbench.estimate.architecture import shipped_architectures
-    from workbench.estimate.devices import GPUS
-
-    print("architectures: " + ", ".join(shipped_architectures()))
+def _list(session: Workbench) -> int:
+    architectures, gpus = session.estimate_catalog()
+    print("architectures: " + ", ".join(architectures))
     print(table([(d.name, human_size(int(d.memory_bytes)), f"{d.peak_flops / 1e12:.0f}", f"{d.bandwidth / 1e9:.0f}",
-                  f"{d.price_per_hour:.2f}") for d in GPUS.values()],
+                  f"{d.price_per_hour:.2f}") for d in gpus],
                 ("device", "memory", "peak TFLOP/s", "GB/s", "USD/h")))
     print("cpu: this machine, measured by a matmul and a copy probe")
     return 0

@@ -6,15 +6,11 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from workbench import api
+from workbench.cli.main import setting_flag, with_settings
 from workbench.cli.output import add_json_flag, cli_progress, emit, human_size, table
-from workbench.cli.main import with_flags
-from workbench.config import Config
-from workbench.corpus import load_qa
 from workbench.errors import WorkbenchError
-from workbench.indexing import UpdateSummary, evaluate_retrieval, list_indexes, open_index, storage
-from workbench.indexing.chunking import SPLITTERS
-from workbench.indexing.store import KINDS
+from workbench.requests import IndexRequest
+from workbench.session import Workbench
 
 
 def register(cli) -> None:
@@ -23,10 +19,10 @@ def register(cli) -> None:
     p.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders to index")
     p.add_argument("--demo", action="store_true", help="index the bundled demo corpus (six SQuAD articles)")
     _add_loader_flags(p)
-    p.add_argument("--splitter", choices=SPLITTERS, help="chunking: recursive (characters), token, markdown")
-    p.add_argument("--chunk-size", type=_positive, metavar="N", help="characters, or embedder tokens with --splitter token")
-    p.add_argument("--chunk-overlap", type=_non_negative, metavar="N")
-    p.add_argument("--type", choices=KINDS, help="FAISS index: flat (exact), hnsw or ivf (approximate)")
+    setting_flag(p, "chunking.splitter")
+    setting_flag(p, "chunking.chunk_size", metavar="N")
+    setting_flag(p, "chunking.chunk_overlap", metavar="N")
+    setting_flag(p, "index.type", help="FAISS index: flat (exact), hnsw or ivf (approximate) (default: index.type)")
     add_json_flag(p)
     p.set_defaults(handler=run_build)
 
@@ -78,16 +74,9 @@ def _positive(text: str) -> int:
     return value
 
 
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected zero or a positive number, got {text}")
-    return value
-
-
 def _add_loader_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--text-field", metavar="F", help="text field of JSON/JSONL records (default: data.text_field)")
-    p.add_argument("--text-column", metavar="C", help="text column of CSV/TSV tables (default: data.text_column)")
+    setting_flag(p, "data.text_field", metavar="F")
+    setting_flag(p, "data.text_column", metavar="C")
 
 
 def _add_hybrid_flag(p: argparse.ArgumentParser) -> None:
@@ -95,26 +84,25 @@ def _add_hybrid_flag(p: argparse.ArgumentParser) -> None:
                    help="fuse BM25 keyword ranking with dense ranking (default: the index's retrieval.hybrid)")
 
 
-def run_build(args, config: Config) -> None:
+def run_build(args, session: Workbench) -> None:
     if args.demo == bool(args.paths):
         raise WorkbenchError("give either PATH... or --demo")
-    index = api.build_index(_with_flags(config, args), api.IndexRequest(name=args.name, paths=args.paths, demo=args.demo),
-                            progress=cli_progress(args))
+    index = with_settings(session, args).index(IndexRequest(name=args.name, paths=args.paths, demo=args.demo),
+                                             progress=cli_progress(args))
     _report(args, index.name, index.last_update, index.path)
 
 
-def run_add(args, config: Config) -> None:
-    summary = api.add_documents(_with_flags(config, args), args.name, args.paths,
-                                progress=cli_progress(args))
-    _report(args, args.name, summary, storage.index_path(config.index.root, args.name))
+def run_add(args, session: Workbench) -> None:
+    summary = with_settings(session, args).add_documents(args.name, args.paths, progress=cli_progress(args))
+    _report(args, args.name, summary, session.index_path(args.name))
 
 
-def run_remove(args, config: Config) -> None:
-    summary = api.remove_document(config, args.name, args.doc_id)
-    _report(args, args.name, summary, storage.index_path(config.index.root, args.name))
+def run_remove(args, session: Workbench) -> None:
+    summary = session.remove_document(args.name, args.doc_id)
+    _report(args, args.name, summary, session.index_path(args.name))
 
 
-def _report(args, name: str, summary: UpdateSummary, path: Path) -> None:
+def _report(args, name: str, summary, path: Path) -> None:
     def render() -> None:
         print(f"index '{name}': {summary.added} added, {summary.replaced} replaced, {summary.skipped} unchanged, "
               f"{summary.removed} removed; {summary.chunks_embedded} chunks embedded, {summary.chunks_total} in "
@@ -127,8 +115,8 @@ def _report(args, name: str, summary: UpdateSummary, path: Path) -> None:
     emit(args, {"index": name, "path": path, **dataclasses.asdict(summary)}, render)
 
 
-def run_info(args, config: Config) -> None:
-    index = open_index(args.name, config.index.root)
+def run_info(args, session: Workbench) -> None:
+    index = session.open_index(args.name)
     info = index.info() | {"document_ids": index.document_ids()}
 
     def render() -> None:
@@ -145,12 +133,12 @@ def run_info(args, config: Config) -> None:
     emit(args, info, render)
 
 
-def run_list(args, config: Config) -> None:
-    indexes = list_indexes(config.index.root)
+def run_list(args, session: Workbench) -> None:
+    indexes = session.list_indexes()
 
     def render() -> None:
         if not indexes:
-            print(f"no indexes in {config.index.root} (build one with `wb index build NAME PATH...`)")
+            print(f"no indexes in {session.config.index.root} (build one with `wb index build NAME PATH...`)")
             return
         rows = [(i["name"], i.get("documents", "-"), i.get("chunks", "-"), i.get("embedder", "-"), i.get("type", "-"),
                  human_size(i["size_bytes"]) if "size_bytes" in i else "-", i.get("updated_at", i.get("error", "")))
@@ -160,8 +148,8 @@ def run_list(args, config: Config) -> None:
     emit(args, indexes, render)
 
 
-def run_search(args, config: Config) -> None:
-    hits = api.search(config, args.name, args.query, k=args.k, filters=_parse_filters(args.filter), hybrid=args.hybrid)
+def run_search(args, session: Workbench) -> None:
+    hits = session.search(args.name, args.query, k=args.k, filters=_parse_filters(args.filter), hybrid=args.hybrid)
 
     def render() -> None:
         if not hits:
@@ -174,33 +162,25 @@ def run_search(args, config: Config) -> None:
     emit(args, hits, render)
 
 
-def run_eval(args, config: Config) -> None:
-    index = open_index(args.index, config.index.root)
+def run_eval(args, session: Workbench) -> None:
     try:
         ks = sorted({int(k) for k in args.k.split(",") if k.strip()})
     except ValueError:
         raise WorkbenchError(f"--k {args.k}: expected numbers separated by commas, e.g. 1,5,10") from None
     if not ks or ks[0] < 1:
         raise WorkbenchError(f"--k {args.k}: cut-offs must be positive")
-    hybrid = config.retrieval.hybrid if args.hybrid is None else args.hybrid
-    scores = evaluate_retrieval(index, load_qa(args.data), ks, hybrid=hybrid)
-    result = {"index": index.name, "data": str(args.data), "hybrid": hybrid, **scores}
+    scores = session.evaluate_retrieval(args.index, args.data, ks, args.hybrid)
+    hybrid = scores.pop("hybrid")
+    result = {"index": args.index, "data": str(args.data), "hybrid": hybrid, **scores}
 
     def render() -> None:
-        print(f"index '{index.name}' on {args.data}: {scores['questions']} questions"
+        print(f"index '{args.index}' on {args.data}: {scores['questions']} questions"
               + (f" ({scores['without_context']} without a context, left out)" if scores["without_context"] else "")
               + (", hybrid" if hybrid else ", dense"))
         metrics = [key for key in scores if "@" in key or key == "mrr"]
         print(table([[f"{scores[m]:.3f}" for m in metrics]], metrics))
 
     emit(args, result, render)
-
-
-def _with_flags(config: Config, args) -> Config:
-    """The config with the command line's chunking, index and loader flags set (they win over files)."""
-    return with_flags(config, args, {"chunking.splitter": "splitter", "chunking.chunk_size": "chunk_size",
-                                     "chunking.chunk_overlap": "chunk_overlap", "index.type": "type",
-                                     "data.text_field": "text_field", "data.text_column": "text_column"})
 
 
 def _parse_filters(items: list[str]) -> dict[str, list[str]]:

@@ -1,6 +1,6 @@
-"""`wb`: a thin command line over the Python API. Each sub-package's commands live in their own
-module here and register themselves through `Commands`; every leaf command takes `--config` and
-`--set section.key=value`, and a handler `handler(args, config) -> int | None`."""
+"""`wb`: a thin command line over the session (`workbench.session.Workbench`). Each sub-package's commands
+live in their own module here and register themselves through `Commands`; every leaf command takes
+`--config` and `--set section.key=value`, and a handler `handler(args, session) -> int | None`."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
-from workbench.config import Config, load_config, workbench_home
+from workbench.config import load_config, setting_descriptions, setting_field, workbench_home
 from workbench.errors import WorkbenchError
+from workbench.session import Workbench
 
 GROUPS = {
     "models": "prepare and list the models (embedded defaults, Hugging Face ids, local folders)",
@@ -44,13 +47,38 @@ class Commands:
         return self._groups[group].add_parser(name, help=help, description=help, parents=[self._common])
 
 
-def with_flags(config: Config, args: argparse.Namespace, keys: dict[str, str]) -> Config:
-    """The config with the flags that were given set: `keys` maps a config key to its flag's argparse
-    name (`{"training.generator.epochs": "epochs"}`); a flag left out keeps the config's value, and a
-    bad value is an error naming the flag."""
-    values = {key: getattr(args, name, None) for key, name in keys.items()}
-    return config.updated({key: value for key, value in values.items() if value is not None},
-                          {key: "--" + name.replace("_", "-") for key, name in keys.items()})
+def setting_flag(parser: argparse.ArgumentParser, key: str, *names: str, **options: Any) -> None:
+    """Add a flag that sets config key `key` for this command. Its type, choices and help come from the
+    setting itself (its field in workbench.config, its comment in configs/default.yaml), so no flag
+    declares a setting again; `names` default to --<the key's last part>. A `{section}` in the key is
+    filled by the command (`with_settings`), e.g. the loop flags of `wb train`."""
+    example = key.format(section="generator")
+    field, described = setting_field(example), setting_descriptions().get(example, "")
+    annotation = field.annotation
+    if get_origin(annotation) in (Union, UnionType):  # X | None: a flag sets an X
+        annotation = next(arg for arg in get_args(annotation) if arg is not type(None))
+    if annotation is bool:
+        options.setdefault("action", argparse.BooleanOptionalAction)
+    elif get_origin(annotation) is Literal:
+        options.setdefault("choices", get_args(annotation))
+    elif get_origin(annotation) is list:
+        options.setdefault("type", lambda text: [part.strip() for part in text.split(",") if part.strip()])
+        options.setdefault("metavar", "A,B,...")
+    elif annotation in (int, float):
+        options.setdefault("type", annotation)
+    where = key.replace("{section}", "*")
+    options.setdefault("help", f"{described} (default: {where})" if described else f"default: {where}")
+    flag = parser.add_argument(*(names or ("--" + key.rsplit(".", 1)[1].replace("_", "-"),)), **options)
+    parser.set_defaults(settings={**(parser.get_default("settings") or {}), flag.dest: key})
+
+
+def with_settings(session: Workbench, args: argparse.Namespace, **fill: str) -> Workbench:
+    """The session with the settings whose flags were given (`setting_flag`); a flag left out keeps the
+    config's value, and a bad value is an error naming the flag. `fill` completes keys like
+    "training.{section}.epochs"."""
+    keys = {dest: key.format(**fill) for dest, key in (getattr(args, "settings", None) or {}).items()}
+    values = {key: getattr(args, dest) for dest, key in keys.items() if getattr(args, dest, None) is not None}
+    return session.updated(values, {key: "--" + dest.replace("_", "-") for dest, key in keys.items()})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,8 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     line too, with the traceback in a log file to attach to a bug report."""
     args = build_parser().parse_args(argv)
     try:
-        config = load_config(args.config, args.set)
-        return args.handler(args, config) or 0
+        return args.handler(args, Workbench(load_config(args.config, args.set))) or 0
     except WorkbenchError as exc:
         print(f"wb: error: {exc}", file=sys.stderr)
         return 2

@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 
 from workbench.cli.output import add_json_flag, emit, human_size, table
-from workbench.errors import WorkbenchError
-from workbench.models import EMBEDDED_GENERATORS, list_models, prepare_generator
+from workbench.session import EMBEDDED_GENERATORS, Workbench
 
 
 def register(cli) -> None:
@@ -21,20 +20,16 @@ def register(cli) -> None:
     p.set_defaults(handler=run_list)
 
 
-def run_prepare(args, config) -> None:
-    name = args.name or config.models.generator
-    if name not in EMBEDDED_GENERATORS:
-        raise WorkbenchError(f"models.generator is '{name}', not an embedded generator: it needs no preparing "
-                             f"(name one of {', '.join(EMBEDDED_GENERATORS)})")
+def run_prepare(args, session: Workbench) -> None:
     started = time.perf_counter()
-    path = prepare_generator(name, force=args.force)
+    path = session.prepare_model(args.name, force=args.force)
     seconds = time.perf_counter() - started
     emit(args, {"path": path, "seconds": round(seconds, 3)},
          lambda: print(f"generator ready in {seconds:.1f} s: {path}"))
 
 
-def run_list(args, config) -> None:
-    models = list_models()
+def run_list(args, session: Workbench) -> None:
+    models = session.list_models()
 
     def render() -> None:
         rows = [(m.name, m.kind, "yes" if m.ready else f"no (run `wb models prepare {m.name}`)",

@@ -6,7 +6,8 @@ import argparse
 from dataclasses import asdict
 from pathlib import Path
 
-from workbench import api
+from workbench.requests import QuestionsRequest
+from workbench.session import Workbench
 from workbench.cli.output import add_json_flag, cli_progress, emit, table
 
 
@@ -39,10 +40,10 @@ def register(cli) -> None:
     p.set_defaults(handler=run_split)
 
 
-def run_generate(args: argparse.Namespace, config) -> None:
-    request = api.QuestionsRequest(index=args.index, output=args.output, n=args.n, model=args.model, seed=args.seed,
+def run_generate(args: argparse.Namespace, session: Workbench) -> None:
+    request = QuestionsRequest(index=args.index, output=args.output, n=args.n, model=args.model, seed=args.seed,
                                    closed_book=args.closed_book, roundtrip=args.roundtrip)
-    records, report = api.generate_questions(config, request, progress=cli_progress(args))
+    records, report = session.questions(request, progress=cli_progress(args))
 
     def render() -> None:
         print(f"{report.kept} of {report.requested} questions written to {args.output} by {report.model} "
@@ -57,8 +58,8 @@ def run_generate(args: argparse.Namespace, config) -> None:
     emit(args, {"output": str(args.output), **asdict(report)}, render)
 
 
-def run_review(args: argparse.Namespace, config) -> None:
-    items = api.read_questions(args.file)
+def run_review(args: argparse.Namespace, session: Workbench) -> None:
+    items = session.read_questions(args.file)
 
     def render() -> None:
         rows = [[item.id, item.question, item.answers[0], item.doc_id, item.answer_kind,
@@ -70,8 +71,8 @@ def run_review(args: argparse.Namespace, config) -> None:
     emit(args, [item.model_dump(mode="json") for item in items], render)
 
 
-def run_split(args: argparse.Namespace, config) -> None:
-    train, test = api.split_questions(config, args.file, args.test_share, args.by, args.seed)
+def run_split(args: argparse.Namespace, session: Workbench) -> None:
+    train, test = session.split_questions(args.file, args.test_share, args.by, args.seed)
     emit(args, {"train": str(train[0]), "train_questions": train[1], "test": str(test[0]), "test_questions": test[1]},
          lambda: print(f"{train[1]} training questions in {train[0]}; {test[1]} test questions in {test[0]}"))
 

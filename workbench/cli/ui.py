@@ -10,21 +10,22 @@ import subprocess
 import sys
 from pathlib import Path
 
-from workbench.cli.main import with_flags
+from workbench.cli.main import setting_flag, with_settings
 from workbench.config import CONFIG_ENV, OVERRIDES_ENV, Config
 from workbench.errors import WorkbenchError
+from workbench.session import Workbench
 
 
 def register(cli) -> None:
     p = cli.command("ui", help="serve the browser UI: compare strategies, build indexes, train, read results")
-    p.add_argument("--host", help="address to listen on (default: ui.host, 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, help="port (default: ui.port)")
+    setting_flag(p, "ui.host")
+    setting_flag(p, "ui.port")
     p.set_defaults(handler=ui_command)
 
 
-def ui_command(args: argparse.Namespace, config: Config) -> int:
-    config = with_flags(config, args, {"ui.host": "host", "ui.port": "port"})
-    return serve(config, args.config, args.set)
+def ui_command(args: argparse.Namespace, session: Workbench) -> int:
+    session = with_settings(session, args)
+    return serve(session.config, args.config, args.set)
 
 
 def app_path() -> Path:

@@ -23,6 +23,7 @@ from torch import nn
 from workbench.errors import WorkbenchError
 from workbench.models import GEMMA3, SMOLLM2
 from workbench.models.bottleneck import transformer_blocks
+from workbench.training.methods import generator_methods
 
 ARCHITECTURES_DIR = Path(__file__).parent / "architectures"
 # The embedded generators' architectures ship here: an estimate needs no conversion of their GGUF files.
@@ -110,13 +111,10 @@ class Method:
 
 
 METHODS: dict[str, Method] = {
-    "full": Method(_generator_method, as_generator_method="full"),
-    "lora": Method(_generator_method, as_generator_method="lora"),
+    # every supervised method of the generator trainer (workbench.training.methods), applied as it trains
+    **{entry.name: Method(_generator_method, as_generator_method=entry.name)
+       for entry in generator_methods() if entry.objective == "supervised"},
     "qlora": Method(_generator_method, quantized=True, as_generator_method="lora"),
-    "prompt-tuning": Method(_generator_method, as_generator_method="prompt-tuning"),
-    "prefix-tuning": Method(_generator_method, as_generator_method="prefix-tuning"),
-    "ia3": Method(_generator_method, as_generator_method="ia3"),
-    "adapter": Method(_generator_method, as_generator_method="adapter"),
     "head": Method(_output_layer),
     "last-n": Method(_last_blocks),
     "none": Method(_nothing, trains=False),  # RAG only: nothing trains, the estimate is about serving

@@ -5,8 +5,12 @@ padded to exactly `training.generator.max_length` tokens with `estimate.completi
 learned, so the measured step is the step the estimate describes. Step time is the median between
 consecutive steps (the first, which warms up, is left out); memory is the peak above what the process
 held before the model loaded: resident memory (RSS) on a CPU, `torch.cuda.max_memory_allocated` on CUDA.
+On Linux the RSS peak is the kernel's own (VmHWM, reset when the pilot starts), exact however short the
+peak; elsewhere it is sampled every 50 ms by the trainer and can miss a short one.
 On a CPU, RSS also holds freed memory glibc keeps in a fragmented heap unless the process started with
-`MALLOC_MMAP_THRESHOLD_=1048576` (docs/estimate.md); the result says which.
+`MALLOC_MMAP_THRESHOLD_=1048576` (docs/estimate.md); the result says which, and so does the memory row
+of the comparison: such a figure is no measure of the estimate (0.68 for a setting where the live tensors
+give 0.95, bench/results/estimate.md).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ FILLER = " the"  # one token in SmolLM2's, Llama's and Qwen's vocabularies
 # Set in the environment of a CPU pilot, glibc maps every allocation of 1 MiB or more on its own and
 # returns it when freed: RSS then follows the live tensors, which is what the estimate counts.
 TENSORS_ONLY = "MALLOC_MMAP_THRESHOLD_"
+PROC_STATUS, CLEAR_REFS = Path("/proc/self/status"), Path("/proc/self/clear_refs")
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,7 @@ def run_pilot(setting: Setting, steps: int, progress: ProgressCallback | None = 
             progress(update)
 
     device = resolve_device(options.loop.device)
+    exact = _reset_peak_rss()
     baseline = psutil.Process().memory_info().rss
     with tempfile.TemporaryDirectory(prefix="wb-pilot-") as folder:
         run = train_generator(examples, options, Path(folder) / "run", eval_examples=examples[:1],
@@ -76,23 +82,44 @@ def run_pilot(setting: Setting, steps: int, progress: ProgressCallback | None = 
     if device.type == "cuda":
         peak, source, name = summary["peak_cuda_bytes"], "cuda", torch.cuda.get_device_name(device)
     else:
-        peak, source, name = summary["peak_rss_bytes"] - baseline, "rss", "cpu"
+        peak_rss = max(_peak_rss() or 0, summary["peak_rss_bytes"]) if exact else summary["peak_rss_bytes"]
+        peak, source, name = peak_rss - baseline, "rss", "cpu"
     seconds = statistics.median(b - a for a, b in zip(step_times, step_times[1:]))
     heap_kept = source == "rss" and TENSORS_ONLY not in os.environ
     return Pilot(summary["steps"], seconds, peak, source, name, labelled, heap_kept)
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the kernel's record of this process's peak RSS to the RSS now (Linux 4.0+); False where it cannot."""
+    try:
+        CLEAR_REFS.write_text("5")
+    except OSError:
+        return False
+    return _peak_rss() is not None
+
+
+def _peak_rss() -> int | None:
+    """The process's peak RSS since the last reset, in bytes, as the kernel counted it (VmHWM)."""
+    try:
+        for line in PROC_STATUS.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def _examples(setting: Setting, model: str, steps: int) -> tuple[list, int]:
     """Enough prompt–completion pairs for `steps` batches, each as long as the window with
     `completion_tokens` learned: the prompt fills what the completion and the chat template leave.
     Returns them and the number of tokens each has learned."""
-    from transformers import AutoTokenizer
-
+    from workbench.models.prompt_format import load_tokenizer
     from workbench.models.registry import resolve
     from workbench.training.data import IGNORE_INDEX, tokenize_completions
     from workbench.training.examples import PromptCompletion, chat_messages
 
-    tokenizer = AutoTokenizer.from_pretrained(resolve(model, "generator"))
+    # the tokenizer as the trainer loads it: a base model (Gemma 3) is prompted in the completion format
+    tokenizer = load_tokenizer(resolve(model, "generator"), model)
     completion = FILLER.strip() + FILLER * (setting.completion_tokens - 2)  # the end of turn is learned too
 
     def example(prompt_tokens: int) -> PromptCompletion:
@@ -112,7 +139,7 @@ class Comparison:
     figure: str
     estimated: float
     measured: float
-    how: str  # "measured" here, or "extrapolated" to another device by the FLOP ratio
+    how: str  # "measured" here, "extrapolated" to another device by the FLOP ratio, or "measured with glibc's heap"
 
     @property
     def ratio(self) -> float:
@@ -132,7 +159,8 @@ def compare_with_pilot(setting: Setting, pilot: Pilot) -> list[Comparison]:
     here = estimate(dataclasses.replace(setting, device=ran_on.name, dtype="float32", utilisation=utilisation,
                                         completion_tokens=pilot.labelled_tokens))
     rows = [Comparison("seconds per step", here.seconds_per_step, pilot.seconds_per_step, "measured"),
-            Comparison("peak memory (bytes)", here.peak_memory, pilot.peak_memory, "measured")]
+            Comparison("peak memory (bytes)", here.peak_memory, pilot.peak_memory,
+                       "measured with glibc's heap" if pilot.heap_kept else "measured")]
     if ran_on.name != setting.device:
         target = get_device(setting.device)
         scale = (ran_on.peak_flops * utilisation) / (target.peak_flops * setting.utilisation)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.config import Config
+from workbench.config.experiment import DataSpec, ExperimentSpec
 from workbench.corpus import (
     DatasetError,
     Document,
@@ -27,7 +28,6 @@ from workbench.corpus import (
     read_records,
 )
 from workbench.errors import WorkbenchError
-from workbench.experiments.spec import DataSpec, ExperimentSpec
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,13 @@ import yaml
 
 from workbench.evaluation.evaluator import TASKS, summarize
 from workbench.evaluation.statistics import PairedComparison, compare_pairs
-from workbench.ondisk import write_atomic, write_json
+from workbench.experiments.outputs import SUMMARY, Summary
+from workbench.figures import figure_png
+from workbench.ondisk import conform, write_atomic, write_json
 
 if TYPE_CHECKING:
-    from workbench.experiments.runner import VariantResult, Workspace
+    from workbench.experiments.runner import VariantResult
+    from workbench.experiments.workspace import Workspace
 
 PACKAGES = ("workbench", "torch", "transformers", "peft", "sentence-transformers", "faiss-cpu", "scikit-learn",
             "rouge-score", "sacrebleu", "numpy", "scipy")
@@ -56,7 +59,7 @@ def summary_rows(work: Workspace, results: list[VariantResult]) -> list[dict]:
         if work.leaks and clean:
             row[f"{TASKS[task].primary}_leak_free"] = summarize(task, clean)[TASKS[task].primary].value
         row.update(result.costs)
-        row["error"] = result.error
+        row["error"] = result.error.describe() if result.error else None
         rows.append(row)
     return rows
 
@@ -71,10 +74,11 @@ def write_report(work: Workspace, results: list[VariantResult]) -> None:
     output, metric = work.output, TASKS[work.spec.task].primary
     rows = summary_rows(work, results)
     pairs = comparisons(work, results)
-    write_json(output / "summary.json", {
-        "experiment": work.spec.name, "task": work.spec.task, "primary_metric": metric,
-        "items": {"train": len(work.data.train), "test": len(work.data.test)},
-        "leaks": work.leaks, "strategies": rows, "comparisons": [p.to_dict() for p in pairs]})
+    summary = {"experiment": work.spec.name, "task": work.spec.task, "primary_metric": metric,
+               "items": {"train": len(work.data.train), "test": len(work.data.test)},
+               "leaks": work.leaks, "strategies": rows, "comparisons": [p.to_dict() for p in pairs]}
+    conform(Summary, summary)  # what the pages and `wb estimate --experiment` will expect of it
+    write_json(output / SUMMARY, summary)
     write_atomic(output / "summary.csv", _csv(rows))
     write_atomic(output / "comparisons.csv", _csv([p.to_dict() | {"difference": p.difference.value,
                                                                    "low": p.difference.low, "high": p.difference.high}
@@ -166,12 +170,6 @@ def paired_matrix(comparisons: list[dict]) -> dict[str, dict[str, str]]:
         matrix.setdefault(c["a"], {})[c["b"]] = f"{d:+.3f}{mark}"
         matrix.setdefault(c["b"], {})[c["a"]] = f"{-d:+.3f}{mark}"
     return matrix
-
-
-def figure_png(figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    return buffer.getvalue()
 
 
 def quality_plot(results: list[VariantResult], metric: str) -> bytes:

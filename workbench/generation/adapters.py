@@ -14,9 +14,10 @@ so only one of those types can be loaded per model object (`AdapterSet.load` rai
 (config `models.extra_copies_mb`). Extra copies are shared by the whole process, like the base model,
 and never dropped: a strategy answering on one must keep it.
 
-LoRA adapters also share a batch with each other and with the base model (`activate_rows`: peft's
-mixed-adapter batches route each row through the adapter it names), which lets the side-by-side view
-answer the base-model strategies and the LoRA-finetuned ones in one generation.
+Adapters of a method with `shares_batch` (workbench.training.methods: LoRA) also share a batch with
+each other and with the base model (`activate_rows`: peft's mixed-adapter batches route each row
+through the adapter it names), which lets the side-by-side view answer the base-model strategies and
+the LoRA-finetuned ones in one generation.
 """
 
 from __future__ import annotations
@@ -36,13 +37,12 @@ from safetensors import SafetensorError
 
 from workbench.errors import WorkbenchError
 from workbench.models import LoadedGenerator
-from workbench.models.adapter_files import adapter_config_path, read_adapter_file
+from workbench.models.adapter_files import BOTTLENECK, open_adapter_folder
 from workbench.models.bottleneck import BOTTLENECK_CONFIG, load_bottleneck, set_active_bottleneck
 from workbench.models.loading import load_generator_copy
 from workbench.models.registry import resolve
+from workbench.training.methods import generator_method_for_adapter
 
-BOTTLENECK = "BOTTLENECK"  # the peft_type recorded for a bottleneck adapter
-MIXABLE = "LORA"  # the peft type whose adapters share a batch with each other and with the base model
 BASE_ROW = "__base__"  # peft's adapter name for a row answered by the base model
 
 
@@ -125,22 +125,21 @@ class AdapterSet:
     def _read_config(self, path: Path) -> tuple[str, str]:
         if not path.is_dir():
             raise AdapterError(f"adapter {path}: folder not found")
-        config_path = adapter_config_path(path)
-        if config_path is None:
+        adapter = open_adapter_folder(path)
+        if adapter is None:
             hint = ""
             if (path / "config.json").is_file() or (path / "model" / "config.json").is_file():
                 hint = (f" (a complete model: answer with it as the generator, --model {path}; the finetuned "
                         "strategies take a `wb train generator --method full` run folder as --adapter)")
             raise AdapterError(f"adapter {path}: not an adapter folder (no adapter_config.json nor "
                                f"{BOTTLENECK_CONFIG}){hint}")
-        config = read_adapter_file(config_path)
-        base = config.base_model_name_or_path
+        base = adapter.base_model
         if base is None or not self._is_our_base(base):
             raise AdapterError(
                 f"adapter {path} was trained for base model '{base}', not for '{self.generator.name}'; "
                 f"load it with --model {base} or use an adapter trained on {self.generator.name}"
             )
-        return base, BOTTLENECK if config_path.name == BOTTLENECK_CONFIG else config.peft_type or "unknown"
+        return base, adapter.adapter_type
 
     def _check_combinable(self, path: Path, peft_type: str) -> None:
         """Refuse a second layer-injecting PEFT type (see the module docstring)."""
@@ -175,10 +174,14 @@ class AdapterSet:
 
     def can_share_batch(self, keys: Iterable[str | None]) -> bool:
         """Whether prompts answered with these adapters (None: the base model) can be generated in one
-        batch: they all use the same one, or each is the base model or a LoRA adapter (peft's
-        mixed-adapter batches route each row through its own adapter)."""
+        batch: they all use the same one, or each is the base model or an adapter of one type whose
+        method `shares_batch` (peft's mixed-adapter batches route each row through its own adapter)."""
         distinct = set(keys)
-        return len(distinct) <= 1 or all(key is None or self._adapters[key].peft_type == MIXABLE for key in distinct)
+        if len(distinct) <= 1:
+            return True
+        types = {self._adapters[key].peft_type for key in distinct if key is not None}
+        method = generator_method_for_adapter(types.pop()) if len(types) == 1 else None
+        return method is not None and method.shares_batch
 
     @contextmanager
     def activate_rows(self, keys: Sequence[str | None]) -> Iterator[tuple[torch.nn.Module, dict]]:
@@ -191,7 +194,7 @@ class AdapterSet:
         if not self.can_share_batch(keys):
             raise AdapterError(f"adapters {sorted(set(keys), key=str)} cannot share a batch on '{self.generator.name}'")
         with self.lock:
-            model = self._peft[MIXABLE]
+            model = self._peft[next(self._adapters[key].peft_type for key in keys if key is not None)]
             model.base_model.enable_adapter_layers()
             try:
                 yield model, {"adapter_names": [key or BASE_ROW for key in keys]}

@@ -21,21 +21,24 @@ from torch.nn import functional
 from transformers import DynamicCache, StaticCache, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
-from workbench.config import Config
+from workbench.config import Config, default_setting
 from workbench.generation.adapters import AdapterSet, adapters_for
 from workbench.generation.budget import FittedPrompt, fit_prompt
-from workbench.models import LoadedGenerator, load_generator
+from workbench.models import LoadedGenerator
+from workbench.models.pool import ModelPool
 from workbench.progress import ProgressCallback, start_stage
 
 
 @dataclass(frozen=True)
 class GenerationSettings:
-    max_new_tokens: int = 64
-    do_sample: bool = False
-    temperature: float = 0.7
-    top_p: float = 0.9
-    batch_size: int = 8
-    context_window: int | None = None  # tokens; None: the model's max_position_embeddings
+    """`generation.*` (the defaults are configs/default.yaml's), and whether replies stop after one line."""
+
+    max_new_tokens: int = default_setting("generation.max_new_tokens")
+    do_sample: bool = default_setting("generation.do_sample")
+    temperature: float = default_setting("generation.temperature")
+    top_p: float = default_setting("generation.top_p")
+    batch_size: int = default_setting("generation.batch_size")
+    context_window: int | None = default_setting("generation.context_window")  # None: the model's max_position_embeddings
     first_line_only: bool = False  # stop a reply at the end of its first non-empty line (short answers keep no more)
 
     @classmethod
@@ -69,9 +72,11 @@ class GenerationEngine:
         self.prompt_limit = self.window - self.settings.max_new_tokens
 
     @classmethod
-    def from_config(cls, config: Config, model: str | None = None, first_line_only: bool = False) -> GenerationEngine:
-        """`model` (default: models.generator) under the config's generation settings."""
-        generator = load_generator(model or config.models.generator, config.models.device)
+    def from_config(cls, config: Config, model: str | None = None, first_line_only: bool = False,
+                    pool: ModelPool | None = None) -> GenerationEngine:
+        """`model` (default: models.generator) from `pool` (default: the process's) under the config's
+        generation settings."""
+        generator = (pool or ModelPool.default()).generator(model or config.models.generator, config.models.device)
         return cls(generator, GenerationSettings.from_config(config, first_line_only))
 
     @property

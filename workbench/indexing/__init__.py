@@ -13,7 +13,6 @@ from workbench.indexing.errors import (
     InvalidIndexName,
     NoDocuments,
 )
-from workbench.indexing.evaluation import evaluate_retrieval
 from workbench.indexing.index import (
     ExplainedHit,
     Index,
@@ -48,7 +47,6 @@ __all__ = [
     "build_index",
     "chunk_documents",
     "embed_texts",
-    "evaluate_retrieval",
     "list_indexes",
     "load_documents",
     "open_index",

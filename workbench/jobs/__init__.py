@@ -10,7 +10,7 @@ folder under `ui.jobs_root`:
     log.txt       everything the process printed
 
 `start_job` writes job.json and launches `python -m workbench.jobs JOB_DIR`, which runs the request
-through `workbench.api` and keeps status.json current (workbench/jobs/__main__.py). `read_job` reports a
+through a `Workbench` session and keeps status.json current (workbench/jobs/__main__.py). `read_job` reports a
 job whose process died without a word as failed, with its last log lines, never as running forever.
 `cancel_job` asks the process to stop (a training run saves a checkpoint between two steps) and kills
 it if it does not; `resume_job` starts a cancelled or failed training run again from its checkpoint.
@@ -19,7 +19,6 @@ it if it does not; `resume_job` starts a cancelled or failed training run again 
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -32,12 +31,13 @@ from typing import Any, Literal
 import psutil
 from pydantic import BaseModel
 
-from workbench import api
 from workbench.config import Config
 from workbench.errors import WorkbenchError
-from workbench.ondisk import write_atomic, write_json
+from workbench.session import Workbench
+from workbench.ondisk import SchemaViolation, read_file, write_atomic, write_json
 from workbench.progress import ProgressCallback
-from workbench.training.runs import RunDir, default_run_path, read_json
+from workbench.requests import ClassifierRequest, CompareRequest, GeneratorRequest, IndexRequest, QuestionsRequest, RewardRequest
+from workbench.runfolder import RunDir, default_run_path
 
 JOB_FILE, STATUS_FILE, LOG_FILE, PID_FILE = "job.json", "status.json", "log.txt", "pid"
 ACTIVE = ("starting", "running", "cancelling")
@@ -47,6 +47,16 @@ LAUNCH_SECONDS = 60.0  # a job with no process id after this long never started
 
 class JobError(WorkbenchError):
     pass
+
+
+def read_json(path: Path, schema: Any) -> Any:
+    """A job folder's JSON file as `schema`; a `JobError` naming the file when it is missing or damaged."""
+    try:
+        return read_file(path, schema)
+    except FileNotFoundError:
+        raise JobError(f"{path}: missing; is {path.parent} a workbench job folder?") from None
+    except SchemaViolation as exc:
+        raise JobError(f"{path}: {exc}; the job's file is damaged (start the job again)") from None
 
 
 class JobSpec(BaseModel):
@@ -76,43 +86,40 @@ class JobStatus(BaseModel):
 
 @dataclass(frozen=True)
 class JobKind:
-    """What a job kind runs: its request type and the API call, which returns the job's result."""
+    """What a job kind runs: its request type and the session call, which returns the job's result."""
 
     request: type[BaseModel]
-    run: Callable[[Config, Any, ProgressCallback], dict[str, Any]]
+    run: Callable[[Workbench, Any, ProgressCallback], dict[str, Any]]
     run_kind: str | None = None  # training kinds: "classifier" / "generator", for the run folder's name
 
 
-def _build_index(config: Config, request: api.IndexRequest, progress: ProgressCallback) -> dict[str, Any]:
-    index = api.build_index(config, request, progress)
+def _build_index(session: Workbench, request: IndexRequest, progress: ProgressCallback) -> dict[str, Any]:
+    index = session.index(request, progress)
     return {"index": index.name, "update": asdict(index.last_update)}
 
 
-def _train(train: Callable) -> Callable[[Config, Any, ProgressCallback], dict[str, Any]]:
-    def run(config: Config, request: Any, progress: ProgressCallback) -> dict[str, Any]:
-        finished = train(config, request, progress)
-        return {"run": str(finished.path), "summary": finished.summary()}
-
-    return run
+def _train(session: Workbench, request: Any, progress: ProgressCallback) -> dict[str, Any]:
+    finished = session.train(request, progress)
+    return {"run": str(finished.path), "summary": finished.summary()}
 
 
-def _generate_questions(config: Config, request: api.QuestionsRequest, progress: ProgressCallback) -> dict[str, Any]:
-    records, report = api.generate_questions(config, request, progress)
+def _generate_questions(session: Workbench, request: QuestionsRequest, progress: ProgressCallback) -> dict[str, Any]:
+    records, report = session.questions(request, progress)
     return {"output": str(request.output), "kept": report.kept, "requested": report.requested}
 
 
-def _compare(config: Config, request: api.CompareRequest, progress: ProgressCallback) -> dict[str, Any]:
-    results, output = api.compare(config, request, progress)
+def _compare(session: Workbench, request: CompareRequest, progress: ProgressCallback) -> dict[str, Any]:
+    results, output = session.compare(request, progress)
     return {"output": str(output), "failed": [r.label for r in results if r.error]}
 
 
 JOB_KINDS: dict[str, JobKind] = {
-    "build-index": JobKind(api.IndexRequest, _build_index),
-    "train-classifier": JobKind(api.ClassifierRequest, _train(api.train_classifier), "classifier"),
-    "train-generator": JobKind(api.GeneratorRequest, _train(api.train_generator), "generator"),
-    "train-reward": JobKind(api.RewardRequest, _train(api.train_reward), "reward"),
-    "compare": JobKind(api.CompareRequest, _compare),
-    "generate-questions": JobKind(api.QuestionsRequest, _generate_questions),
+    "build-index": JobKind(IndexRequest, _build_index),
+    "train-classifier": JobKind(ClassifierRequest, _train, "classifier"),
+    "train-generator": JobKind(GeneratorRequest, _train, "generator"),
+    "train-reward": JobKind(RewardRequest, _train, "reward"),
+    "compare": JobKind(CompareRequest, _compare),
+    "generate-questions": JobKind(QuestionsRequest, _generate_questions),
 }
 
 
@@ -253,15 +260,6 @@ def _jobs_in(root: Path) -> list[Job]:
             except WorkbenchError:
                 continue
     return jobs
-
-
-def find_job(config: Config, job_id: str) -> Job:
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", job_id or ""):
-        raise JobError(f"not a job id: {job_id!r}")
-    path = Path(config.ui.jobs_root) / job_id
-    if not (path / JOB_FILE).is_file():
-        raise JobError(f"no job '{job_id}' under {config.ui.jobs_root}")
-    return read_job(path)
 
 
 def cancel_job(job: Job, grace_seconds: float = CANCEL_GRACE_SECONDS) -> Job:

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from workbench.config import Config
-from workbench.errors import WorkbenchError
-from workbench.jobs import JOB_FILE, JOB_KINDS, STATUS_FILE, JobSpec
+from workbench.errors import Failure
+from workbench.jobs import JOB_FILE, JOB_KINDS, STATUS_FILE, JobSpec, read_json
 from workbench.ondisk import write_json
 from workbench.progress import Cancelled, ProgressUpdate
-from workbench.training.runs import read_json
+from workbench.session import Workbench
 
 WRITE_EVERY_SECONDS = 0.5  # status.json is rewritten at most this often while a stage advances
 
@@ -67,20 +67,20 @@ def main(job_dir: str) -> int:
     kind = JOB_KINDS[spec.kind]
     print(f"job {spec.id}: {spec.kind} {spec.request}", flush=True)
     try:
-        config = Config.model_validate(spec.config)
-        result = kind.run(config, kind.request.model_validate(spec.request), writer)
+        session = Workbench(Config.model_validate(spec.config))
+        result = kind.run(session, kind.request.model_validate(spec.request), writer)
     except Cancelled:
         print("cancelled; a training run can be resumed from its last checkpoint", flush=True)
         writer.write(state="cancelled", ended_at=time.time(), error="cancelled")
         return 1
-    except WorkbenchError as exc:
-        print(f"error: {exc}", flush=True)
-        writer.write(state="failed", ended_at=time.time(), error=str(exc))
-        return 2
     except BaseException as exc:  # noqa: BLE001 - whatever it was, the page must show it
-        traceback.print_exc()
-        writer.write(state="failed", ended_at=time.time(), error=f"{type(exc).__name__}: {exc}")
-        return 1
+        failure = Failure.of(exc)
+        if failure.kind is None:
+            print(f"error: {failure}", flush=True)
+        else:
+            traceback.print_exc()
+        writer.write(state="failed", ended_at=time.time(), error=failure.describe())
+        return 2 if failure.kind is None else 1
     writer.write(state="completed", ended_at=time.time(), result=result)
     print("completed", flush=True)
     return 0

@@ -1,9 +1,7 @@
-"""Load models once per process: every strategy, index and trainer shares the same copy (extra copies
-only for adapters peft cannot load beside others, see workbench.generation.adapters)."""
+"""Load models: a fresh copy each call here; `workbench.models.pool.ModelPool` shares them."""
 
 from __future__ import annotations
 
-import functools
 import logging
 from dataclasses import dataclass
 
@@ -24,12 +22,14 @@ class LoadedGenerator:
 
 def load_embedder(name: str, device: str = "auto"):
     """The process's shared `SentenceTransformer` for `name` (the embedded `minilm`, an id or a folder),
-    one per device however the caller names it."""
-    return _shared_embedder(name, str(resolve_device(device)))
+    from the default `ModelPool`."""
+    from workbench.models.pool import ModelPool
+
+    return ModelPool.default().embedder(name, device)
 
 
-@functools.lru_cache(maxsize=4)
-def _shared_embedder(name: str, device: str):
+def load_embedder_copy(name: str, device: str):
+    """A `SentenceTransformer` for `name` on `device`, loaded now (the pool shares it)."""
     from sentence_transformers import SentenceTransformer
 
     source = resolve(name, "embedder")
@@ -40,14 +40,11 @@ def _shared_embedder(name: str, device: str):
 
 
 def load_generator(name: str, device: str = "auto") -> LoadedGenerator:
-    """The process's shared copy of the causal LM `name` (see `load_generator_copy`): `auto` and the
-    device it picks, given or defaulted, are one cache entry, so no caller loads a second copy."""
-    return _shared_generator(name, str(resolve_device(device)))
+    """The shared inference copy of the causal LM `name` in the process's default `ModelPool` (a
+    session has a pool of its own: `Workbench.models`)."""
+    from workbench.models.pool import ModelPool
 
-
-@functools.lru_cache(maxsize=2)
-def _shared_generator(name: str, device: str) -> LoadedGenerator:
-    return load_generator_copy(name, device)
+    return ModelPool.default().generator(name, device)
 
 
 def load_generator_copy(name: str, device: str = "auto") -> LoadedGenerator:

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from workbench.config import Config
+from workbench.config import Config, default_setting
 from workbench.corpus import PreferenceExample
 from workbench.evaluation import metrics
 from workbench.models import GENERATOR
@@ -47,25 +47,26 @@ from workbench.training.generator import (
 )
 from workbench.training.generator import root_model as generator_root_model  # the base run's pretrained model
 from workbench.training.loop import LoopSettings
-from workbench.training.runs import ResourceMeter, RunDir, RunError, folder_size, parameter_counts
+from workbench.training.runs import ResourceMeter, parameter_counts
+from workbench.runfolder import RunDir, RunError, folder_size
 
 @dataclass(frozen=True)
 class PreferenceOptions:
     loop: LoopSettings
     method: str = "dpo"  # dpo | rloo
     model: str = GENERATOR  # the pretrained model at the root (a base run's own base)
-    adapter: str = "lora"  # lora | full
+    adapter: str = default_setting("training.preference.adapter")  # lora | full
     base_run: str | None = None
     reward_run: str | None = None
-    beta: float = 0.1
-    max_length: int = 384
-    num_generations: int = 4
-    max_completion_length: int = 64
-    temperature: float = 1.0
+    beta: float = default_setting("training.preference.beta")
+    max_length: int = default_setting("training.preference.max_length")
+    num_generations: int = default_setting("training.preference.num_generations")
+    max_completion_length: int = default_setting("training.preference.max_completion_length")
+    temperature: float = default_setting("training.preference.temperature")
     system_prompt: str = ""
     lora: LoraSettings = field(default_factory=LoraSettings)
-    gradient_checkpointing: bool = True
-    max_new_tokens: int = 64  # greedy replies of the held-out and forgetting probes
+    gradient_checkpointing: bool = default_setting("training.generator.gradient_checkpointing")
+    max_new_tokens: int = default_setting("generation.max_new_tokens")  # greedy replies of the held-out and forgetting probes
 
     @classmethod
     def from_config(cls, config: Config) -> PreferenceOptions:

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from workbench.config import Config
+from workbench.config import Config, default_setting
 from workbench.corpus import PreferenceExample
 from workbench.evaluation import metrics
 from workbench.models import GENERATOR, resolve_device
@@ -29,7 +29,8 @@ from workbench.preference.scoring import reward_scores
 from workbench.progress import ProgressCallback
 from workbench.training.adapters import LoraSettings, lora_config
 from workbench.training.loop import LoopSettings
-from workbench.training.runs import ResourceMeter, RunDir, RunError, folder_size, parameter_counts
+from workbench.training.runs import ResourceMeter, parameter_counts
+from workbench.runfolder import RunDir, RunError, folder_size
 
 ADAPTER_DIR, MODEL_DIR = "adapter", "model"
 
@@ -37,9 +38,9 @@ ADAPTER_DIR, MODEL_DIR = "adapter", "model"
 @dataclass(frozen=True)
 class RewardOptions:
     loop: LoopSettings
-    method: str = "lora"  # lora | full
+    method: str = default_setting("training.reward.method")  # lora | full
     model: str = GENERATOR
-    max_length: int = 384
+    max_length: int = default_setting("training.reward.max_length")
     system_prompt: str = ""
     lora: LoraSettings = field(default_factory=LoraSettings)
 

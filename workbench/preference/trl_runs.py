@@ -23,7 +23,7 @@ from transformers import PrinterCallback, TrainerCallback
 from workbench.ondisk import write_jsonl
 from workbench.progress import Cancelled, ProgressCallback, start_stage
 from workbench.training.loop import LoopSettings
-from workbench.training.runs import RunDir
+from workbench.runfolder import RunDir
 
 STAGING = ".checkpoint-staging"
 PREFIX = "checkpoint-"

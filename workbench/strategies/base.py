@@ -12,7 +12,7 @@ import dataclasses
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from workbench.corpus import QAPair
 from workbench.errors import WorkbenchError
@@ -63,6 +63,14 @@ class Strategy:
     `_gather` when it puts something in front of the question."""
 
     name: ClassVar[str]
+    retrieves: ClassVar[bool] = False  # needs an index (StrategyOptions.index)
+    finetuned: ClassVar[bool] = False  # answers once per adapter or trained run (StrategyOptions.adapters)
+
+    @classmethod
+    def from_factory(cls, factory: Any, **common: Any) -> Strategy:
+        """This strategy over the factory's shared resources (`common`: engine, templates, system prompt,
+        and for a finetuned one its adapter); subclasses that need more take it from the factory."""
+        return cls(**common)
 
     def __init__(self, engine: GenerationEngine, templates: PromptTemplates, system_prompt: str,
                  adapter: LoadedAdapter | None = None, variant: str | None = None):

@@ -11,11 +11,12 @@ from pathlib import Path
 
 from workbench.config import Config
 from workbench.corpus import QAPair, load_demo_corpus, load_qa
-from workbench.errors import WorkbenchError
+from workbench.errors import Failure, WorkbenchError
 from workbench.generation import GenerationEngine, LoadedAdapter, load_prompts, parse_adapter_spec, place_adapter
-from workbench.models import load_generator
+from workbench.models.pool import ModelPool
 from workbench.models.registry import built_on_run, full_finetuning_model
 from workbench.progress import ProgressCallback
+from workbench.requests import StrategyOptions
 from workbench.strategies.answer import Answer
 from workbench.strategies.base import Question, Strategy, ZeroShot
 from workbench.strategies.few_shot import FewShot
@@ -23,19 +24,9 @@ from workbench.strategies.finetuned import Finetuned, RagFinetuned
 from workbench.strategies.rag import Rag
 from workbench.strategies.side_by_side import answer_together
 
-STRATEGY_NAMES: tuple[str, ...] = ("zero-shot", "few-shot", "rag", "finetuned", "rag+finetuned")
-
-
-@dataclass(frozen=True)
-class StrategyOptions:
-    """What a request names that is not a setting: which index, adapters and files. Settings (k, shots,
-    generator, answer length) come from the config (`config.updated(...)` changes one for a request)."""
-
-    index: str | None = None
-    adapters: tuple[str, ...] = ()  # PATH or NAME=PATH each (adapter or run folder); finetuned strategies run once per adapter
-    demonstrations: str | Path | None = None  # QA file for the few-shot pool (default: see StrategyFactory)
-    prompts: str | Path | None = None  # a templates file merged over configs/prompts.yaml
-    whole_replies: bool = False  # generate past the first line even when the clean-up keeps only it (summaries)
+# The registry: a strategy is a `Strategy` subclass (its traits and `from_factory` say what it needs), listed here.
+STRATEGIES: dict[str, type[Strategy]] = {kind.name: kind for kind in (ZeroShot, FewShot, Rag, Finetuned, RagFinetuned)}
+STRATEGY_NAMES: tuple[str, ...] = tuple(STRATEGIES)
 
 
 @dataclass(frozen=True)
@@ -50,24 +41,13 @@ class FinetunedGenerator:
     error: WorkbenchError | None = None  # it could not be loaded: its strategies answer with this error
 
 
-class Unavailable(Strategy):
-    """A finetuned strategy whose adapter could not be loaded: it fails with that error when asked, so
-    side-by-side views show it in its own column while the other adapters still answer."""
-
-    def __init__(self, name: str, variant: str, error: WorkbenchError):
-        self.name, self.variant, self.adapter, self.error = name, variant, None, error
-
-    def prompted(self, questions):
-        raise self.error
-
-
 @dataclass(frozen=True)
 class StrategyOutcome:
     """One strategy's answers to a list of questions, in order, or why it could not give them."""
 
     label: str
     answers: tuple[Answer, ...] = ()
-    error: Exception | None = None
+    error: Failure | None = None
 
 
 def parse_strategy_names(spec: str | Sequence[str]) -> list[str]:
@@ -85,37 +65,47 @@ def parse_strategy_names(spec: str | Sequence[str]) -> list[str]:
 
 class StrategyFactory:
     """`default_pool`: the few-shot pool when no demonstrations file is given (evaluation passes the
-    QA pairs it does not evaluate); without it, the bundled demo corpus's QA pairs."""
+    QA pairs it does not evaluate); without it, the bundled demo corpus's QA pairs. `models`: where the
+    generators come from (a session's pool; default: the process's)."""
 
     def __init__(self, config: Config, options: StrategyOptions = StrategyOptions(),
-                 default_pool: Sequence[QAPair] | None = None):
+                 default_pool: Sequence[QAPair] | None = None, models: ModelPool | None = None):
         self.config, self.options = config, options
+        self.models = models or ModelPool.default()
         self.templates = load_prompts(options.prompts)
         first_line_only = self.templates.postprocess.first_line and not options.whole_replies
-        self.engine = GenerationEngine.from_config(config, first_line_only=first_line_only)
+        self.engine = GenerationEngine.from_config(config, first_line_only=first_line_only, pool=self.models)
         self._default_pool = default_pool
 
     def build(self, name: str) -> list[Strategy]:
-        """The strategy `name`; the finetuned ones once per adapter."""
+        """The strategy `name`; the finetuned ones once per adapter. An adapter that cannot be loaded
+        raises its error (`build_each` gives it a column of its own instead)."""
+        built = []
+        for _, strategy in self._build(name):
+            if isinstance(strategy, Exception):
+                raise strategy
+            built.append(strategy)
+        return built
+
+    def _build(self, name: str) -> list[tuple[str, Strategy | WorkbenchError]]:
+        """(label, strategy) for `name`, the finetuned ones once per adapter; (label, error) for an adapter
+        that could not be loaded."""
+        if name not in STRATEGIES:
+            raise WorkbenchError(f"unknown strategy '{name}' (known: {', '.join(STRATEGY_NAMES)})")
+        kind = STRATEGIES[name]
         common = {"engine": self.engine, "templates": self.templates,
                   "system_prompt": self.config.generation.system_prompt}
-        k = self.config.retrieval.k
-        if name == "zero-shot":
-            return [ZeroShot(**common)]
-        if name == "few-shot":
-            return [FewShot(**common, pool=self._pool, k=self.config.strategies.shots,
-                            selection=self.config.strategies.shot_selection,
-                            seed=self.config.training.seed, embedder=self.config.models.embedder)]
-        if name == "rag":
-            return [Rag(**common, index=self._index, k=k)]
-        if name not in ("finetuned", "rag+finetuned"):
-            raise WorkbenchError(f"unknown strategy '{name}' (known: {', '.join(STRATEGY_NAMES)})")
-        make = Finetuned if name == "finetuned" else functools.partial(RagFinetuned, index=self._index, k=k)
-        if not self._finetuned:  # without --adapter, the strategy itself explains that it needs one
-            return [make(**common)]
-        return [Unavailable(name, t.name, t.error) if t.error is not None else
-                make(**{**common, "engine": t.engine, "adapter": t.adapter, "variant": t.name})
-                for t in self._finetuned]
+        if not kind.finetuned or not self._finetuned:  # without --adapter, a finetuned strategy explains that it needs one
+            return [(name, kind.from_factory(self, **common))]
+        built: list[tuple[str, Strategy | WorkbenchError]] = []
+        for trained in self._finetuned:
+            if trained.error is not None:
+                built.append((f"{name}[{trained.name}]", trained.error))
+            else:
+                strategy = kind.from_factory(self, **{**common, "engine": trained.engine, "adapter": trained.adapter,
+                                                      "variant": trained.name})
+                built.append((strategy.label, strategy))
+        return built
 
     def build_many(self, names: Sequence[str]) -> list[Strategy]:
         return [strategy for name in names for strategy in self.build(name)]
@@ -124,32 +114,35 @@ class StrategyFactory:
                     progress: ProgressCallback | None = None) -> list[StrategyOutcome]:
         """Every strategy in `names` answers every question, the strategies that can share a batch in
         one generation (see side_by_side). A strategy that cannot be built or fails, for whatever
-        reason, reports its error in its own outcome and the others still answer: side-by-side views
+        reason, reports its `Failure` in its own outcome and the others still answer: side-by-side views
         (`wb ask --strategy all`, the demo, the UI) show one column per outcome."""
         built = self.build_each(names)
-        strategies = [strategy for _, strategy in built if not isinstance(strategy, Exception)]
+        strategies = [strategy for _, strategy in built if not isinstance(strategy, Failure)]
         answered = iter(answer_together(strategies, questions, progress))
         outcomes = []
         for label, strategy in built:
-            result = strategy if isinstance(strategy, Exception) else next(answered)
-            outcomes.append(StrategyOutcome(label, error=result) if isinstance(result, Exception)
+            result = strategy if isinstance(strategy, Failure) else next(answered)
+            if isinstance(result, Exception):
+                result = Failure.of(result)
+            outcomes.append(StrategyOutcome(label, error=result) if isinstance(result, Failure)
                             else StrategyOutcome(label, tuple(result)))
         return outcomes
 
-    def build_each(self, names: Sequence[str]) -> list[tuple[str, Strategy | Exception]]:
+    def build_each(self, names: Sequence[str]) -> list[tuple[str, Strategy | Failure]]:
         """(label, strategy) for every strategy in `names`, the finetuned ones once per adapter; one that
-        cannot be built gives (its name, the error) instead, so that a side-by-side view keeps its column
-        (the UI streams each strategy's answer into its column)."""
-        built: list[tuple[str, Strategy | Exception]] = []
+        cannot be built gives (its label, its `Failure`) instead, so that a side-by-side view keeps its
+        column (the UI streams each strategy's answer into its column)."""
+        built: list[tuple[str, Strategy | Failure]] = []
         for name in names:
             try:
-                built += [(strategy.label, strategy) for strategy in self.build(name)]
+                built += [(label, Failure.of(s) if isinstance(s, Exception) else s) for label, s in self._build(name)]
             except Exception as exc:  # noqa: BLE001 - one broken strategy must not hide the others
-                built.append((name, exc))
+                built.append((name, Failure.of(exc)))
         return built
 
     @functools.cached_property
-    def _index(self):
+    def index(self):
+        """The index the retrieval strategies search (opened once per factory)."""
         if not self.options.index:
             raise WorkbenchError("retrieval strategies need an index: pass --index NAME "
                                  "(build one with `wb index build`)")
@@ -158,7 +151,8 @@ class StrategyFactory:
         return open_index(self.options.index, root=self.config.index.root)
 
     @functools.cached_property
-    def _pool(self) -> list[QAPair]:
+    def demonstration_pool(self) -> list[QAPair]:
+        """Few-shot demonstrations: the --demonstrations file, else the default pool, else the demo corpus's."""
         if self.options.demonstrations is not None:
             return load_qa(self.options.demonstrations)
         if self._default_pool is not None:
@@ -171,13 +165,15 @@ class StrategyFactory:
         for name, path in map(parse_adapter_spec, self.options.adapters):
             try:
                 if full_finetuning_model(path) is not None:
-                    model = load_generator(path, self.config.models.device)
+                    model = self.models.generator(path, self.config.models.device)
                     finetuned.append(FinetunedGenerator(name, GenerationEngine(model, self.engine.settings)))
                     continue
                 if built_on_run(path) is not None:  # an adapter on another run's merged weights: its own model
                     from workbench.training.generator import load_trained_generator
 
-                    generator = load_trained_generator(Path(path), self.config.models.device)
+                    device = self.config.models.device
+                    generator = self.models.get(("trained", str(Path(path).resolve()), device),
+                                                lambda: load_trained_generator(Path(path), device))
                     finetuned.append(FinetunedGenerator(name, GenerationEngine(generator, self.engine.settings)))
                     continue
                 generator, adapter = place_adapter(self.engine.generator, path, name,

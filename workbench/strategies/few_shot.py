@@ -44,6 +44,12 @@ def _pool_store(embedder: str, questions: tuple[str, ...]):
 class FewShot(Strategy):
     name = "few-shot"
 
+    @classmethod
+    def from_factory(cls, factory, **common) -> FewShot:
+        strategies = factory.config.strategies
+        return cls(**common, pool=factory.demonstration_pool, k=strategies.shots, selection=strategies.shot_selection,
+                   seed=factory.config.training.seed, embedder=factory.config.models.embedder)
+
     def __init__(self, *args, pool: Sequence[QAPair], k: int = 3, selection: Selection = "random",
                  seed: int = 42, embedder: str = "minilm", **kwargs):
         super().__init__(*args, **kwargs)

@@ -17,6 +17,7 @@ def _require_finetuned(strategy: Strategy) -> None:
 
 class Finetuned(ZeroShot):
     name = "finetuned"
+    finetuned = True
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -25,6 +26,7 @@ class Finetuned(ZeroShot):
 
 class RagFinetuned(Rag):
     name = "rag+finetuned"
+    finetuned = True
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

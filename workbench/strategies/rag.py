@@ -12,6 +12,11 @@ from workbench.strategies.base import Context, Strategy
 
 class Rag(Strategy):
     name = "rag"
+    retrieves = True
+
+    @classmethod
+    def from_factory(cls, factory, **common) -> Rag:
+        return cls(**common, index=factory.index, k=factory.config.retrieval.k)
 
     def __init__(self, *args, index, k: int = 3, **kwargs):
         """`index`: an opened index (workbench.indexing.open_index)."""

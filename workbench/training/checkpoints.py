@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from workbench.training.runs import RunError, read_json
+from workbench.runfolder import RunError, read_json
 
 
 class CheckpointState(BaseModel):

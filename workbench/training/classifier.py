@@ -9,6 +9,7 @@
 Every method yields the same model shape, backbone → pooling → linear head, so prediction and
 evaluation are one code path. A run saves only what it changed: `head.safetensors`, plus
 `backbone.safetensors` (last-n, full: the trained backbone tensors) or `adapter/` (lora, peft format).
+Each method is an entry of `workbench.training.classifier_methods`: what trains, saves and loads.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
@@ -26,16 +28,16 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from workbench.config import Config
 from workbench.evaluation.metrics import accuracy, macro_f1, per_class_scores
 from workbench.models import EMBEDDER
-from workbench.models.bottleneck import transformer_blocks
 from workbench.progress import ProgressCallback
-from workbench.training.adapters import LoraSettings, lora_config
+from workbench.training.adapters import LoraSettings
 from workbench.training.backbones import Backbone, load_backbone, pool
+from workbench.training.classifier_methods import classifier_method
 from workbench.training.data import Truncation, pad_batch
 from workbench.training.features import cached_embeddings, fit_logistic_regression
 from workbench.training.loop import LoopSettings, Progress, fit
-from workbench.training.runs import ResourceMeter, RunDir, RunError, folder_size, parameter_counts
+from workbench.training.runs import ResourceMeter, parameter_counts
+from workbench.runfolder import RunDir, RunError, damaged, folder_size
 
-METHODS = ("feature", "head", "last-n", "full", "lora")
 HEAD_FILE, BACKBONE_FILE, ADAPTER_DIR = "head.safetensors", "backbone.safetensors", "adapter"
 
 
@@ -80,19 +82,10 @@ class TextClassifier(nn.Module):
 
 
 def configure_method(model: TextClassifier, options: ClassifierOptions) -> None:
-    """Choose what trains: the head always, then nothing / last N blocks / everything / LoRA adapters."""
-    if options.method not in METHODS:
-        raise RunError(f"unknown classifier method '{options.method}' (choose from {', '.join(METHODS)})")
-    model.backbone.requires_grad_(options.method == "full")
-    if options.method == "last-n":
-        blocks = transformer_blocks(model.backbone)
-        if not 0 < options.last_n <= len(blocks):
-            raise RunError(f"--last-n {options.last_n}: the backbone has {len(blocks)} blocks")
-        blocks[-options.last_n:].requires_grad_(True)
-    elif options.method == "lora":
-        from peft import get_peft_model
-
-        model.backbone = get_peft_model(model.backbone, lora_config(options.lora, "FEATURE_EXTRACTION"))
+    """Choose what trains: the head always, and what the method adds (last N blocks, everything, LoRA adapters)."""
+    method = classifier_method(options.method)
+    model.backbone.requires_grad_(False)
+    method.configure(model, options)
     model.head.requires_grad_(True)
 
 
@@ -155,7 +148,8 @@ def train_classifier(texts: Sequence[str], labels: Sequence[str], options: Class
                      progress: ProgressCallback | None = None) -> RunDir:
     """Train a classifier into the run folder `output`; returns the finished run. `progress` hears
     of the embedding (feature) or of every training step."""
-    batch = None if options.method == "feature" else options.loop.batch_size
+    method = classifier_method(options.method)
+    batch = options.loop.batch_size if method.gradient else None
     if eval_texts is None:
         n_classes = len(set(labels))
         if len(texts) < 2 * n_classes:
@@ -176,12 +170,12 @@ def train_classifier(texts: Sequence[str], labels: Sequence[str], options: Class
             eval_truncation.warn("evaluation texts", options.max_length)
             train_targets = [classes.index(label) for label in labels]
             eval_targets = [classes.index(label) for label in eval_labels]
-            if options.method == "feature":
-                state = _fit_feature(model, backbone, options, run, texts, train_encoded, train_targets,
-                                     eval_texts, eval_encoded, eval_targets, classes, progress)
-            else:
+            if method.gradient:
                 state = _fit_gradient(model, backbone, options, run, train_encoded, train_targets,
                                       eval_encoded, eval_targets, classes, resume, progress)
+            else:
+                state = _fit_feature(model, backbone, options, run, texts, train_encoded, train_targets,
+                                     eval_texts, eval_encoded, eval_targets, classes, progress)
             saved = _save_trained(model, options.method, run.path)
 
         summary = {
@@ -263,16 +257,18 @@ def predict_logits(model: nn.Module, encoded: Sequence[dict[str, list[int]]], pa
 
 
 def _save_trained(model: TextClassifier, method: str, folder: Path) -> int:
-    """Save what the method changed; returns its size on disk in bytes."""
-    paths = [folder / HEAD_FILE]
-    save_file({k: v.contiguous() for k, v in model.head.state_dict().items()}, paths[0])
-    if method in ("last-n", "full"):
-        paths.append(folder / BACKBONE_FILE)
-        save_file({n: p.detach().contiguous() for n, p in model.backbone.named_parameters() if p.requires_grad}, paths[1])
-    elif method == "lora":
-        paths.append(folder / ADAPTER_DIR)
-        model.backbone.save_pretrained(paths[1])
+    """Save what the method changed: the head, and what the method trained beside it; returns its size on disk in bytes."""
+    save_file({k: v.contiguous() for k, v in model.head.state_dict().items()}, folder / HEAD_FILE)
+    paths = [folder / HEAD_FILE, *classifier_method(method).save(model, folder)]
     return sum(folder_size(p) for p in paths)
+
+
+def read_run_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of one of a run's safetensors files; a damaged file is a `RunError` naming it."""
+    try:
+        return load_file(path)
+    except SafetensorError as exc:
+        raise damaged(path, exc) from None
 
 
 # ---- using a trained classifier ---------------------------------------------------------------------
@@ -299,17 +295,11 @@ def load_classifier(path: Path) -> TrainedClassifier:
     if config.kind != "classifier" or not config.classes or config.options.backbone is None:
         raise RunError(f"{path}: a {config.kind} run, not a classifier")
     options = config.options
+    method = classifier_method(options.method)
     backbone = load_backbone(options.backbone)
     model = TextClassifier(backbone, len(config.classes))
-    if options.method == "lora":
-        from peft import PeftModel
-
-        model.backbone = PeftModel.from_pretrained(model.backbone, run.path / ADAPTER_DIR)
-    if (run.path / BACKBONE_FILE).is_file():
-        missing = model.backbone.load_state_dict(load_file(run.path / BACKBONE_FILE), strict=False).unexpected_keys
-        if missing:
-            raise RunError(f"{run.path / BACKBONE_FILE}: tensors {missing[:3]} do not fit backbone {options.backbone}")
-    model.head.load_state_dict(load_file(run.path / HEAD_FILE))
+    method.load(model, run.path, options)
+    model.head.load_state_dict(read_run_tensors(run.path / HEAD_FILE))
     model.eval()
     return TrainedClassifier(model, backbone.tokenizer, config.classes, options.max_length)
 

@@ -1,8 +1,8 @@
 """Instruction / QA finetuning of a causal LM on prompt–completion examples.
 
-Methods: `lora`, `prompt-tuning`, `prefix-tuning`, `ia3` (peft, saved with peft's `save_pretrained`
-into RUN_DIR/adapter/ so `PeftModel.from_pretrained(base, RUN_DIR/adapter)` loads them), `adapter`
-(our bottleneck adapter, RUN_DIR/adapter/bottleneck.*), `full` (RUN_DIR/model/, a complete model).
+The methods (`lora`, `prompt-tuning`, `prefix-tuning`, `ia3`, `adapter`, `full`, ...) are entries of
+`workbench.training.methods`: each says what trains, what it saves (RUN_DIR/adapter/, or RUN_DIR/model/
+for a complete model) and how it loads; this module trains, scores and loads whichever is chosen.
 The loss covers the completion only; QA prompts are the finetuned strategies' own templates
 (`workbench.training.examples.qa_examples`), in the model's chat template exactly as at inference.
 
@@ -21,32 +21,32 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
 
 from workbench.config import Config
 from workbench.evaluation import metrics
 from workbench.evaluation.evaluator import mean_scores
 from workbench.models import GENERATOR, LoadedGenerator, resolve_device
-from workbench.models.adapter_files import PEFT_CONFIG, adapter_config_path, read_adapter_file
+from workbench.models.adapter_files import PEFT_CONFIG, AdapterFolder, open_adapter_folder
+from workbench.models.bottleneck import BOTTLENECK_CONFIG
 from workbench.models.prompt_format import load_tokenizer
 from workbench.models.registry import resolve, unavailable
 from workbench.progress import ProgressCallback
-from workbench.models.bottleneck import (
-    BOTTLENECK_CONFIG,
-    BottleneckSettings,
-    add_bottleneck,
-    load_bottleneck,
-    save_bottleneck,
-)
-from workbench.training.adapters import LoraSettings, lora_config
+from workbench.training.adapters import LoraSettings
 from workbench.training.data import IGNORE_INDEX, pad_batch, tokenize_completions
 from workbench.training.examples import PromptCompletion
 from workbench.training.loop import Batch, LoopSettings, fit, model_loss
-from workbench.training.runs import ResourceMeter, RunDir, RunError, folder_size, parameter_counts
-
-METHODS = ("lora", "prompt-tuning", "prefix-tuning", "ia3", "adapter", "full")
-PEFT_METHODS = ("lora", "prompt-tuning", "prefix-tuning", "ia3")
-ADAPTER_DIR, MODEL_DIR = "adapter", "model"
+from workbench.training.runs import ResourceMeter, parameter_counts
+from workbench.training.methods import (
+    ADAPTER_DIR,
+    MODEL_DIR,
+    GeneratorMethod,
+    generator_method,
+    generator_method_for_adapter,
+    generator_methods,
+)
+from workbench.runfolder import RunDir, RunError, folder_size
 
 
 @dataclass(frozen=True)
@@ -95,39 +95,26 @@ def load_base(name: str, device: str = "auto") -> tuple[nn.Module, Any]:
     return model.to(resolve_device(device)), tokenizer
 
 
+def supervised_method(name: str) -> GeneratorMethod:
+    """The entry of method `name`, refusing the preference methods, which workbench.preference trains."""
+    method = generator_method(name)
+    if method.objective != "supervised":
+        raise RunError(f"'{name}' learns from preference records, not from prompt-completion examples: "
+                       f"train it with `wb train generator --method {name} --data PREFERENCES`")
+    return method
+
+
 def apply_method(model: nn.Module, options: GeneratorOptions) -> nn.Module:
     """Wrap or unfreeze `model` for the method; everything not trained is frozen.
 
     With `options.gradient_checkpointing`, a training forward keeps only each block's input and the
     backward pass recomputes the rest, block by block (non-reentrant checkpointing, which needs no
-    input that requires grad, so frozen embeddings under LoRA are fine). Not for prefix-tuning:
-    peft refuses it there (the prefix is an attention cache), so prefix-tuning trains without."""
-    import peft
-
-    if options.method not in METHODS:
-        raise RunError(f"unknown generator method '{options.method}' (choose from {', '.join(METHODS)})")
-    if options.gradient_checkpointing and options.method != "prefix-tuning":
+    input that requires grad, so frozen embeddings under LoRA are fine). Methods that cannot
+    (`checkpointing=False`: prefix-tuning, whose prefix is an attention cache) train without."""
+    method = supervised_method(options.method)
+    if options.gradient_checkpointing and method.checkpointing:
         model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-    if options.method == "full":
-        return model.requires_grad_(True)
-    if options.method == "adapter":
-        model.requires_grad_(False)
-        add_bottleneck(model, BottleneckSettings(options.bottleneck_size, options.base_run or options.model))
-        return model
-    if options.method == "lora":
-        config = lora_config(options.lora, "CAUSAL_LM")
-    elif options.method == "prompt-tuning":
-        text_init = {"prompt_tuning_init": "TEXT", "prompt_tuning_init_text": options.prompt_init_text,
-                     "tokenizer_name_or_path": resolve(options.model, "generator")} if options.prompt_init_text else {}
-        config = peft.PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=options.virtual_tokens, **text_init)
-    elif options.method == "prefix-tuning":
-        config = peft.PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=options.virtual_tokens)
-    else:
-        config = peft.IA3Config(task_type="CAUSAL_LM")
-    wrapped = peft.get_peft_model(model, config)
-    # the name as given, not a cache path; a run built on another run answers on that run's merged weights
-    wrapped.peft_config["default"].base_model_name_or_path = options.base_run or options.model
-    return wrapped
+    return method.apply(model, options)
 
 
 # ---- scoring ----------------------------------------------------------------------------------------
@@ -291,16 +278,7 @@ def train_generator(examples: Sequence[PromptCompletion], options: GeneratorOpti
 
 def save_generator(model: nn.Module, tokenizer: Any, options: GeneratorOptions, folder: Path) -> int:
     """Save what the method trained; returns its size on disk in bytes."""
-    if options.method == "full":
-        model.save_pretrained(folder / MODEL_DIR)
-        tokenizer.save_pretrained(folder / MODEL_DIR)
-        return folder_size(folder / MODEL_DIR)
-    if options.method == "adapter":
-        save_bottleneck(model, folder / ADAPTER_DIR,
-                        BottleneckSettings(options.bottleneck_size, options.base_run or options.model))
-    else:
-        model.save_pretrained(folder / ADAPTER_DIR, save_embedding_layers=False)
-    return folder_size(folder / ADAPTER_DIR)
+    return folder_size(supervised_method(options.method).save(model, tokenizer, options, folder))
 
 
 # ---- using a trained generator ----------------------------------------------------------------------
@@ -327,9 +305,6 @@ def load_trained_generator(path: Path, device: str = "auto") -> LoadedGenerator:
     return LoadedGenerator(name, model.eval(), tokenizer, next(model.parameters()).device)
 
 
-MERGEABLE = ("lora", "ia3")  # adapters that are weight deltas
-
-
 def root_model(base_run: str | Path) -> str:
     """The pretrained model a finished generator run sits on (a run built on another run records its root)."""
     config = RunDir.open(Path(base_run)).config()
@@ -340,34 +315,40 @@ def root_model(base_run: str | Path) -> str:
 
 def load_merged_run(path: Path, device: str = "auto") -> tuple[nn.Module, Any]:
     """A finished generator run as plain trainable weights, its adapter merged in: what a run built on
-    it (`base_run`) starts from. Prompt/prefix tuning and bottleneck adapters add modules, not deltas."""
+    it (`base_run`) starts from. Only weight-delta adapters merge (`can_merge`: LoRA, IA3); the others
+    (prompt and prefix tuning, bottleneck adapters) add modules."""
     method = RunDir.open(path).config().options.method
+    complete = (path / MODEL_DIR).is_dir()
+    if not complete and not open_adapter(path / ADAPTER_DIR)[1].can_merge:
+        mergeable = " and ".join(m.name for m in generator_methods() if m.can_merge)
+        raise RunError(f"{path}: a '{method}' run cannot be built on (its adapter adds modules; only "
+                       f"{mergeable} adapters fold into the weights)")
     loaded = load_trained_generator(path, device)
-    model = loaded.model
-    if hasattr(model, "merge_and_unload"):
-        if model.active_peft_config.peft_type.value.lower() not in MERGEABLE:
-            raise RunError(f"{path}: a '{method}' run cannot be built on (its adapter adds modules; only "
-                           f"{' and '.join(MERGEABLE)} adapters fold into the weights)")
-        model = model.merge_and_unload()
-    elif not (path / MODEL_DIR).is_dir():
-        raise RunError(f"{path}: a '{method}' run cannot be built on (its bottleneck adapter adds modules)")
+    model = loaded.model if complete else loaded.model.merge_and_unload()
     return model.train(), loaded.tokenizer
+
+
+def open_adapter(folder: Path) -> tuple[AdapterFolder, GeneratorMethod]:
+    """The adapter saved in `folder`, and the method that loads it (by the type its config records)."""
+    adapter = open_adapter_folder(folder)
+    if adapter is None:
+        raise RunError(f"{folder}: no adapter here (expected {PEFT_CONFIG} or {BOTTLENECK_CONFIG})")
+    method = generator_method_for_adapter(adapter.adapter_type)
+    if method is None:
+        known = ", ".join(m.adapter_type for m in generator_methods() if m.adapter_type)
+        raise RunError(f"{folder}: a {adapter.adapter_type} adapter, which no generator method loads (known: {known})")
+    return adapter, method
 
 
 def attach_adapter(model: nn.Module, folder: Path, base_name: str) -> nn.Module:
     """Put the adapter saved in `folder` on `model`, after checking it was trained on `base_name`."""
-    config_file = adapter_config_path(folder)
-    if config_file is None:
-        raise RunError(f"{folder}: no adapter here (expected {PEFT_CONFIG} or {BOTTLENECK_CONFIG})")
-    trained_on = read_adapter_file(config_file).base_model_name_or_path
+    adapter, method = open_adapter(folder)
+    trained_on = adapter.base_model
     if trained_on and trained_on != base_name:
         raise RunError(f"{folder}: this adapter was trained on base model '{trained_on}', not '{base_name}'")
     try:
-        if config_file.name == BOTTLENECK_CONFIG:
-            load_bottleneck(model, folder)
-            return model
-        from peft import PeftModel
-
-        return PeftModel.from_pretrained(model, folder)
+        return method.attach(model, folder)
     except RuntimeError as exc:  # shape mismatches: an adapter for another architecture
         raise RunError(f"{folder}: adapter does not fit base model '{base_name}': {str(exc).splitlines()[0]}") from None
+    except SafetensorError as exc:
+        raise RunError(f"{folder}: {exc}; the adapter's weights file is damaged (rerun the training)") from None

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader
 from transformers import get_linear_schedule_with_warmup
 
 from workbench.config import (
+    default_setting,
     ClassifierTrainingConfig,
     Config,
     GeneratorTrainingConfig,
@@ -28,7 +29,7 @@ from workbench.config import (
 from workbench.progress import Cancelled, ProgressCallback, start_stage
 from workbench.training.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
 from workbench.training.data import LengthGroupedBatches
-from workbench.training.runs import RunDir
+from workbench.runfolder import RunDir
 
 Batch = dict[str, torch.Tensor]  # a collated batch: input_ids, attention_mask, labels
 
@@ -39,14 +40,14 @@ class LoopSettings:
     batch_size: int
     learning_rate: float
     seed: int
-    checkpoint_every: int = 0  # optimizer steps between checkpoints (and one at each epoch end); 0: none
-    max_steps: int | None = None  # stop early (tests, quick looks); None: all epochs
-    early_stopping_patience: int | None = None  # epochs without a better eval loss before stopping
-    warmup_ratio: float = 0.06
+    checkpoint_every: int = default_setting("training.checkpoint_every")  # and one at each epoch end; 0: none
+    max_steps: int | None = default_setting("training.max_steps")  # stop early (tests, quick looks); None: all epochs
+    early_stopping: int | None = default_setting("training.early_stopping")  # epochs without a better eval loss
+    warmup_ratio: float = 0.06  # not settings: the schedule every run of workbench uses
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
-    group_by_length: bool = True
-    device: str = "auto"
+    group_by_length: bool = default_setting("training.group_by_length")
+    device: str = default_setting("models.device")
 
     @classmethod
     def from_config(cls, config: Config, section: ClassifierTrainingConfig | GeneratorTrainingConfig
@@ -55,7 +56,7 @@ class LoopSettings:
         training = config.training
         return cls(epochs=section.epochs, batch_size=section.batch_size, learning_rate=section.learning_rate,
                    seed=training.seed, checkpoint_every=training.checkpoint_every, max_steps=training.max_steps,
-                   early_stopping_patience=training.early_stopping, group_by_length=training.group_by_length,
+                   early_stopping=training.early_stopping, group_by_length=training.group_by_length,
                    device=config.models.device)
 
 
@@ -193,5 +194,5 @@ def _end_epoch(progress: Progress, model: torch.nn.Module, evaluate: Callable[[t
 
 
 def _should_stop(progress: Progress, settings: LoopSettings) -> bool:
-    patience = settings.early_stopping_patience
+    patience = settings.early_stopping
     return patience is not None and progress.stale_epochs >= patience

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from workbench.training.generator import MODEL_DIR, load_merged_run
-from workbench.training.runs import RunError
+from workbench.runfolder import RunError
 
 
 def merge_run(run_path: Path, output: Path) -> Path:

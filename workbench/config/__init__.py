@@ -4,22 +4,27 @@
 from __future__ import annotations
 
 import copy
+import functools
 import os
+import re
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from workbench.errors import WorkbenchError
-from workbench.estimate import DEVICE_NAMES, METHOD_NAMES
-from workbench.experiments.spec import ExperimentSpec
+from workbench.config.experiment import ExperimentSpec
+
+# What `estimate.method` and `estimate.device` accept (tests/estimate checks them against the estimator's tables).
+METHOD_NAMES = ("full", "lora", "qlora", "prompt-tuning", "prefix-tuning", "ia3", "adapter", "head", "last-n", "none")
+DEVICE_NAMES = ("cpu", "t4", "a10", "l4", "a100-40gb", "a100-80gb", "h100", "h200")
 
 def shipped_config(name: str) -> Path:
     """A file or folder of configs/: the checkout's (an editable install), else the copy a wheel installs under
     <prefix>/share/workbench/configs, so a plain `pip install` runs too."""
-    checkout = Path(__file__).resolve().parent.parent / "configs" / name
+    checkout = Path(__file__).resolve().parents[2] / "configs" / name
     return checkout if checkout.exists() else Path(sys.prefix) / "share" / "workbench" / "configs" / name
 
 
@@ -39,6 +44,7 @@ class ModelsConfig(_Section):
     generator: str
     device: str = "auto"
     extra_copies_mb: int = Field(ge=0)
+    memory_mb: int = Field(gt=0)
 
 
 class DataConfig(_Section):
@@ -139,7 +145,7 @@ class LoraConfig(_Section):
 
 
 class TrainingConfig(_Section):
-    seed: int
+    seed: int = Field(ge=0, le=2**32 - 1)  # numpy and scikit-learn take seeds in [0, 2**32)
     output_root: Path
     checkpoint_every: int = Field(ge=0)
     max_steps: int | None = Field(gt=0)
@@ -219,6 +225,67 @@ class Config(_Section):
             return Config.model_validate(data)
         except ValidationError as exc:
             raise ConfigError(_describe(exc, origins)) from None
+
+@functools.cache
+def _shipped_defaults() -> dict[str, Any]:
+    return _read_yaml(DEFAULT_CONFIG_PATH)
+
+
+def default_setting(dotted: str) -> Any:
+    """A setting's default as configs/default.yaml declares it: what the options objects below the
+    session default to, so that no dataclass keeps a second set of defaults."""
+    node: Any = _shipped_defaults()
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+@functools.cache
+def setting_descriptions() -> dict[str, str]:
+    """What each setting means, by dotted key: the comments of configs/default.yaml, where every default
+    is declared once with its explanation (the CLI's `--help` and the UI's field help read them here)."""
+    descriptions: dict[str, str] = {}
+    path: list[tuple[int, str]] = []  # (indent, key) of the sections around the current line
+    last, pending = None, ""
+    for line in DEFAULT_CONFIG_PATH.read_text(encoding="utf-8").splitlines():
+        body, _, comment = line.partition(" #") if not line.lstrip().startswith("#") else ("", "", line.lstrip()[1:])
+        comment = comment.strip()
+        key = re.match(r"^( *)([A-Za-z_][A-Za-z0-9_]*):", body)
+        if key is None:
+            if comment and not body.strip() and line.startswith(" " * 20) and last:  # a comment continued
+                descriptions[last] = f"{descriptions[last]} {comment}".strip()
+            elif comment and not body.strip():  # a comment line above a key: part of its description
+                pending = f"{pending} {comment}".strip()
+            continue
+        indent = len(key.group(1))
+        path = [(i, k) for i, k in path if i < indent] + [(indent, key.group(2))]
+        last = ".".join(k for _, k in path)
+        descriptions[last] = " ".join(part for part in (pending, comment) if part)
+        pending = ""
+    return descriptions
+
+
+def setting_field(dotted: str):
+    """The pydantic field behind a dotted config key ("chunking.splitter"): its type and description are
+    what the CLI's flags and the UI's form fields show, so no face declares a setting again."""
+    model: Any = Config
+    *sections, key = dotted.split(".")
+    for section in sections:
+        model = model.model_fields[section].annotation
+    if key not in model.model_fields:
+        raise ConfigError(f"unknown config key '{dotted}'")
+    return model.model_fields[key]
+
+
+def setting_choices(dotted: str) -> tuple:
+    """The values a config key accepts when it is a choice (a `Literal`), in their declared order."""
+    annotation = setting_field(dotted).annotation
+    options = [annotation] if get_origin(annotation) is Literal else get_args(annotation)  # Literal, or Literal | None
+    choices = tuple(value for option in options if get_origin(option) is Literal for value in get_args(option))
+    if not choices:
+        raise ConfigError(f"config key '{dotted}' is not a choice")
+    return choices
+
 
 
 CONFIG_ENV = "WORKBENCH_CONFIG"  # a config file merged over the defaults when no --config is given

@@ -1,0 +1,439 @@
+"""`Workbench`: the one public entry point. The command line, the demo, the background jobs, the
+benchmarks and the browser pages all call a session; nothing below this module imports it.
+
+A session holds the validated `Config` (every default lives in configs/default.yaml) and the models it
+has loaded (`ModelPool`, within `models.memory_mb`). `session.updated({"retrieval.k": 5})` is a session
+with one setting changed that shares the same models. Each operation takes a typed request for what
+is not a setting (which files, which index, where to write, see `workbench.requests`) and an optional
+progress callback (`workbench.progress`). Results carry their warnings (skipped files, truncated
+texts) instead of only logging them.
+
+    from workbench.session import Workbench
+    bench = Workbench()
+    bench.index(IndexRequest(name="manuals", paths=[Path("docs/")]))
+    for outcome in bench.ask("How do I reset the device?", ["zero-shot", "rag"], StrategyOptions(index="manuals")):
+        print(outcome.label, outcome.answers[0].text if outcome.answers else outcome.error.describe())
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workbench.config import Config, load_config
+from workbench.errors import Failure, WorkbenchError
+from workbench.progress import ProgressCallback
+from workbench.requests import (
+    ClassifierRequest,
+    CompareRequest,
+    EstimateRequest,
+    GeneratorRequest,
+    IndexRequest,
+    QuestionsRequest,
+    RewardRequest,
+    RunRequest,
+)
+from workbench.runfolder import RunDir, list_runs, results_folder
+from workbench.demo import DEMO_INDEX, demo_ui_overrides
+from workbench.models.registry import EMBEDDED_GENERATORS
+from workbench.preference import PREFERENCE_METHODS
+from workbench.strategies import SELECTIONS as SHOT_SELECTIONS
+from workbench.strategies import STRATEGY_NAMES
+
+__all__ = ["DEMO_INDEX", "EMBEDDED_GENERATORS", "PREFERENCE_METHODS", "SHOT_SELECTIONS", "STRATEGY_NAMES", "AnswerStream", "EstimateReport",
+           "Workbench", "demo_ui_overrides"]
+
+if TYPE_CHECKING:  # imported where used: the CLI's `--help` should not wait for torch
+    from workbench.corpus import QAPair
+    from workbench.demo import DemoResult
+    from workbench.estimate.advisor import Advice
+    from workbench.estimate.estimator import Estimate
+    from workbench.estimate.pilot import Comparison, Pilot
+    from workbench.evaluation.qa import QAScores
+    from workbench.indexing import Index, SearchHit, UpdateSummary
+    from workbench.models.pool import ModelPool
+    from workbench.questions import QuestionReport
+    from workbench.strategies import Answer, StrategyOptions, StrategyOutcome
+
+
+@dataclasses.dataclass(frozen=True)
+class EstimateReport:
+    estimate: Estimate
+    advice: Advice
+    pilot: Pilot | None
+    comparisons: list[Comparison]  # the pilot's measurements beside the estimate
+
+    def as_dict(self) -> dict:
+        return {"estimate": self.estimate.as_dict(), "advice": self.advice.as_dict(),
+                "pilot": dataclasses.asdict(self.pilot) if self.pilot else None,
+                "comparisons": [dataclasses.asdict(c) | {"ratio": c.ratio} for c in self.comparisons]}
+
+
+@dataclasses.dataclass(frozen=True)
+class AnswerStream:
+    """Side-by-side answers as they are generated: `labels` names each column before any text arrives;
+    iterating yields (column, text piece), then (column, finished `Answer`) or (column, `Failure`)."""
+
+    labels: list[str]
+    items: Iterator[tuple[int, str | Answer | Failure]]
+
+    def __iter__(self) -> Iterator[tuple[int, str | Answer | Failure]]:
+        return self.items
+
+    def outcomes(self) -> list[StrategyOutcome]:
+        """The rest of the stream, drained: one outcome per column, as `ask` without streaming gives."""
+        from workbench.strategies import StrategyOutcome
+
+        finished: dict[int, Answer | Failure] = {column: item for column, item in self if not isinstance(item, str)}
+        return [StrategyOutcome(label, error=finished[column]) if isinstance(finished[column], Failure)
+                else StrategyOutcome(label, (finished[column],)) for column, label in enumerate(self.labels)]
+
+
+class Workbench:
+    """A session: the config and the models loaded under it. Cheap to make; share one per process to
+    share its models (a server, the UI), or make one per command (the CLI)."""
+
+    def __init__(self, config: Config | None = None, models: ModelPool | None = None):
+        from workbench.models.pool import ModelPool
+
+        self.config = config if config is not None else load_config()
+        self.models = models if models is not None else ModelPool(self.config.models.memory_mb)
+
+    def updated(self, values: Mapping[str, Any], origins: Mapping[str, str] | None = None) -> Workbench:
+        """This session with some settings changed (dotted keys, checked like the YAML), on the same models."""
+        return Workbench(self.config.updated(values, origins), self.models)
+
+    # ---- indexes --------------------------------------------------------------------------------------
+
+    def index(self, request: IndexRequest, progress: ProgressCallback | None = None) -> Index:
+        """Make the index hold exactly these documents (unchanged ones are not embedded again);
+        `index.last_update` says what changed, with skipped files and warnings."""
+        from workbench.corpus import load_demo_corpus
+        from workbench.indexing import build_index
+
+        request.check()
+        config = self.config
+        documents = load_demo_corpus().documents if request.demo else None
+        return build_index(request.name, documents, sources=request.paths or None, config=config, progress=progress,
+                           text_field=config.data.text_field, text_column=config.data.text_column)
+
+    def add_documents(self, name: str, paths: Sequence[Path], progress: ProgressCallback | None = None) -> UpdateSummary:
+        """Add new files to index `name` and replace changed ones."""
+        from workbench.indexing import load_documents
+
+        index = self.open_index(name)
+        loaded = load_documents(list(paths), text_field=self.config.data.text_field,
+                                text_column=self.config.data.text_column, progress=progress)
+        summary = index.add(loaded.documents, embedder=self.config.models.embedder, progress=progress)
+        return dataclasses.replace(summary, skipped_files=tuple(loaded.skipped))
+
+    def remove_document(self, name: str, doc_id: str) -> UpdateSummary:
+        return self.open_index(name).remove(doc_id)
+
+    def open_index(self, name: str) -> Index:
+        """Index `name` under `index.root`, for its info and documents (searching: `search`)."""
+        from workbench.indexing import open_index
+
+        return open_index(name, self.config.index.root)
+
+    def list_indexes(self) -> list[dict]:
+        """Every index under `index.root` with its size and settings (or the error that hides it)."""
+        from workbench.indexing import list_indexes
+
+        return list_indexes(self.config.index.root)
+
+    def index_path(self, name: str) -> Path:
+        from workbench.indexing import storage
+
+        return storage.index_path(self.config.index.root, name)
+
+    def search(self, name: str, query: str, k: int | None = None, filters: dict | None = None,
+               hybrid: bool | None = None) -> list[SearchHit]:
+        """The best chunks for `query` (k and hybrid default to `retrieval.*`)."""
+        return self.open_index(name).search(query, k=k or self.config.retrieval.k, filters=filters,
+                                            hybrid=self.config.retrieval.hybrid if hybrid is None else hybrid)
+
+    def evaluate_retrieval(self, name: str, data: Path, ks: Sequence[int], hybrid: bool | None = None) -> dict:
+        """Recall@k, nDCG@k and MRR of index `name` on the QA pairs of `data` (their contexts are the gold)."""
+        from workbench.corpus import load_qa
+        from workbench.evaluation.retrieval import evaluate_retrieval
+
+        hybrid = self.config.retrieval.hybrid if hybrid is None else hybrid
+        return {"hybrid": hybrid, **evaluate_retrieval(self.open_index(name), load_qa(data), list(ks), hybrid=hybrid)}
+
+    def preview_chunks(self, paths: Sequence[Path] | None, documents: int = 3) -> tuple[list, list, list]:
+        """(the first `documents` documents, their chunks, the files skipped with why) of these files (None:
+        the demo corpus), cut as `chunking` says, without embedding anything: what the Indexes page shows
+        before a build."""
+        from workbench.corpus import load_demo_corpus
+        from workbench.indexing import chunk_documents, load_documents
+
+        if paths is None:
+            loaded, skipped = load_demo_corpus().documents, []
+        else:
+            result = load_documents(list(paths), text_field=self.config.data.text_field,
+                                    text_column=self.config.data.text_column)
+            loaded, skipped = result.documents, list(result.skipped)
+        chunking = self.config.chunking
+        chunks = chunk_documents(loaded[:documents], chunking.splitter, chunking.chunk_size, chunking.chunk_overlap,
+                                 self.config.models.embedder)
+        return loaded[:documents], chunks, skipped
+
+    # ---- answering ------------------------------------------------------------------------------------
+
+    def ask(self, question: str | QAPair, strategies: Sequence[str], options: StrategyOptions | None = None,
+            stream: bool = False, progress: ProgressCallback | None = None) -> list[StrategyOutcome] | AnswerStream:
+        """Every strategy answers `question`, side by side, in one batched generation where adapters allow
+        it; a strategy that fails reports its `Failure` in its own outcome (or column) and the others still
+        answer. `stream`: an `AnswerStream` of text pieces as they are generated."""
+        from workbench.strategies import parse_strategy_names
+        from workbench.strategies.base import as_pair
+        from workbench.strategies.side_by_side import stream_together
+
+        as_pair(question)  # an empty question is one error, not one per strategy
+        factory = self._factory(options)
+        names = parse_strategy_names(list(strategies))
+        if not stream:
+            return factory.answer_each(names, [question], progress=progress)
+        built = factory.build_each(names)
+        runnable = [position for position, (_, strategy) in enumerate(built) if not isinstance(strategy, Failure)]
+
+        def items() -> Iterator[tuple[int, str | Answer | Failure]]:
+            for position, (_, strategy) in enumerate(built):
+                if isinstance(strategy, Failure):
+                    yield position, strategy
+            for index, item in stream_together([built[p][1] for p in runnable], question):
+                yield runnable[index], Failure.of(item) if isinstance(item, Exception) else item
+
+        return AnswerStream([label for label, _ in built], items())
+
+    def evaluate(self, data: Path, strategies: Sequence[str], options: StrategyOptions | None = None,
+                 limit: int | None = None, output: Path | None = None,
+                 progress: ProgressCallback | None = None) -> tuple[list[QAScores], Path]:
+        """Score strategies on the QA pairs of `data` (the first `limit`); predictions and scores.json go to
+        `output` (default: <training.output_root>/eval-qa/<time>). Returns (scores, output folder)."""
+        from workbench.corpus import load_qa
+        from workbench.evaluation.qa import evaluate_qa
+        from workbench.strategies import parse_strategy_names
+
+        if limit is not None and limit < 1:
+            raise WorkbenchError(f"--limit must be at least 1, got {limit}")
+        every_pair = load_qa(data)
+        pairs = every_pair[:limit]
+        # Few-shot demonstrations come from the pairs not evaluated (else from the demo corpus); FewShot
+        # itself skips the evaluated question's paragraph.
+        others = every_pair[len(pairs):]
+        built = self._factory(options, default_pool=others or None).build_many(parse_strategy_names(list(strategies)))
+        output = Path(output or results_folder(self.config.training.output_root, "eval-qa"))
+        return evaluate_qa(built, pairs, output_dir=output, progress=progress), output
+
+    @staticmethod
+    def score_answer(text: str, gold: Sequence[str]) -> dict[str, float]:
+        """One answer's QA scores against its gold answers: exact match, token F1, answer contained."""
+        from workbench.evaluation.metrics import answer_contained, exact_match, token_f1
+
+        return {"exact_match": exact_match(text, gold), "token_f1": token_f1(text, gold),
+                "answer_contained": answer_contained(text, gold)}
+
+    @staticmethod
+    def normalize_answer(text: str) -> str:
+        """An answer as the QA metrics compare it (lower case, no punctuation, articles or extra spaces)."""
+        from workbench.evaluation.metrics import normalize_answer
+
+        return normalize_answer(text)
+
+    def _factory(self, options: StrategyOptions | None, default_pool: Sequence[QAPair] | None = None):
+        from workbench.strategies import StrategyFactory, StrategyOptions
+
+        return StrategyFactory(self.config, options or StrategyOptions(), default_pool, self.models)
+
+    # ---- questions from documents ---------------------------------------------------------------------
+
+    def questions(self, request: QuestionsRequest, progress: ProgressCallback | None = None) -> tuple[list, QuestionReport]:
+        """Questions written answer-first from the index's chunks, checked, with the shares that retrieve
+        their own chunk and that the base model answers closed-book; returns (records, report). A killed
+        run resumes from its work log when asked again with the same settings."""
+        from workbench.generation import GenerationEngine, GenerationSettings, load_prompts
+        from workbench.questions import generate
+
+        request.check()
+        config = self.config
+        index = self.open_index(request.index)
+        settings = GenerationSettings(max_new_tokens=48, batch_size=config.generation.batch_size, first_line_only=True)
+        engine = GenerationEngine(self.models.generator(request.model or config.models.generator, config.models.device),
+                                  settings)
+        closed_book = None
+        if request.closed_book:
+            zero_shot = self._factory(None).build("zero-shot")[0]
+
+            def closed_book(questions: list) -> list[str]:
+                return [answer.text for answer in zero_shot.answer_many(questions)]
+
+        seed = config.training.seed if request.seed is None else request.seed
+        return generate(index, request.output, request.n, seed, engine, load_prompts(), config.retrieval.k,
+                        config.generation.system_prompt, closed_book, request.roundtrip, progress)
+
+    def questions_folder(self) -> Path:
+        """Where the browser UI keeps question files: <training.output_root>/questions."""
+        return Path(self.config.training.output_root) / "questions"
+
+    def read_questions(self, path: Path) -> list:
+        """The items of a generated (or reviewed) questions file, checked against its schema."""
+        from workbench.questions import read_questions
+
+        return read_questions(Path(path))
+
+    def question_report(self, path: Path) -> dict | None:
+        """The report written beside a questions file (what each check rejected), if there is one."""
+        from workbench.ondisk import read_file
+        from workbench.questions import report_file
+
+        report = report_file(Path(path))
+        return read_file(report, dict) if report.is_file() else None
+
+    def review_questions(self, source: Path, decisions: Mapping, output: Path) -> tuple[Path, int, int]:
+        """Save a review of `source` as the new file `output` (`decisions`: id → accept/edit/reject; items
+        without one are kept as they are); returns (output, kept, rejected)."""
+        from workbench.questions import Decision, apply_review
+
+        decisions = {key: value if isinstance(value, Decision) else Decision(**value) for key, value in decisions.items()}
+        return apply_review(Path(source), decisions, Path(output))
+
+    def split_questions(self, source: Path, test_share: float = 0.5, by: str = "chunk",
+                        seed: int | None = None) -> tuple[tuple[Path, int], tuple[Path, int]]:
+        """SOURCE.train.jsonl and SOURCE.test.jsonl, whole chunks (or questions, documents) on one side each."""
+        from workbench.questions import split_questions
+
+        return split_questions(Path(source), test_share, by, self.config.training.seed if seed is None else seed)
+
+    # ---- training -------------------------------------------------------------------------------------
+
+    def train(self, request: RunRequest, progress: ProgressCallback | None = None) -> RunDir:
+        """Train what the request asks for (`ClassifierRequest`, `GeneratorRequest` or `RewardRequest`)
+        with the config's `training.*` settings; returns the finished run."""
+        from workbench.workflows import training
+
+        if isinstance(request, GeneratorRequest):  # paraphrases are written by the session's generator
+            return training.train_generator(self.config, request, progress, self.models)
+        if isinstance(request, ClassifierRequest):
+            return training.train_classifier(self.config, request, progress)
+        if isinstance(request, RewardRequest):
+            return training.train_reward(self.config, request, progress)
+        raise WorkbenchError(f"nothing trains a {type(request).__name__}")
+
+    def evaluate_classifier(self, run: Path, data: Path, output: Path | None = None) -> tuple[dict, Path]:
+        """Score a trained classifier on a labelled table; returns (scores, output folder)."""
+        from workbench.workflows.training import evaluate_classifier
+
+        return evaluate_classifier(self.config, run, data, output)
+
+    def merge_run(self, run: Path, output: Path) -> Path:
+        """A LoRA or IA3 run's adapter folded into its base model, saved as a full model in `output`."""
+        from workbench.training.merge import merge_run
+
+        return merge_run(run, output)
+
+    def list_runs(self, kind: str | None = None) -> list[dict]:
+        """The finished runs under `training.output_root` (of one kind: classifier, generator, reward), newest first."""
+        return list_runs(self.config.training.output_root, kind)
+
+    def open_run(self, path: Path) -> RunDir:
+        return RunDir(Path(path))
+
+    # ---- experiments and estimates --------------------------------------------------------------------
+
+    def compare(self, request: CompareRequest, progress: ProgressCallback | None = None) -> tuple[list, Path]:
+        """Every strategy of the config's experiment on the same held-out items; returns (a `VariantResult`
+        per variant, the results folder with summary, comparisons, plots and per-item predictions)."""
+        from workbench.experiments.runner import run_experiment
+
+        return run_experiment(self.config, request.smoke, request.output, progress, self.models)
+
+    @staticmethod
+    def paired_matrix(comparisons: list[dict]) -> dict:
+        """An experiment's paired comparisons (summary.json) as a strategies × strategies table of differences."""
+        from workbench.experiments.report import paired_matrix
+
+        return paired_matrix(comparisons)
+
+    def estimate(self, request: EstimateRequest, progress: ProgressCallback | None = None) -> EstimateReport:
+        """Memory, time and serving cost of the setting, the retrieve-or-finetune advice, and (with a
+        pilot) the measurement beside the estimate; with `request.output`, estimate.json and plots there."""
+        from workbench.estimate.advisor import Corpus, advise
+        from workbench.estimate.estimator import Setting, estimate
+        from workbench.estimate.pilot import compare_with_pilot, run_pilot
+
+        request.check()
+        config = self.config
+        corpus = Corpus.from_index(config, request.index) if request.index else None
+        setting = Setting.from_config(config, corpus.mean_chunk_tokens if corpus else None)
+        result = estimate(setting)
+        pilot = run_pilot(setting, request.pilot, progress) if request.pilot else None
+        report = EstimateReport(result, advise(config, result, corpus, request.experiment), pilot,
+                                compare_with_pilot(setting, pilot) if pilot else [])
+        if request.output:
+            from workbench.figures import figure_png
+            from workbench.ondisk import write_atomic, write_json
+
+            write_json(request.output / "estimate.json", report.as_dict())
+            for name, figure in self.estimate_figures(report).items():
+                write_atomic(request.output / f"{name}.png", figure_png(figure))
+        return report
+
+    def estimate_catalog(self) -> tuple[list[str], list]:
+        """What the estimator knows offline: the shipped architectures by name, and the GPUs (name, memory,
+        peak FLOP/s, bandwidth, price)."""
+        from workbench.estimate.architecture import shipped_architectures
+        from workbench.estimate.devices import GPUS
+
+        return list(shipped_architectures()), list(GPUS.values())
+
+    def estimate_figures(self, report: EstimateReport) -> dict:
+        """The estimate's plots by name: `memory` (what the peak holds), `break-even` (of the advice)."""
+        from workbench.estimate.plots import break_even, memory_breakdown
+
+        setting = report.estimate.setting
+        return {"memory": memory_breakdown({f"{setting['method']} on {report.estimate.device.name}": report.estimate}),
+                "break-even": break_even(report.advice)}
+
+    # ---- the demo -------------------------------------------------------------------------------------
+
+    def prepare_demo(self, progress: ProgressCallback | None = None) -> DemoResult:
+        """The demo index and adapter, made once (what `make demo` readies before opening the UI)."""
+        from workbench.demo import prepare_demo
+
+        return prepare_demo(self.config, progress=progress)
+
+    def run_demo(self, progress: ProgressCallback | None = None) -> DemoResult:
+        """Everything the demo shows, from a fresh machine to every strategy's answers side by side."""
+        from workbench.demo import run_demo
+
+        return run_demo(self.config, progress=progress, models=self.models)
+
+    def demo_questions(self) -> list[QAPair]:
+        """One held-out question per demo article (kept out of the demo adapter and the few-shot pool)."""
+        from workbench.corpus import load_demo_corpus
+        from workbench.demo import demo_questions
+
+        corpus = load_demo_corpus()
+        return demo_questions(corpus.qa_pairs, len(corpus.topics()))
+
+    # ---- models ---------------------------------------------------------------------------------------
+
+    def list_models(self) -> list:
+        """Each embedded model, its size, whether it is ready and where it lives."""
+        from workbench.models import list_models
+
+        return list_models()
+
+    def prepare_model(self, name: str | None = None, force: bool = False) -> Path:
+        """Convert an embedded generator once into the model cache (default: `models.generator`)."""
+        from workbench.models import EMBEDDED_GENERATORS, prepare_generator
+
+        name = name or self.config.models.generator
+        if name not in EMBEDDED_GENERATORS:
+            raise WorkbenchError(f"models.generator is '{name}', not an embedded generator: it needs no preparing "
+                                 f"(name one of {', '.join(EMBEDDED_GENERATORS)})")
+        return prepare_generator(name, force=force)

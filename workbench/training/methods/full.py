@@ -1,0 +1,30 @@
+"""Every weight trains; the run saves a complete model (RUN_DIR/model/), which loads without its base model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workbench.training.methods import MODEL_DIR, GeneratorMethod
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from workbench.training.generator import GeneratorOptions
+
+
+def apply(model: nn.Module, options: GeneratorOptions) -> nn.Module:
+    return model.requires_grad_(True)
+
+
+def save(model: nn.Module, tokenizer: Any, options: GeneratorOptions, folder: Path) -> Path:
+    model.save_pretrained(folder / MODEL_DIR)
+    tokenizer.save_pretrained(folder / MODEL_DIR)
+    return folder / MODEL_DIR
+
+
+METHOD = GeneratorMethod(
+    name="full",
+    description="full finetuning: every weight trains, the run saves a complete model",
+    apply=apply, save=save,
+)

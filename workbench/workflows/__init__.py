@@ -1,0 +1,1 @@
+"""What one request does, end to end, on the floor below the session (experiments reuse it)."""
