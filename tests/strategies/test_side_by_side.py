@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from workbench.generation import AdapterError
 from workbench.strategies import FewShot, Finetuned, Rag, RagFinetuned, ZeroShot, answer_together, stream_together
-from workbench.strategies.factory import Unavailable
 from workbench.strategies.side_by_side import share_batches
 
 
@@ -37,7 +36,12 @@ def test_strategies_answer_together_as_each_answers_alone(common, lora_adapters,
 def test_stream_together_fills_each_column_and_keeps_a_failure_in_its_own(common, lora_adapters, peft_adapter_factory,
                                                                            small_index, demo_corpus, questions):
     strategies = _lineup(common, lora_adapters, peft_adapter_factory, small_index, demo_corpus)
-    strategies.insert(1, Unavailable("finetuned", "broken", AdapterError("adapter broken: not an adapter folder")))
+    class Broken(type(strategies[0])):  # a strategy whose adapter could not be loaded: it fails when asked
+        def prompted(self, questions):
+            raise AdapterError("adapter broken: not an adapter folder")
+
+    strategies.insert(1, Broken(engine=strategies[0].engine, templates=strategies[0].templates,
+                                system_prompt=strategies[0].system_prompt))
     pieces: dict[int, list[str]] = {p: [] for p in range(len(strategies))}
     finished = {}
     for position, item in stream_together(strategies, questions[0]):

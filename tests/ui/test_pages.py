@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SMALLER_GENERATOR
-from workbench import api
+from workbench.requests import CompareRequest
+from workbench.session import Workbench
 from workbench.config import load_config
 
 AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
@@ -152,8 +153,8 @@ def test_results_page_shows_scores_charts_and_disagreements(roots, tmp_path):
                           [("What is the capital of France?", "Paris"), ("Who wrote Hamlet?", "Shakespeare")]))
     from workbench.strategies import StrategyOptions
 
-    api.evaluate_qa(config.updated({"generation.max_new_tokens": 4, "strategies.shots": 1}), qa,
-                    ["zero-shot", "few-shot"], StrategyOptions())
+    Workbench(config.updated({"generation.max_new_tokens": 4, "strategies.shots": 1})).evaluate(
+        qa, ["zero-shot", "few-shot"], StrategyOptions())
     at = page("results").run()
     assert not at.exception
     assert at.dataframe[0].value["strategy"].tolist() == ["zero-shot", "few-shot"]
@@ -171,7 +172,7 @@ def test_results_page_shows_an_experiment_in_words_and_starts_one_as_a_job(roots
                                                      "data": {"eval_items": 4, "train_items": 24},
                                                      "strategies": [{"strategy": "zero-shot"},
                                                                     {"strategy": "classifier"}]}}))
-    api.compare(config.merged(experiment), api.CompareRequest())
+    Workbench(config.merged(experiment)).compare(CompareRequest())
     at = page("results").run()
     assert not at.exception
     assert at.dataframe[0].value["strategy"].tolist() == ["zero-shot", "classifier"]
@@ -214,7 +215,7 @@ def test_questions_page_shows_a_file_with_its_report_and_saves_a_review_as_a_new
                                model="smollm2-135m-instruct", filters={name: True for name in FILTERS[:5]},
                                retrieves_own_chunk=i == 0)
              for i, (q, a) in enumerate([("What is the default precision?", "53 bits"), ("Which header is it?", "mpfr.h")])]
-    source = api.questions_folder(config) / "manual-questions.jsonl"
+    source = Workbench(config).questions_folder() / "manual-questions.jsonl"
     write_questions(source, items)
     at = page("questions").run()
     assert not at.exception
