@@ -255,9 +255,9 @@ def _default_config():
 
 def before_after(sources: list[Path], questions: list[dict], tmp: Path) -> dict:
     """Table A: the old extraction, the shipped loaders, and the shipped loaders with the markdown splitter."""
+    from workbench.indexing import build_index, load_documents
     from workbench.requests import IndexRequest
     from workbench.session import Workbench
-    from workbench.indexing import build_index, load_documents
 
     before_s, before_docs = _best_of(2, lambda: documents_before(sources))
     after_s, _ = _best_of(2, lambda: load_documents(sources))

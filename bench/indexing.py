@@ -19,8 +19,8 @@ import numpy as np
 
 from workbench.config import load_config
 from workbench.corpus import load_squad
-from workbench.indexing import VectorStore, build_index, chunk_documents, embed_texts
 from workbench.evaluation.retrieval import evaluate_retrieval
+from workbench.indexing import VectorStore, build_index, chunk_documents, embed_texts
 from workbench.models import load_embedder
 
 ROOT = Path(__file__).resolve().parent

@@ -24,8 +24,8 @@ import numpy as np
 
 from workbench.config import load_config
 from workbench.corpus import load_squad
-from workbench.indexing import VectorStore, build_index, embed_texts
 from workbench.evaluation.retrieval import evaluate_retrieval
+from workbench.indexing import VectorStore, build_index, embed_texts
 from workbench.indexing.hybrid import Bm25, reciprocal_rank_fusion, tokenize
 from workbench.indexing.index import HYBRID_CANDIDATES
 

@@ -34,12 +34,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from workbench.requests import GeneratorRequest, QuestionsRequest  # noqa: E402
-from workbench.session import Workbench  # noqa: E402
 from workbench.config import load_config  # noqa: E402
-from workbench.ondisk import write_jsonl  # noqa: E402
 from workbench.corpus import load_squad  # noqa: E402
 from workbench.evaluation.statistics import compare_pairs  # noqa: E402
+from workbench.ondisk import write_jsonl  # noqa: E402
+from workbench.requests import GeneratorRequest, QuestionsRequest  # noqa: E402
+from workbench.session import Workbench  # noqa: E402
 from workbench.strategies import StrategyOptions  # noqa: E402
 
 SQUAD = ROOT.parent / "shared" / "data" / "squad-v1.1-dev-articles-00-11.json"
@@ -129,8 +129,15 @@ def design_comparison(config, index_name: str, models: list[str], passages: int,
     from workbench.indexing import open_index
     from workbench.models import load_generator
     from workbench.models.prompt_format import prompt_format
-    from workbench.questions.generate import (Planned, contains_answer, grounded, is_question, parse_question,
-                                              passage, question_prompt)
+    from workbench.questions.generate import (
+        Planned,
+        contains_answer,
+        grounded,
+        is_question,
+        parse_question,
+        passage,
+        question_prompt,
+    )
     from workbench.questions.spans import candidate_spans
 
     templates = load_prompts()

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import torch
-
 from strategies import SQUAD, run, split_questions  # bench/strategies.py: same scoring, same question sample
+
 from workbench.config import load_config
 from workbench.corpus import QAPair, load_squad
 from workbench.generation import GenerationEngine, GenerationSettings, load_prompts

@@ -209,9 +209,9 @@ def manuals_data(tmp: Path, n: int | None) -> tuple[Path, dict]:
     sys.path.insert(0, str(BENCH))
     from documents import QUESTIONS, fetch_documents  # bench/documents.py: stdlib only at import
 
+    from workbench.config import load_config
     from workbench.requests import IndexRequest
     from workbench.session import Workbench
-    from workbench.config import load_config
 
     sources = fetch_documents()
     config = load_config(overrides=[f"index.root={tmp / 'indexes'}"])
@@ -232,9 +232,8 @@ def manuals_data(tmp: Path, n: int | None) -> tuple[Path, dict]:
 
 def evaluate_rows(tmp: Path, name: str, records: Path) -> dict:
     """Every generator's zero-shot and rag rows on index `name`, and SmolLM2's rag with the plain prompt."""
-    from workbench.requests import IndexRequest
-    from workbench.session import Workbench
     from workbench.config import load_config
+    from workbench.session import Workbench
     from workbench.strategies import StrategyOptions
 
     plain = tmp / "plain-rag.yaml"
@@ -287,8 +286,14 @@ def paired_differences(results: dict) -> list[dict]:
     Holm-corrected over that metric's comparisons."""
     import numpy as np
 
-    from workbench.evaluation.statistics import (PairedComparison, detectable_difference, holm, mcnemar_p,
-                                                 mean_interval, paired_bootstrap_p)
+    from workbench.evaluation.statistics import (
+        PairedComparison,
+        detectable_difference,
+        holm,
+        mcnemar_p,
+        mean_interval,
+        paired_bootstrap_p,
+    )
 
     smollm2, gemma = GENERATORS
     wanted = []

@@ -29,8 +29,8 @@ from workbench.evaluation.evaluator import mean_scores
 from workbench.evaluation.metrics import mean
 from workbench.generation import GenerationEngine, GenerationSettings, load_prompts
 from workbench.indexing import build_index
-from workbench.progress import tqdm_progress
 from workbench.models import GENERATOR, load_generator
+from workbench.progress import tqdm_progress
 from workbench.strategies import Answer, Context, FewShot, Rag, Source, Strategy, ZeroShot
 
 ROOT = Path(__file__).resolve().parents[1]

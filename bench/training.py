@@ -44,6 +44,7 @@ INSTRUCTIONS = SHARED / "instruction-data.json"
 SECTIONS = ("classification", "generator", "throughput")
 
 from strategies import GoldParagraph  # noqa: E402  bench/strategies.py: the question's own paragraph as the source
+
 from workbench.config import load_config  # noqa: E402
 from workbench.corpus import load_demo_corpus, load_instructions, load_labeled_table, load_squad  # noqa: E402
 from workbench.evaluation.qa import evaluate_strategy  # noqa: E402

@@ -4,10 +4,10 @@ checks them on the real import graph, type-checking imports aside."""
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import grimp
+import tomllib
 from importlinter.cli import lint_imports
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,6 @@ from workbench.corpus import (
     InstructionExample,
     LabeledText,
     PreferenceExample,
-    load_demo_corpus,
     load_instructions,
     load_labeled_table,
     load_preferences,

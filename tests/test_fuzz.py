@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from workbench.corpus import (
+    Document,
     load_instructions,
     load_labeled_table,
     load_preferences,
@@ -21,7 +22,6 @@ from workbench.corpus import (
     load_squad,
 )
 from workbench.errors import WorkbenchError
-from workbench.corpus import Document
 from workbench.indexing import Index, build_index, load_documents
 from workbench.jobs import JOB_FILE, STATUS_FILE, read_job
 from workbench.models.adapter_files import read_adapter_file

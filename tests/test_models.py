@@ -133,10 +133,10 @@ def test_gemma_is_prompted_as_a_base_model_answers_and_finetunes(tmp_path):
     """The second embedded generator, end to end: a completion prompt (no chat turns), short answers that
     stop at the line's end, and the adapters that reach its sliding-window attention (LoRA in the
     layers, prefix tuning in the attention cache) training and answering side by side."""
-    from workbench.requests import GeneratorRequest
-    from workbench.session import Workbench
     from workbench.config import load_config
     from workbench.models.prompt_format import COMPLETION_TEMPLATE
+    from workbench.requests import GeneratorRequest
+    from workbench.session import Workbench
     from workbench.strategies import StrategyOptions
 
     gemma = load_generator(GEMMA3)

@@ -18,12 +18,12 @@ from pathlib import Path
 from workbench.config import Config
 from workbench.corpus import QAPair, load_demo_corpus
 from workbench.indexing import Index
-from workbench.progress import ProgressCallback
 from workbench.models.pool import ModelPool
+from workbench.progress import ProgressCallback
+from workbench.runfolder import RunBusy, RunDir, RunError
 from workbench.strategies import STRATEGY_NAMES, StrategyFactory, StrategyOptions, StrategyOutcome
 from workbench.training.examples import qa_examples
 from workbench.training.generator import GeneratorOptions, train_generator
-from workbench.runfolder import RunBusy, RunDir, RunError
 
 DEMO_INDEX = "demo"
 DEMO_RUN = "demo-lora"  # under training.output_root

@@ -18,12 +18,15 @@ texts) instead of only logging them.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.config import Config, load_config
+from workbench.config import Config, ConfigError, load_config, setting_choices
+from workbench.demo import DEMO_INDEX, demo_ui_overrides
 from workbench.errors import Failure, WorkbenchError
+from workbench.models.registry import EMBEDDED_GENERATORS
+from workbench.preference import PREFERENCE_METHODS
 from workbench.progress import ProgressCallback
 from workbench.requests import (
     ClassifierRequest,
@@ -36,9 +39,6 @@ from workbench.requests import (
     RunRequest,
 )
 from workbench.runfolder import RunDir, list_runs, results_folder
-from workbench.demo import DEMO_INDEX, demo_ui_overrides
-from workbench.models.registry import EMBEDDED_GENERATORS
-from workbench.preference import PREFERENCE_METHODS
 from workbench.strategies import SELECTIONS as SHOT_SELECTIONS
 from workbench.strategies import STRATEGY_NAMES
 
@@ -91,6 +91,27 @@ class AnswerStream:
                 else StrategyOutcome(label, (finished[column],)) for column, label in enumerate(self.labels)]
 
 
+def _registered_settings() -> dict[str, Callable[[], tuple[str, ...]]]:
+    """The settings whose values name registry entries, with the names each registry knows now (a method
+    registered by a plugin counts): YAML cannot list them, so the session checks them when it starts."""
+    from workbench.estimate import method_names
+    from workbench.models.methods import generator_method_names
+    from workbench.training.classifier_methods import classifier_method_names
+
+    return {"training.generator.method": generator_method_names,
+            "training.classifier.method": classifier_method_names,
+            "estimate.method": method_names}
+
+
+def _check_registered(config: Config) -> None:
+    for dotted, names in _registered_settings().items():
+        value = config
+        for key in dotted.split("."):
+            value = getattr(value, key)
+        if value is not None and value not in names():
+            raise ConfigError(f"{dotted}: unknown value '{value}' (choose from {', '.join(names())})")
+
+
 class Workbench:
     """A session: the config and the models loaded under it. Cheap to make; share one per process to
     share its models (a server, the UI), or make one per command (the CLI)."""
@@ -99,11 +120,19 @@ class Workbench:
         from workbench.models.pool import ModelPool
 
         self.config = config if config is not None else load_config()
+        _check_registered(self.config)
         self.models = models if models is not None else ModelPool(self.config.models.memory_mb)
 
     def updated(self, values: Mapping[str, Any], origins: Mapping[str, str] | None = None) -> Workbench:
         """This session with some settings changed (dotted keys, checked like the YAML), on the same models."""
         return Workbench(self.config.updated(values, origins), self.models)
+
+    @staticmethod
+    def setting_choices(dotted: str) -> tuple[str, ...]:
+        """The values a setting accepts: a registry's entries for the method settings, else the
+        config's declared choices. The CLI's choices and the pages' lists come from here."""
+        registered = _registered_settings().get(dotted)
+        return registered() if registered else setting_choices(dotted)
 
     # ---- indexes --------------------------------------------------------------------------------------
 

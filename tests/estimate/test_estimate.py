@@ -19,7 +19,7 @@ import torch
 
 from workbench.cli.main import main
 from workbench.errors import WorkbenchError
-from workbench.estimate import DEVICE_NAMES, METHOD_NAMES
+from workbench.estimate import DEVICE_NAMES, method_names
 from workbench.estimate.advisor import Corpus, advise
 from workbench.estimate.architecture import METHODS, build_on_meta, count_parameters, load_architecture, trace_step
 from workbench.estimate.devices import GPUS, gpu_named
@@ -41,7 +41,7 @@ RAFT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", 
 
 
 def test_names_the_config_accepts_match_the_registries():
-    assert set(METHOD_NAMES) == set(METHODS)
+    assert set(method_names()) == set(METHODS)
     assert set(DEVICE_NAMES) == {"cpu", *GPUS}
 
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from workbench.corpus import DatasetError
-from workbench.indexing import NoDocuments, load_documents
-from workbench.indexing import converters
+from workbench.indexing import NoDocuments, converters, load_documents
 from workbench.indexing.converters import convert_html, convert_office
 
 # The shape of a texinfo manual page (GNU manuals, MPFR): a navigation panel, a numbered heading, a

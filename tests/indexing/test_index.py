@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from workbench.corpus import Document
+from workbench.evaluation.retrieval import evaluate_retrieval
 from workbench.indexing import (
     EmbedderMismatch,
     IndexCorrupt,
@@ -17,7 +18,6 @@ from workbench.indexing import (
     list_indexes,
     open_index,
 )
-from workbench.evaluation.retrieval import evaluate_retrieval
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from workbench.requests import ClassifierRequest, CompareRequest, IndexRequest
 from workbench.jobs import JobError, cancel_job, list_jobs, read_job, resume_job, start_job
+from workbench.requests import ClassifierRequest, CompareRequest, IndexRequest
 
 
 def wait_for(job, predicate, timeout: float = 240):

@@ -16,6 +16,7 @@ import torch
 from tests.processes import WB, kill_at_first_checkpoint
 from workbench.cli.main import main
 from workbench.corpus import DatasetError, PreferenceExample, load_preferences
+from workbench.models import GENERATOR
 from workbench.preference.data import check_window
 from workbench.preference.policy import PreferenceOptions, train_preference
 from workbench.preference.reward import RewardOptions, load_reward_model, pairwise_rows, train_reward
@@ -61,7 +62,7 @@ def _assert_frozen_unchanged(trained, fresh) -> None:
 @pytest.fixture(scope="module")
 def reward_run(pairs, loop, tmp_path_factory):
     train, held_out = pairs
-    options = RewardOptions(loop=loop(epochs=3, learning_rate=2e-3), max_length=128, system_prompt=SYSTEM)
+    options = RewardOptions(loop=loop(epochs=3, learning_rate=2e-3), model=GENERATOR, max_length=128, system_prompt=SYSTEM)
     return train_reward(train, held_out, options, tmp_path_factory.mktemp("reward") / "run")
 
 
@@ -87,7 +88,7 @@ def test_reward_training_leaves_the_pretrained_weights_byte_identical(pairs, loo
 
     source = resolve(tiny_generator, "generator")
     model, tokenizer = load_score_model(source, "cpu")
-    options = RewardOptions(loop=loop(epochs=1, max_steps=2, learning_rate=1e-3), max_length=128, system_prompt=SYSTEM)
+    options = RewardOptions(loop=loop(epochs=1, max_steps=2, learning_rate=1e-3), model=GENERATOR, max_length=128, system_prompt=SYSTEM)
     trainer = reward_trainer(model, tokenizer, pairs[0], options, RunDir(tmp_path))
     trl_runs.train(trainer, RunDir(tmp_path), resume=False, progress=None)
     _assert_frozen_unchanged(trainer.model, load_score_model(source, "cpu")[0])
@@ -99,7 +100,7 @@ def _instructions(records) -> list[PromptCompletion]:
 
 
 def _dpo_options(loop_settings, **overrides) -> PreferenceOptions:
-    settings = {"loop": loop_settings(epochs=2, learning_rate=1e-3), "method": "dpo", "max_length": 128,
+    settings = {"loop": loop_settings(epochs=2, learning_rate=1e-3), "method": "dpo", "model": GENERATOR, "max_length": 128,
                 "system_prompt": SYSTEM, "max_new_tokens": 8}
     return PreferenceOptions(**{**settings, **overrides})
 

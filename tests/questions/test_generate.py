@@ -8,12 +8,12 @@ import json
 
 import pytest
 
-from workbench.requests import QuestionsRequest
-from workbench.session import Workbench
 from workbench.cli.main import main
 from workbench.corpus import DatasetError, QAPair, load_qa_records
 from workbench.progress import Cancelled
-from workbench.questions import Decision, FILTERS, read_questions, report_file
+from workbench.questions import FILTERS, Decision, read_questions, report_file
+from workbench.requests import QuestionsRequest
+from workbench.session import Workbench
 
 
 def _request(path, **extra):

@@ -9,9 +9,9 @@ import pytest
 
 from workbench.cli.main import main
 from workbench.ondisk import FileWriteError, write_atomic
+from workbench.runfolder import RunDir, RunError
 from workbench.training.classifier import ClassifierDataError, ClassifierOptions, train_classifier
 from workbench.training.generator import GeneratorOptions, train_generator
-from workbench.runfolder import RunDir, RunError
 
 
 def classifier_options(loop, method="head") -> ClassifierOptions:
@@ -40,7 +40,7 @@ def test_labels_unseen_in_training_are_named(loop, tmp_path):
 
 
 def test_generator_with_fewer_examples_than_the_batch(loop, qa, tmp_path):
-    options = GeneratorOptions(loop=loop(batch_size=16), max_length=32)
+    options = GeneratorOptions(loop=loop(batch_size=16), model="smollm2-135m-instruct", max_length=32)
     with pytest.raises(RunError, match="fewer than the batch size 16"):
         train_generator(qa[0][:5], options, tmp_path / "run", qa[1])
 

@@ -18,9 +18,16 @@ from safetensors.torch import load_file, save_file
 from workbench.cli.main import BUG_REPORT_EXIT, main
 from workbench.errors import WorkbenchError
 from workbench.estimate.architecture import METHODS as ESTIMATE_METHODS
+from workbench.models import methods
+from workbench.models.methods import (
+    GeneratorMethod,
+    generator_method,
+    generator_method_names,
+    generator_methods,
+    register_generator_method,
+)
 from workbench.preference import PREFERENCE_METHODS
 from workbench.runfolder import RunError
-from workbench.training import methods
 from workbench.training.classifier import HEAD_FILE, ClassifierOptions, train_classifier
 from workbench.training.classifier_methods import classifier_method, classifier_method_names
 from workbench.training.data import tokenize_completions
@@ -33,13 +40,6 @@ from workbench.training.generator import (
     load_trained_generator,
     supervised_method,
     train_generator,
-)
-from workbench.training.methods import (
-    GeneratorMethod,
-    generator_method,
-    generator_method_names,
-    generator_methods,
-    register_generator_method,
 )
 
 # ---- a method added in one place: norm tuning -----------------------------------------------------------
@@ -94,7 +94,7 @@ def test_a_method_defined_outside_the_package_trains_saves_loads_and_answers(nor
     train, held_out = qa
     assert "norm-tuning" in generator_method_names()
     options = GeneratorOptions(loop=loop(epochs=1, batch_size=2, max_steps=1, learning_rate=5e-3, warmup_ratio=0.0),
-                               method="norm-tuning",
+                               method="norm-tuning", model="smollm2-135m-instruct",
                                max_length=48, eval_generate=0, max_new_tokens=8)
     run = train_generator(train[:4], options, tmp_path / "run", held_out[:2])
 
@@ -166,7 +166,7 @@ def test_unknown_names_are_refused_with_the_known_ones():
 
 def test_importing_the_registries_loads_no_torch():
     """`wb --help` builds its method choices from them: they must stay light."""
-    code = ("import sys; from workbench.training.methods import generator_methods; "
+    code = ("import sys; from workbench.models.methods import generator_methods; "
             "from workbench.training.classifier_methods import classifier_method_names; import workbench.preference; "
             "generator_methods(), classifier_method_names(); "
             "print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))")

@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from workbench.requests import ClassifierRequest, GeneratorRequest
-from workbench.session import Workbench
 from workbench.corpus import QAPair, load_demo_corpus
 from workbench.corpus.labels import LabelError, LabelSource, split_by_document
 from workbench.evaluation.leakage import held_out_overlaps
+from workbench.requests import ClassifierRequest, GeneratorRequest
+from workbench.session import Workbench
 from workbench.training.data import tokenize_completions
 from workbench.training.examples import document_examples
 
@@ -115,8 +115,8 @@ def test_labels_from_metadata_and_what_cannot_be_classified():
 
 
 def test_a_classification_experiment_reads_folder_labels(config, tmp_path):
-    from workbench.experiments.data import load_split
     from workbench.config.experiment import ExperimentSpec
+    from workbench.experiments.data import load_split
 
     folder = _folders(tmp_path / "docs")
     spec = ExperimentSpec.model_validate({

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
-from playwright.sync_api import Page, expect  # noqa: E402
+from playwright.sync_api import Page, expect
 
-from tests.ui.conftest import start_streamlit, wait_for_app  # noqa: E402
+from tests.ui.conftest import start_streamlit, wait_for_app
 
 ECHO_APP = textwrap.dedent(
     """

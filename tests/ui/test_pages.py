@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SMALLER_GENERATOR
+from workbench.config import load_config
 from workbench.requests import CompareRequest
 from workbench.session import Workbench
-from workbench.config import load_config
 
 AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
 VIEWS = Path(__file__).resolve().parents[2] / "ui" / "views"

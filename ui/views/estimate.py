@@ -10,7 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from ui import common
-from workbench.config import DEVICE_NAMES, METHOD_NAMES
+from workbench.config import DEVICE_NAMES
 from workbench.requests import EstimateRequest
 from workbench.session import EstimateReport, Workbench
 
@@ -30,7 +30,10 @@ def form(bench: Workbench) -> tuple[dict, int, str | None, Path | None]:
     top = st.columns(4)
     model = top[0].selectbox("Model", models, index=models.index(section.model or cfg.models.generator),
                              help="shipped architectures need no weights; a folder or config.json works from the CLI")
-    method = top[1].selectbox("Method", METHOD_NAMES, index=METHOD_NAMES.index(section.method or training.method))
+    methods = list(bench.setting_choices("estimate.method"))
+    chosen = section.method or training.method  # dpo and rloo train their preference adapter
+    chosen = chosen if chosen in methods else cfg.training.preference.adapter
+    method = top[1].selectbox("Method", methods, index=methods.index(chosen))
     device = top[2].selectbox("Device", DEVICE_NAMES, index=DEVICE_NAMES.index(section.device),
                               help="cpu: this machine, measured; GPUs: data-sheet figures (wb estimate --list)")
     objective = top[3].selectbox("Objective", ["sft", "dpo"], index=["sft", "dpo"].index(section.objective))

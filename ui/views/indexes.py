@@ -8,7 +8,6 @@ from pathlib import Path
 import streamlit as st
 
 from ui import common, job_panel
-from workbench.config import setting_choices
 from workbench.errors import WorkbenchError
 from workbench.jobs import start_job
 from workbench.requests import IndexRequest
@@ -48,7 +47,8 @@ def create(bench, existing: list[str]) -> None:
     name = st.text_input("Name", placeholder="my-documents")
     source = st.radio("Documents", SOURCES, horizontal=True)
     left, middle, right, last = st.columns(4)
-    splitters, kinds = setting_choices("chunking.splitter"), setting_choices("index.type")
+    bench = common.session()
+    splitters, kinds = bench.setting_choices("chunking.splitter"), bench.setting_choices("index.type")
     splitter = left.selectbox("Splitter", splitters, index=splitters.index(cfg.chunking.splitter))
     size = middle.number_input("Chunk size", min_value=1, value=cfg.chunking.chunk_size)
     overlap = right.number_input("Overlap", min_value=0, value=cfg.chunking.chunk_overlap)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import charts, common, job_panel
-from workbench.config import setting_choices
 from workbench.jobs import list_jobs, start_job
 from workbench.requests import ClassifierRequest, GeneratorRequest, RewardRequest
 from workbench.session import PREFERENCE_METHODS, Workbench
@@ -58,7 +57,7 @@ def start_form(bench: Workbench) -> None:
     st.subheader("Start a run")
     kind = st.radio("What to train", list(KINDS), horizontal=True)
     job_kind = KINDS[kind]
-    choices = list(setting_choices(f"training.{kind}.method"))
+    choices = list(common.session().setting_choices(f"training.{kind}.method"))
     method = st.selectbox("Method", choices, index=choices.index(getattr(cfg.training, kind).method))
     preference = kind == "reward" or method in PREFERENCE_METHODS
     loop_section = "preference" if kind == "generator" and preference else kind

@@ -11,6 +11,7 @@ from workbench.cli.output import add_json_flag, cli_progress, emit, human_size, 
 from workbench.requests import EstimateRequest
 from workbench.session import EstimateReport, Workbench
 
+
 def register(cli) -> None:
     p = cli.command("estimate", help="memory, time and cost of finetuning or serving a model, before spending "
                                      "compute; --pilot measures real steps beside the estimate")

@@ -11,9 +11,9 @@ import time
 import traceback
 from pathlib import Path
 from types import UnionType
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Union, get_args, get_origin
 
-from workbench.config import load_config, setting_descriptions, setting_field, workbench_home
+from workbench.config import ConfigError, load_config, setting_descriptions, setting_field, workbench_home
 from workbench.errors import WorkbenchError
 from workbench.session import Workbench
 
@@ -57,10 +57,11 @@ def setting_flag(parser: argparse.ArgumentParser, key: str, *names: str, **optio
     annotation = field.annotation
     if get_origin(annotation) in (Union, UnionType):  # X | None: a flag sets an X
         annotation = next(arg for arg in get_args(annotation) if arg is not type(None))
+    choices = _choices(example)
     if annotation is bool:
         options.setdefault("action", argparse.BooleanOptionalAction)
-    elif get_origin(annotation) is Literal:
-        options.setdefault("choices", get_args(annotation))
+    elif choices:
+        options.setdefault("choices", choices)
     elif get_origin(annotation) is list:
         options.setdefault("type", lambda text: [part.strip() for part in text.split(",") if part.strip()])
         options.setdefault("metavar", "A,B,...")
@@ -70,6 +71,14 @@ def setting_flag(parser: argparse.ArgumentParser, key: str, *names: str, **optio
     options.setdefault("help", f"{described} (default: {where})" if described else f"default: {where}")
     flag = parser.add_argument(*(names or ("--" + key.rsplit(".", 1)[1].replace("_", "-"),)), **options)
     parser.set_defaults(settings={**(parser.get_default("settings") or {}), flag.dest: key})
+
+
+def _choices(key: str) -> tuple[str, ...]:
+    """What a setting accepts when it is a choice (a registry's names, or a `Literal`); () otherwise."""
+    try:
+        return Workbench.setting_choices(key)
+    except ConfigError:
+        return ()
 
 
 def with_settings(session: Workbench, args: argparse.Namespace, **fill: str) -> Workbench:

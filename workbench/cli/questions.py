@@ -6,9 +6,9 @@ import argparse
 from dataclasses import asdict
 from pathlib import Path
 
+from workbench.cli.output import add_json_flag, cli_progress, emit, table
 from workbench.requests import QuestionsRequest
 from workbench.session import Workbench
-from workbench.cli.output import add_json_flag, cli_progress, emit, table
 
 
 def register(cli) -> None:

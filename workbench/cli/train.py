@@ -10,14 +10,14 @@ from pathlib import Path
 
 from workbench.cli.main import setting_flag, with_settings
 from workbench.cli.output import add_json_flag, cli_progress, emit, human_size, table
-from workbench.config import setting_choices
 from workbench.errors import WorkbenchError
 from workbench.requests import ClassifierRequest, GeneratorRequest, RewardRequest
 from workbench.session import PREFERENCE_METHODS, Workbench
 
 
 def register(cli) -> None:
-    p = cli.subcommand("train", "classifier", help="train a text classifier (feature, head, last-n, full, lora)")
+    methods = ", ".join(Workbench.setting_choices("training.classifier.method"))
+    p = cli.subcommand("train", "classifier", help=f"train a text classifier ({methods})")
     _data_arguments(p, "a CSV/TSV table of texts and labels; with --labels, your documents (files or a folder)",
                     required=False)  # --labels ... --index NAME needs neither
     p.add_argument("--labels", metavar="folder|metadata:KEY",
@@ -49,7 +49,7 @@ def register(cli) -> None:
                                    "whose chunks to learn")
     setting_flag(p, "retrieval.k", "--k", metavar="N",
                  help="--with-context retrieved: chunks per question (default: retrieval.k)")
-    setting_flag(p, "training.generator.method", choices=(*setting_choices("training.generator.method"), "ppo"),
+    setting_flag(p, "training.generator.method", choices=(*Workbench.setting_choices("training.generator.method"), "ppo"),
                  help="what trains (default: training.generator.method); dpo and rloo tune on preference records "
                       "(prompt, chosen, rejected) with the training.preference settings")
     setting_flag(p, "models.generator", "--model", help="base causal LM (default: models.generator)")

@@ -14,11 +14,11 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from workbench.errors import WorkbenchError
 from workbench.config.experiment import ExperimentSpec
+from workbench.errors import WorkbenchError
 
-# What `estimate.method` and `estimate.device` accept (tests/estimate checks them against the estimator's tables).
-METHOD_NAMES = ("full", "lora", "qlora", "prompt-tuning", "prefix-tuning", "ia3", "adapter", "head", "last-n", "none")
+# What `estimate.device` accepts (tests/estimate checks it against the estimator's table). The method settings
+# take the names of registry entries (workbench.models.methods and the like): the session checks them.
 DEVICE_NAMES = ("cpu", "t4", "a10", "l4", "a100-40gb", "a100-80gb", "h100", "h200")
 
 def shipped_config(name: str) -> Path:
@@ -91,7 +91,7 @@ class GenerationConfig(_Section):
 
 
 class ClassifierTrainingConfig(_Section):
-    method: Literal["feature", "head", "last-n", "full", "lora"]
+    method: str  # a classifier method (workbench.training.classifier_methods)
     backbone: str
     head_learning_rate: float = Field(gt=0)
     last_n: int = Field(gt=0)
@@ -102,7 +102,7 @@ class ClassifierTrainingConfig(_Section):
 
 
 class GeneratorTrainingConfig(_Section):
-    method: Literal["lora", "prompt-tuning", "prefix-tuning", "ia3", "adapter", "full", "dpo", "rloo"]
+    method: str  # a generator method (workbench.models.methods)
     epochs: int = Field(gt=0)
     batch_size: int = Field(gt=0)
     learning_rate: float = Field(gt=0)
@@ -171,7 +171,7 @@ class UiConfig(_Section):
 
 class EstimateConfig(_Section):
     model: str | None
-    method: Literal[METHOD_NAMES] | None
+    method: str | None  # a supervised generator method or an estimator profile (workbench.estimate.method_names)
     objective: Literal["sft", "dpo"]
     device: Literal[DEVICE_NAMES]
     dtype: Literal["auto", "float32", "bfloat16", "float16"]

@@ -116,9 +116,9 @@ def _measured_quality(folder: Path) -> dict[str, Quality]:
     for row in summary.get("strategies", []):
         strategy = str(row.get("strategy", "")).split("[")[0]  # "rag+finetuned[context=gold]" -> "rag+finetuned"
         value = row.get(metric)
-        if strategy in STRATEGIES and isinstance(value, (int, float)):
-            if strategy not in best or value > best[strategy].value:
-                best[strategy] = Quality(row["strategy"], metric, value, row[f"{metric}_low"], row[f"{metric}_high"])
+        if (strategy in STRATEGIES and isinstance(value, (int, float))
+                and (strategy not in best or value > best[strategy].value)):
+            best[strategy] = Quality(row["strategy"], metric, value, row[f"{metric}_low"], row[f"{metric}_high"])
     return best
 
 

@@ -23,7 +23,7 @@ from torch import nn
 from workbench.errors import WorkbenchError
 from workbench.models import GEMMA3, SMOLLM2
 from workbench.models.bottleneck import transformer_blocks
-from workbench.training.methods import generator_methods
+from workbench.models.methods import generator_methods
 
 ARCHITECTURES_DIR = Path(__file__).parent / "architectures"
 # The embedded generators' architectures ship here: an estimate needs no conversion of their GGUF files.
@@ -111,9 +111,10 @@ class Method:
 
 
 METHODS: dict[str, Method] = {
-    # every supervised method of the generator trainer (workbench.training.methods), applied as it trains
+    # every supervised method of the generator trainer (workbench.models.methods), applied as it trains
     **{entry.name: Method(_generator_method, as_generator_method=entry.name)
        for entry in generator_methods() if entry.objective == "supervised"},
+    # the estimator's own profiles (workbench.estimate.PROFILES)
     "qlora": Method(_generator_method, quantized=True, as_generator_method="lora"),
     "head": Method(_output_layer),
     "last-n": Method(_last_blocks),

@@ -33,6 +33,7 @@ from workbench.estimate.architecture import (
     trace_step,
 )
 from workbench.estimate.devices import Device, get_device
+from workbench.models.methods import generator_method
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 NF4_BYTES = (4 + 8 / 64 + 32 / (64 * 256)) / 8  # 4-bit weights, double-quantised absmax per block of 64
@@ -70,9 +71,8 @@ class Setting:
     def from_config(cls, config: Config, chunk_tokens: int | None = None) -> Setting:
         """What `wb train generator` would run with this config, on `estimate.device`; `chunk_tokens`:
         the mean chunk length of an index when one is known (else `chunking.chunk_size` in tokens)."""
-        from workbench.training.generator import GeneratorOptions
-
         from workbench.preference import PREFERENCE_METHODS
+        from workbench.training.generator import GeneratorOptions
 
         section, training = config.estimate, config.training.generator
         # dpo and rloo train their `training.preference.adapter`; `estimate.objective` says whether as DPO
@@ -88,7 +88,7 @@ class Setting:
             dtype=device.dtype if section.dtype == "auto" else section.dtype,
             batch_size=training.batch_size, seq_len=training.max_length,
             completion_tokens=min(section.completion_tokens or training.max_length, training.max_length),
-            gradient_checkpointing=training.gradient_checkpointing and method != "prefix-tuning",
+            gradient_checkpointing=training.gradient_checkpointing and generator_method(trains_as).checkpointing,
             last_n=config.training.classifier.last_n, dataset_tokens=section.dataset_tokens, epochs=training.epochs,
             utilisation=section.utilisation or device.utilisation,
             price_per_hour=device.price_per_hour if section.price_per_hour is None else section.price_per_hour,

@@ -12,10 +12,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from workbench.corpus import QAPair
-from workbench.progress import ProgressCallback
 from workbench.evaluation.evaluator import Evaluation, evaluate
 from workbench.evaluation.metrics import mean
 from workbench.ondisk import write_atomic, write_jsonl  # fsync'd temp file + rename; a full disk is a clear error
+from workbench.progress import ProgressCallback
 from workbench.strategies import Answer, Strategy
 
 

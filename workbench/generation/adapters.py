@@ -14,7 +14,7 @@ so only one of those types can be loaded per model object (`AdapterSet.load` rai
 (config `models.extra_copies_mb`). Extra copies are shared by the whole process, like the base model,
 and never dropped: a strategy answering on one must keep it.
 
-Adapters of a method with `shares_batch` (workbench.training.methods: LoRA) also share a batch with
+Adapters of a method with `shares_batch` (workbench.models.methods: LoRA) also share a batch with
 each other and with the base model (`activate_rows`: peft's mixed-adapter batches route each row
 through the adapter it names), which lets the side-by-side view answer the base-model strategies and
 the LoRA-finetuned ones in one generation.
@@ -40,8 +40,8 @@ from workbench.models import LoadedGenerator
 from workbench.models.adapter_files import BOTTLENECK, open_adapter_folder
 from workbench.models.bottleneck import BOTTLENECK_CONFIG, load_bottleneck, set_active_bottleneck
 from workbench.models.loading import load_generator_copy
+from workbench.models.methods import generator_method_for_adapter
 from workbench.models.registry import resolve
-from workbench.training.methods import generator_method_for_adapter
 
 BASE_ROW = "__base__"  # peft's adapter name for a row answered by the base model
 
@@ -233,7 +233,7 @@ def _injects_layers(path: Path, peft_type: str) -> bool:
     return not issubclass(PEFT_TYPE_TO_CONFIG_MAPPING[peft_type], PromptLearningConfig)
 
 
-_SETS: "weakref.WeakKeyDictionary[torch.nn.Module, AdapterSet]" = weakref.WeakKeyDictionary()
+_SETS: weakref.WeakKeyDictionary[torch.nn.Module, AdapterSet] = weakref.WeakKeyDictionary()
 _SETS_LOCK = threading.Lock()
 
 

@@ -189,7 +189,7 @@ class GenerationEngine:
         def run() -> None:
             try:
                 outcome["tokens"] = self._generate_rows(prompts, keys, streamer)
-            except BaseException as exc:  # re-raised in the caller's thread below
+            except BaseException as exc:  # noqa: BLE001 (re-raised in the caller's thread below)
                 outcome["error"] = exc
                 streamer.end()
 

@@ -68,7 +68,7 @@ def load_documents(sources: Iterable[str | Path], *, text_field: str = "text", t
     for path, doc_id, named in files:
         started, size = reading.done, _size(path)
 
-        def done(share: float) -> None:
+        def done(share: float, started: int = started, size: int = size) -> None:
             reading.done = started + int(share * size)
             reading.report()
 

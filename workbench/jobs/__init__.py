@@ -33,11 +33,18 @@ from pydantic import BaseModel
 
 from workbench.config import Config
 from workbench.errors import WorkbenchError
-from workbench.session import Workbench
 from workbench.ondisk import SchemaViolation, read_file, write_atomic, write_json
 from workbench.progress import ProgressCallback
-from workbench.requests import ClassifierRequest, CompareRequest, GeneratorRequest, IndexRequest, QuestionsRequest, RewardRequest
+from workbench.requests import (
+    ClassifierRequest,
+    CompareRequest,
+    GeneratorRequest,
+    IndexRequest,
+    QuestionsRequest,
+    RewardRequest,
+)
 from workbench.runfolder import RunDir, default_run_path
+from workbench.session import Workbench
 
 JOB_FILE, STATUS_FILE, LOG_FILE, PID_FILE = "job.json", "status.json", "log.txt", "pid"
 ACTIVE = ("starting", "running", "cancelling")

@@ -1,6 +1,6 @@
 """An adapter folder: its config file (peft's adapter_config.json or our bottleneck_config.json), read
 through one schema (the fields workbench relies on, whatever else the writer stored), and its type,
-which says which generator method loads it (workbench.training.methods)."""
+which says which generator method loads it (workbench.models.methods)."""
 
 from __future__ import annotations
 

@@ -29,13 +29,13 @@ from torch import nn
 from workbench.config import Config, default_setting
 from workbench.corpus import PreferenceExample
 from workbench.evaluation import metrics
-from workbench.models import GENERATOR
+from workbench.models.lora import LoraSettings, lora_config
 from workbench.preference import trl_runs
 from workbench.preference.data import check_window, preference_dataset, prompt_dataset, prompt_messages
 from workbench.preference.reward import RewardModel, load_reward_model
 from workbench.preference.scoring import reward_scores
 from workbench.progress import ProgressCallback
-from workbench.training.adapters import LoraSettings, lora_config
+from workbench.runfolder import RunDir, RunError, folder_size
 from workbench.training.examples import PromptCompletion
 from workbench.training.generator import (
     ADAPTER_DIR,
@@ -48,13 +48,13 @@ from workbench.training.generator import (
 from workbench.training.generator import root_model as generator_root_model  # the base run's pretrained model
 from workbench.training.loop import LoopSettings
 from workbench.training.runs import ResourceMeter, parameter_counts
-from workbench.runfolder import RunDir, RunError, folder_size
+
 
 @dataclass(frozen=True)
 class PreferenceOptions:
     loop: LoopSettings
-    method: str = "dpo"  # dpo | rloo
-    model: str = GENERATOR  # the pretrained model at the root (a base run's own base)
+    method: str = "dpo"  # dpo | rloo (training.generator.method, whose default is a supervised method)
+    model: str = default_setting("models.generator")  # the pretrained model at the root (a base run's own base)
     adapter: str = default_setting("training.preference.adapter")  # lora | full
     base_run: str | None = None
     reward_run: str | None = None
@@ -63,7 +63,7 @@ class PreferenceOptions:
     num_generations: int = default_setting("training.preference.num_generations")
     max_completion_length: int = default_setting("training.preference.max_completion_length")
     temperature: float = default_setting("training.preference.temperature")
-    system_prompt: str = ""
+    system_prompt: str = default_setting("generation.system_prompt")
     lora: LoraSettings = field(default_factory=LoraSettings)
     gradient_checkpointing: bool = default_setting("training.generator.gradient_checkpointing")
     max_new_tokens: int = default_setting("generation.max_new_tokens")  # greedy replies of the held-out and forgetting probes

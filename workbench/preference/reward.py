@@ -20,17 +20,17 @@ from torch import nn
 from workbench.config import Config, default_setting
 from workbench.corpus import PreferenceExample
 from workbench.evaluation import metrics
-from workbench.models import GENERATOR, resolve_device
+from workbench.models import resolve_device
+from workbench.models.lora import LoraSettings, lora_config
 from workbench.models.prompt_format import load_tokenizer
 from workbench.models.registry import resolve, unavailable
 from workbench.preference import trl_runs
 from workbench.preference.data import check_window, preference_dataset, prompt_messages
 from workbench.preference.scoring import reward_scores
 from workbench.progress import ProgressCallback
-from workbench.training.adapters import LoraSettings, lora_config
+from workbench.runfolder import RunDir, RunError, folder_size
 from workbench.training.loop import LoopSettings
 from workbench.training.runs import ResourceMeter, parameter_counts
-from workbench.runfolder import RunDir, RunError, folder_size
 
 ADAPTER_DIR, MODEL_DIR = "adapter", "model"
 
@@ -39,9 +39,9 @@ ADAPTER_DIR, MODEL_DIR = "adapter", "model"
 class RewardOptions:
     loop: LoopSettings
     method: str = default_setting("training.reward.method")  # lora | full
-    model: str = GENERATOR
+    model: str = default_setting("models.generator")
     max_length: int = default_setting("training.reward.max_length")
-    system_prompt: str = ""
+    system_prompt: str = default_setting("generation.system_prompt")
     lora: LoraSettings = field(default_factory=LoraSettings)
 
     @classmethod

@@ -22,8 +22,8 @@ from transformers import PrinterCallback, TrainerCallback
 
 from workbench.ondisk import write_jsonl
 from workbench.progress import Cancelled, ProgressCallback, start_stage
-from workbench.training.loop import LoopSettings
 from workbench.runfolder import RunDir
+from workbench.training.loop import LoopSettings
 
 STAGING = ".checkpoint-staging"
 PREFIX = "checkpoint-"

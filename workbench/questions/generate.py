@@ -31,13 +31,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from workbench.corpus import QAPair
-from workbench.evaluation.metrics import answer_contained, normalize_answer
+from workbench.errors import WorkbenchError
 from workbench.evaluation.leakage import ngrams
+from workbench.evaluation.metrics import answer_contained, normalize_answer
 from workbench.generation import GenerationEngine, PromptTemplates
 from workbench.generation.prompts import QuestionTemplates
 from workbench.indexing import Chunk, Index
 from workbench.models.prompt_format import prompt_format
-from workbench.errors import WorkbenchError
 from workbench.ondisk import exclusive, write_atomic, write_json
 from workbench.progress import ProgressCallback, start_stage
 from workbench.questions.records import FILTERS, GeneratedQuestion, write_questions
@@ -48,8 +48,7 @@ CANDIDATE_BUDGET = 4  # answers tried per question asked, at most: the rest of a
 PASSAGE_CHARACTERS = 400
 NEAR_DUPLICATE = 0.8  # word-set overlap (Jaccard) at which two questions ask the same thing
 _KIND_WEIGHT = {"identifier": 4, "date": 3, "number": 3, "name": 3, "term": 3, "cell": 2, "phrase": 1}
-_STOPWORDS = set("what which who whom whose when where why how does did do is are was were the this that these those "
-                 "for from with into about following used use value name function correct best most".split())
+_STOPWORDS = set(["what", "which", "who", "whom", "whose", "when", "where", "why", "how", "does", "did", "do", "is", "are", "was", "were", "the", "this", "that", "these", "those", "for", "from", "with", "into", "about", "following", "used", "use", "value", "name", "function", "correct", "best", "most"])
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _QUESTION_PREFIX = re.compile(r"^\s*(?:\d+[.)]\s*|[-*]\s*|(?:question|q)\s*[:.]\s*)+", re.IGNORECASE)
 

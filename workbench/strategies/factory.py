@@ -68,9 +68,9 @@ class StrategyFactory:
     QA pairs it does not evaluate); without it, the bundled demo corpus's QA pairs. `models`: where the
     generators come from (a session's pool; default: the process's)."""
 
-    def __init__(self, config: Config, options: StrategyOptions = StrategyOptions(),
+    def __init__(self, config: Config, options: StrategyOptions | None = None,
                  default_pool: Sequence[QAPair] | None = None, models: ModelPool | None = None):
-        self.config, self.options = config, options
+        self.config, self.options = config, options or StrategyOptions()
         self.models = models or ModelPool.default()
         self.templates = load_prompts(options.prompts)
         first_line_only = self.templates.postprocess.first_line and not options.whole_replies
@@ -173,7 +173,7 @@ class StrategyFactory:
 
                     device = self.config.models.device
                     generator = self.models.get(("trained", str(Path(path).resolve()), device),
-                                                lambda: load_trained_generator(Path(path), device))
+                                                lambda path=path, device=device: load_trained_generator(Path(path), device))
                     finetuned.append(FinetunedGenerator(name, GenerationEngine(generator, self.engine.settings)))
                     continue
                 generator, adapter = place_adapter(self.engine.generator, path, name,

@@ -25,18 +25,17 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from workbench.config import Config
+from workbench.config import Config, default_setting
 from workbench.evaluation.metrics import accuracy, macro_f1, per_class_scores
-from workbench.models import EMBEDDER
+from workbench.models.lora import LoraSettings
 from workbench.progress import ProgressCallback
-from workbench.training.adapters import LoraSettings
+from workbench.runfolder import RunDir, RunError, damaged, folder_size
 from workbench.training.backbones import Backbone, load_backbone, pool
 from workbench.training.classifier_methods import classifier_method
 from workbench.training.data import Truncation, pad_batch
 from workbench.training.features import cached_embeddings, fit_logistic_regression
 from workbench.training.loop import LoopSettings, Progress, fit
 from workbench.training.runs import ResourceMeter, parameter_counts
-from workbench.runfolder import RunDir, RunError, damaged, folder_size
 
 HEAD_FILE, BACKBONE_FILE, ADAPTER_DIR = "head.safetensors", "backbone.safetensors", "adapter"
 
@@ -48,11 +47,11 @@ class ClassifierDataError(RunError):
 @dataclass(frozen=True)
 class ClassifierOptions:
     loop: LoopSettings
-    method: str = "feature"
-    backbone: str = EMBEDDER
-    last_n: int = 2
-    max_length: int = 256
-    head_learning_rate: float = 1e-3  # a fresh head learns faster than a pretrained backbone may move
+    method: str = default_setting("training.classifier.method")
+    backbone: str = default_setting("training.classifier.backbone")
+    last_n: int = default_setting("training.classifier.last_n")
+    max_length: int = default_setting("training.classifier.max_length")
+    head_learning_rate: float = default_setting("training.classifier.head_learning_rate")  # a fresh head learns faster than a pretrained backbone may move
     lora: LoraSettings = field(default_factory=LoraSettings)
 
     @classmethod

@@ -1,7 +1,7 @@
 """Instruction / QA finetuning of a causal LM on prompt–completion examples.
 
 The methods (`lora`, `prompt-tuning`, `prefix-tuning`, `ia3`, `adapter`, `full`, ...) are entries of
-`workbench.training.methods`: each says what trains, what it saves (RUN_DIR/adapter/, or RUN_DIR/model/
+`workbench.models.methods`: each says what trains, what it saves (RUN_DIR/adapter/, or RUN_DIR/model/
 for a complete model) and how it loads; this module trains, scores and loads whichever is chosen.
 The loss covers the completion only; QA prompts are the finetuned strategies' own templates
 (`workbench.training.examples.qa_examples`), in the model's chat template exactly as at inference.
@@ -24,21 +24,14 @@ import torch
 from safetensors import SafetensorError
 from torch import nn
 
-from workbench.config import Config
+from workbench.config import Config, default_setting
 from workbench.evaluation import metrics
 from workbench.evaluation.evaluator import mean_scores
-from workbench.models import GENERATOR, LoadedGenerator, resolve_device
+from workbench.models import LoadedGenerator, resolve_device
 from workbench.models.adapter_files import PEFT_CONFIG, AdapterFolder, open_adapter_folder
 from workbench.models.bottleneck import BOTTLENECK_CONFIG
-from workbench.models.prompt_format import load_tokenizer
-from workbench.models.registry import resolve, unavailable
-from workbench.progress import ProgressCallback
-from workbench.training.adapters import LoraSettings
-from workbench.training.data import IGNORE_INDEX, pad_batch, tokenize_completions
-from workbench.training.examples import PromptCompletion
-from workbench.training.loop import Batch, LoopSettings, fit, model_loss
-from workbench.training.runs import ResourceMeter, parameter_counts
-from workbench.training.methods import (
+from workbench.models.lora import LoraSettings
+from workbench.models.methods import (
     ADAPTER_DIR,
     MODEL_DIR,
     GeneratorMethod,
@@ -46,25 +39,32 @@ from workbench.training.methods import (
     generator_method_for_adapter,
     generator_methods,
 )
+from workbench.models.prompt_format import load_tokenizer
+from workbench.models.registry import resolve, unavailable
+from workbench.progress import ProgressCallback
 from workbench.runfolder import RunDir, RunError, folder_size
+from workbench.training.data import IGNORE_INDEX, pad_batch, tokenize_completions
+from workbench.training.examples import PromptCompletion
+from workbench.training.loop import Batch, LoopSettings, fit, model_loss
+from workbench.training.runs import ResourceMeter, parameter_counts
 
 
 @dataclass(frozen=True)
 class GeneratorOptions:
     loop: LoopSettings
-    method: str = "lora"
-    model: str = GENERATOR
-    max_length: int = 384
+    method: str = default_setting("training.generator.method")
+    model: str = default_setting("models.generator")
+    max_length: int = default_setting("training.generator.max_length")
     lora: LoraSettings = field(default_factory=LoraSettings)
-    virtual_tokens: int = 20  # prompt-tuning and prefix-tuning
+    virtual_tokens: int = default_setting("training.generator.virtual_tokens")  # prompt-tuning and prefix-tuning
     prompt_init_text: str | None = None  # prompt-tuning: start the virtual tokens from this text
-    bottleneck_size: int = 64  # adapter
-    gradient_checkpointing: bool = True  # recompute block activations in the backward pass: less memory, slower
+    bottleneck_size: int = default_setting("training.generator.bottleneck_size")  # adapter
+    gradient_checkpointing: bool = default_setting("training.generator.gradient_checkpointing")  # recompute block activations in the backward pass: less memory, slower
     mask_prompt: bool = True  # loss on the completion only
     pad_to_max_length: bool = False  # True only for the naive baseline and the memory benchmark
     logits_on_labels_only: bool = True  # False only for the naive baseline: logits everywhere, transformers' loss
-    eval_generate: int = 16  # eval examples answered greedily at each epoch end for the task metric
-    max_new_tokens: int = 32
+    eval_generate: int = default_setting("training.generator.eval_generate")  # eval examples answered greedily at each epoch end for the task metric
+    max_new_tokens: int = default_setting("generation.max_new_tokens")
     compare_untuned: bool = False  # also score the untuned model before training (summary "untuned")
     base_run: str | None = None  # start from this finished generator run, its adapter merged
 

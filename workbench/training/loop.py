@@ -19,17 +19,17 @@ from torch.utils.data import DataLoader
 from transformers import get_linear_schedule_with_warmup
 
 from workbench.config import (
-    default_setting,
     ClassifierTrainingConfig,
     Config,
     GeneratorTrainingConfig,
     PreferenceTrainingConfig,
     RewardTrainingConfig,
+    default_setting,
 )
 from workbench.progress import Cancelled, ProgressCallback, start_stage
+from workbench.runfolder import RunDir
 from workbench.training.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
 from workbench.training.data import LengthGroupedBatches
-from workbench.runfolder import RunDir
 
 Batch = dict[str, torch.Tensor]  # a collated batch: input_ids, attention_mask, labels
 

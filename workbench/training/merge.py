@@ -7,8 +7,8 @@ import os
 import shutil
 from pathlib import Path
 
-from workbench.training.generator import MODEL_DIR, load_merged_run
 from workbench.runfolder import RunError
+from workbench.training.generator import MODEL_DIR, load_merged_run
 
 
 def merge_run(run_path: Path, output: Path) -> Path:

@@ -11,6 +11,7 @@ from typing import Any
 import psutil
 import torch
 
+
 @dataclass
 class ResourceMeter:
     """Wall time and peak memory of a block: RSS sampled by a thread on CPU, the allocator's peak on CUDA."""

@@ -17,7 +17,8 @@ def train_classifier(config: Config, request: ClassifierRequest, progress: Progr
     """Train with `training.classifier` settings; returns the finished `RunDir` (its summary says how
     many texts were truncated)."""
     from workbench.corpus import load_demo_corpus, load_labeled_table
-    from workbench.training.classifier import ClassifierOptions, train_classifier as train
+    from workbench.training.classifier import ClassifierOptions
+    from workbench.training.classifier import train_classifier as train
 
     request.check()
     columns = (config.data.text_column, config.data.label_column)
@@ -58,7 +59,8 @@ def train_generator(config: Config, request: GeneratorRequest, progress: Progres
     (`dpo`, `rloo`) read preference records and `training.preference` instead."""
     from workbench.preference import PREFERENCE_METHODS
     from workbench.training.examples import load_examples
-    from workbench.training.generator import GeneratorOptions, train_generator as train
+    from workbench.training.generator import GeneratorOptions
+    from workbench.training.generator import train_generator as train
 
     request.check()
     if config.training.generator.method in PREFERENCE_METHODS:
@@ -150,7 +152,8 @@ def _train_preference(config: Config, request: GeneratorRequest, progress: Progr
 def train_reward(config: Config, request: RewardRequest, progress: ProgressCallback | None = None) -> RunDir:
     """Train a reward model with `training.reward` settings; returns the finished `RunDir` (its summary
     holds the held-out pairwise accuracy)."""
-    from workbench.preference.reward import RewardOptions, train_reward as train
+    from workbench.preference.reward import RewardOptions
+    from workbench.preference.reward import train_reward as train
 
     request.check()
     records, eval_records = _preference_split(config, request.data, request.eval_data)

@@ -1,5 +1,5 @@
 """The classifier finetuning methods: one entry (`ClassifierMethod`) per method, one module per entry,
-found like the generator methods (workbench.training.methods): a new method is one new file here.
+found like the generator methods (workbench.models.methods): a new method is one new file here.
 
 Every method trains a linear head on a backbone (workbench.training.classifier); an entry says what
 else trains, and what it saves beside the head and loads back. Importing this package loads no
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workbench.training.methods import MethodRegistry
+from workbench.models.methods import MethodRegistry
 
 if TYPE_CHECKING:
     from workbench.training.classifier import ClassifierOptions, TextClassifier

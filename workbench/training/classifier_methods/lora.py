@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 def configure(model: TextClassifier, options: ClassifierOptions) -> None:
     from peft import get_peft_model
 
-    from workbench.training.adapters import lora_config
+    from workbench.models.lora import lora_config
 
     model.backbone = get_peft_model(model.backbone, lora_config(options.lora, "FEATURE_EXTRACTION"))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.training.methods import ADAPTER_DIR, GeneratorMethod
+from workbench.models.methods import ADAPTER_DIR, GeneratorMethod
 
 if TYPE_CHECKING:
     from torch import nn

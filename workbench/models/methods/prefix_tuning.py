@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from workbench.training.methods import GeneratorMethod, _peft
+from workbench.models.methods import GeneratorMethod, _peft
 
 if TYPE_CHECKING:
     from torch import nn

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workbench.config import Config
+from workbench.config import Config, default_setting
 
 
 @dataclass(frozen=True)
 class LoraSettings:
-    r: int = 8
-    alpha: int = 16
-    dropout: float = 0.05
+    """`training.lora`; the defaults are default.yaml's."""
+
+    r: int = default_setting("training.lora.r")
+    alpha: int = default_setting("training.lora.alpha")
+    dropout: float = default_setting("training.lora.dropout")
     target_modules: tuple[str, ...] | None = None  # None: peft's default for the architecture
 
     @classmethod

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from workbench.training.methods import GeneratorMethod, _peft
+from workbench.models.methods import GeneratorMethod, _peft
 
 if TYPE_CHECKING:
     from torch import nn
@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 
 def apply(model: nn.Module, options: GeneratorOptions) -> nn.Module:
-    from workbench.training.adapters import lora_config
+    from workbench.models.lora import lora_config
 
     return _peft.wrap(model, lora_config(options.lora, "CAUSAL_LM"), options)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.training.methods import ADAPTER_DIR
+from workbench.models.methods import ADAPTER_DIR
 
 if TYPE_CHECKING:
     from peft import PeftConfig
