@@ -33,7 +33,7 @@ from workbench.corpus import load_demo_corpus
 from workbench.demo import DEMO_INDEX, demo_answer_settings, prepare_demo
 from workbench.generation import GenerationEngine, GenerationSettings, load_prompts
 from workbench.models import GENERATOR, LoadedGenerator, fast_output_layer, load_generator
-from workbench.models.registry import generator_source, resolve
+from workbench.models.registry import resolve, shipped_gguf
 from workbench.strategies import STRATEGY_NAMES, StrategyFactory, StrategyOptions, answer_together
 
 ROOT = Path(__file__).resolve().parent
@@ -278,11 +278,12 @@ def _llama_cpp(python: str, rag_prompt: list[int], bandwidth: float) -> list[lis
     print("single stream: llama.cpp", flush=True)
     text = load_generator(GENERATOR, "cpu").tokenizer.decode(rag_prompt)
     with tempfile.TemporaryDirectory() as tmp:
-        done = subprocess.run([python, "-c", LLAMA_SCRIPT, str(generator_source()), f"{tmp}/f32.gguf", text,
+        gguf = shipped_gguf(GENERATOR, Path(tmp))
+        done = subprocess.run([python, "-c", LLAMA_SCRIPT, str(gguf), f"{tmp}/f32.gguf", text,
                                str(DECODE_TOKENS), str(RUNS)], capture_output=True, text=True, check=True)
         f32_mb = Path(f"{tmp}/f32.gguf").stat().st_size / 1e6
+        q4_mb = gguf.stat().st_size / 1e6
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    q4_mb = generator_source().stat().st_size / 1e6
     return [[f"llama.cpp {result['version']}, {label}", f"{mb:.0f}", f"{result[key]['prompt']:.0f}",
              f"{result[key]['decode']:.1f}", f"{100 * result[key]['decode'] / (bandwidth / mb):.0f} %", "–", "–", "–"]
             for label, key, mb in (("the GGUF as shipped (Q4_1)", "q4_1", q4_mb),

@@ -26,10 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.ui.conftest import CHROMIUM_ARGS, _free_port, chromium_path  # noqa: E402
-from workbench import api  # noqa: E402
 from workbench.cli.ui import streamlit_command  # noqa: E402
 from workbench.config import OVERRIDES_ENV, load_config  # noqa: E402
 from workbench.demo import DemoSettings  # noqa: E402
+from workbench.requests import GeneratorRequest  # noqa: E402
 from workbench.session import Workbench, demo_ui_overrides  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "ui.md"
@@ -97,9 +97,10 @@ def main() -> None:
                  f"ui.jobs_root={work / 'jobs'}", f"ui.uploads_root={work / 'uploads'}", *demo_ui_overrides()]
     config = load_config(overrides=overrides)
     print("preparing the demo index and adapter, and an IA3 adapter...", file=sys.stderr, flush=True)
-    Workbench(config).prepare_demo()
-    api.train_generator(config.updated({"training.generator.method": "ia3", "training.max_steps": 2}),
-                        api.GeneratorRequest(output=work / "runs" / "demo-ia3"))
+    bench = Workbench(config)
+    bench.prepare_demo()
+    bench.updated({"training.generator.method": "ia3", "training.max_steps": 2}).train(
+        GeneratorRequest(output=work / "runs" / "demo-ia3"))
 
     rows, start_s, ready_s, first_cold, all_cold, first_warm, all_warm = [], [], [], [], [], [], []
     memory: dict[str, float] = {}

@@ -31,3 +31,14 @@ def test_an_import_from_a_lower_floor_to_a_higher_one_is_caught():
     assert upward not in {(d.importer, d.imported) for d in graph.find_illegal_dependencies_for_layers(layers=_floors())}
     graph.add_import(importer="workbench.models.pool", imported="workbench.session")
     assert upward in {(d.importer, d.imported) for d in graph.find_illegal_dependencies_for_layers(layers=_floors())}
+
+
+def test_every_benchmark_imports_what_exists(monkeypatch):
+    """The benchmarks are scripts no other test runs; a module or name they import that was moved or
+    renamed should fail here, not when someone next measures."""
+    import importlib.util
+
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))  # as when run as scripts: they import each other
+    for script in sorted((ROOT / "bench").glob("*.py")):
+        spec = importlib.util.spec_from_file_location(f"bench_{script.stem}", script)
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))

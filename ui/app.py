@@ -1,4 +1,4 @@
-"""workbench in the browser: `wb ui` runs this with Streamlit. Six pages, one API (workbench.api)."""
+"""workbench in the browser: `wb ui` runs this with Streamlit. Six pages, one session (workbench.session)."""
 
 from pathlib import Path
 

@@ -12,10 +12,20 @@ import os
 import re
 import time
 from pathlib import Path
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 
 import streamlit as st
 
-from workbench.config import CONFIG_ENV, OVERRIDES_ENV, Config, load_config
+from workbench.config import (
+    CONFIG_ENV,
+    OVERRIDES_ENV,
+    Config,
+    ConfigError,
+    load_config,
+    setting_descriptions,
+    setting_field,
+)
 from workbench.errors import Failure, WorkbenchError
 from workbench.ondisk import human_size as size_text
 from workbench.ondisk import write_atomic
@@ -44,6 +54,40 @@ def session() -> Workbench:
 def config() -> Config:
     """The server's config (`session().config`)."""
     return session().config
+
+
+def setting_input(container, dotted: str, label: str, bench: Workbench | None = None, **options) -> Any:
+    """A form field for config key `dotted`, derived from the setting as the CLI's flags are: the widget
+    from its type (a choice, a flag, a number), the bounds from its constraints, the help from its
+    comment in configs/default.yaml, the value from `bench`'s config (default: the server's). An
+    optional number shows None as 0 and gives None back for 0. `options` go to the widget."""
+    bench = bench or session()
+    value: Any = bench.config
+    for key in dotted.split("."):
+        value = getattr(value, key)
+    field = setting_field(dotted)
+    options.setdefault("help", setting_descriptions().get(dotted) or None)
+    annotation = field.annotation
+    optional = get_origin(annotation) in (Union, UnionType)
+    if optional:
+        annotation = next(arg for arg in get_args(annotation) if arg is not type(None))
+    try:
+        choices = list(bench.setting_choices(dotted))
+    except ConfigError:
+        choices = []
+    if choices:
+        return container.selectbox(label, choices, index=choices.index(value), **options)
+    if annotation is bool:
+        return container.checkbox(label, value=value, **options)
+    if annotation not in (int, float):
+        return container.text_input(label, value="" if value is None else str(value), **options) or None
+    bounds = {type(rule).__name__: next(iter(vars(rule).values())) for rule in field.metadata}
+    low = bounds.get("Ge", bounds.get("Gt"))
+    if low is not None and "Gt" in bounds and not optional:  # strictly above: the next value that counts
+        low = low + 1 if annotation is int else max(low, 1e-9)
+    chosen = container.number_input(label, value=annotation(value or 0), min_value=None if low is None else annotation(low),
+                                    max_value=bounds.get("Le"), **options)
+    return None if optional and not chosen else chosen
 
 
 def data_roots(cfg: Config) -> list[Path]:

@@ -41,6 +41,7 @@ from workbench.requests import (
 from workbench.runfolder import RunDir, list_runs, results_folder
 from workbench.strategies import SELECTIONS as SHOT_SELECTIONS
 from workbench.strategies import STRATEGY_NAMES
+from workbench.summary import Summary, read_summary
 
 __all__ = ["DEMO_INDEX", "EMBEDDED_GENERATORS", "PREFERENCE_METHODS", "SHOT_SELECTIONS", "STRATEGY_NAMES", "AnswerStream", "EstimateReport",
            "Workbench", "demo_ui_overrides"]
@@ -113,15 +114,15 @@ def _check_registered(config: Config) -> None:
 
 
 class Workbench:
-    """A session: the config and the models loaded under it. Cheap to make; share one per process to
-    share its models (a server, the UI), or make one per command (the CLI)."""
+    """A session: the config and the models loaded under it. Cheap to make: sessions share the process's
+    model pool unless given their own (`models`), so a server or the UI loads each model once."""
 
     def __init__(self, config: Config | None = None, models: ModelPool | None = None):
         from workbench.models.pool import ModelPool
 
         self.config = config if config is not None else load_config()
         _check_registered(self.config)
-        self.models = models if models is not None else ModelPool(self.config.models.memory_mb)
+        self.models = models if models is not None else ModelPool.default(self.config.models.memory_mb)
 
     def updated(self, values: Mapping[str, Any], origins: Mapping[str, str] | None = None) -> Workbench:
         """This session with some settings changed (dotted keys, checked like the YAML), on the same models."""
@@ -379,6 +380,11 @@ class Workbench:
         from workbench.experiments.runner import run_experiment
 
         return run_experiment(self.config, request.smoke, request.output, progress, self.models)
+
+    @staticmethod
+    def read_summary(folder: Path) -> Summary:
+        """A results folder's summary.json, checked (an `ExperimentFileError` naming the file if damaged)."""
+        return read_summary(folder)
 
     @staticmethod
     def paired_matrix(comparisons: list[dict]) -> dict:

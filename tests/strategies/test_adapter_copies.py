@@ -1,5 +1,5 @@
 """Adapters peft cannot switch on one model (LoRA beside IA3) answer on an extra copy of the base model,
-shared by every factory of the process, within `models.extra_copies_mb`; the LoRA and IA3 runs of the tiny
+shared by every factory on the same model pool, within `models.extra_copies_mb`; the LoRA and IA3 runs of the tiny
 random generator that the session trains once (`tiny_run`)."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from workbench.config import load_config
-from workbench.generation import adapters
 from workbench.models import LoadedGenerator
+from workbench.models.pool import ModelPool
 from workbench.strategies import StrategyFactory, StrategyOptions
 from workbench.training.generator import load_trained_generator
 
@@ -25,17 +25,17 @@ def runs(tiny_run, tiny_generator) -> dict[str, Path]:
     return {"lora": tiny_run("lora").path, "ia3": tiny_run("ia3").path, "model": tiny_generator}
 
 
-@pytest.fixture(autouse=True)
-def no_extra_copies(monkeypatch):
-    """Each test starts from a process without extra copies (nothing ever drops them otherwise)."""
-    monkeypatch.setattr(adapters, "_COPIES", {})
+@pytest.fixture
+def pool() -> ModelPool:
+    """Each test starts from a pool without extra copies."""
+    return ModelPool(budget_mb=4096)
 
 
-def _factory(runs: dict[str, Path], extra_copies_mb: int = 4096) -> StrategyFactory:
+def _factory(runs: dict[str, Path], pool: ModelPool, extra_copies_mb: int = 4096) -> StrategyFactory:
     config = load_config(overrides=["models.device=cpu", f"models.generator={runs['model']}",
                                     f"models.extra_copies_mb={extra_copies_mb}", f"generation.max_new_tokens={MAX_NEW_TOKENS}"])
     options = StrategyOptions(adapters=(f"tuned-lora={runs['lora']}", f"tuned-ia3={runs['ia3']}"))
-    return StrategyFactory(config, options)
+    return StrategyFactory(config, options, models=pool)
 
 
 def _greedy(generator: LoadedGenerator, prompt: str) -> str:
@@ -47,8 +47,8 @@ def _greedy(generator: LoadedGenerator, prompt: str) -> str:
     return generator.tokenizer.decode(output[0, len(ids):], skip_special_tokens=True)
 
 
-def test_lora_and_ia3_answer_side_by_side_each_like_when_loaded_alone(runs, questions):
-    factory = _factory(runs)
+def test_lora_and_ia3_answer_side_by_side_each_like_when_loaded_alone(runs, questions, pool):
+    factory = _factory(runs, pool)
     outcomes = factory.answer_each(["zero-shot", "finetuned"], questions[:2])
     base, *tuned = outcomes
     assert [(o.label, o.error) for o in tuned] == [("finetuned[tuned-lora]", None), ("finetuned[tuned-ia3]", None)]
@@ -59,12 +59,13 @@ def test_lora_and_ia3_answer_side_by_side_each_like_when_loaded_alone(runs, ques
         assert [a.raw_text for a in outcome.answers] == [_greedy(alone, a.prompt) for a in outcome.answers]
     assert len({tuple(a.raw_text for a in o.answers) for o in outcomes}) == 3  # each adapter is on, and only it
 
-    again = _factory(runs).build("finetuned")[1]  # another factory (a UI server builds one per question)
+    again = _factory(runs, pool).build("finetuned")[1]  # another factory (a UI server builds one per question)
     assert again.engine.generator.model is ia3.engine.generator.model
+    assert len(pool.extra_copies(runs["model"], "cpu")) == 1
 
 
-def test_a_copy_beyond_the_memory_limit_is_a_clear_error(runs, questions):
-    lora, outcome = _factory(runs, extra_copies_mb=1).answer_each(["finetuned"], questions[:1])
+def test_a_copy_beyond_the_memory_limit_is_a_clear_error(runs, questions, pool):
+    lora, outcome = _factory(runs, pool, extra_copies_mb=1).answer_each(["finetuned"], questions[:1])
     assert lora.label == "finetuned[tuned-lora]" and lora.error is None  # the adapter that fits still answers
     assert outcome.label == "finetuned[tuned-ia3]" and outcome.error.kind is None  # ours: it explains itself
     assert f"adapter {runs['ia3'] / 'adapter'}: IA3 adapters cannot be loaded beside the LORA" in str(outcome.error)

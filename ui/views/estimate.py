@@ -4,13 +4,13 @@ The form's defaults are the server's config; the page calls `Workbench.estimate`
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import streamlit as st
 
 from ui import common
 from workbench.config import DEVICE_NAMES
+from workbench.errors import WorkbenchError
 from workbench.requests import EstimateRequest
 from workbench.session import EstimateReport, Workbench
 
@@ -19,7 +19,14 @@ def experiment_folders(cfg) -> list[Path]:
     """`wb compare` results with a QA metric: this server's, then those shipped with the checkout."""
     roots = [Path(cfg.training.output_root) / "experiments", common.SHIPPED_RESULTS]
     return [p for root in roots for p in sorted(root.glob("*"))
-            if (p / "summary.json").is_file() and json.loads((p / "summary.json").read_text()).get("task") == "qa"]
+            if (p / "summary.json").is_file() and _task(p) == "qa"]
+
+
+def _task(folder: Path) -> str | None:
+    try:
+        return Workbench.read_summary(folder).task
+    except WorkbenchError:  # a damaged summary: the folder is not offered
+        return None
 
 
 def form(bench: Workbench) -> tuple[dict, int, str | None, Path | None]:
@@ -37,28 +44,20 @@ def form(bench: Workbench) -> tuple[dict, int, str | None, Path | None]:
     device = top[2].selectbox("Device", DEVICE_NAMES, index=DEVICE_NAMES.index(section.device),
                               help="cpu: this machine, measured; GPUs: data-sheet figures (wb estimate --list)")
     objective = top[3].selectbox("Objective", ["sft", "dpo"], index=["sft", "dpo"].index(section.objective))
-    row = st.columns(6)
-    values = {
-        "estimate.model": model, "estimate.method": method, "estimate.device": device, "estimate.objective": objective,
-        "training.generator.max_length": row[0].number_input("Sequence tokens", min_value=8, value=training.max_length),
-        "training.generator.batch_size": row[1].number_input("Batch size", min_value=1, value=training.batch_size),
-        "estimate.completion_tokens": row[2].number_input(
-            "Learned tokens", min_value=1, value=section.completion_tokens or training.max_length,
-            help="tokens of each sequence the loss learns (the answer); the logits are kept for these only"),
-        "training.generator.epochs": row[3].number_input("Epochs", min_value=1, value=training.epochs),
-        "estimate.dataset_tokens": row[4].number_input("Dataset tokens", min_value=1, value=section.dataset_tokens),
-        "training.lora.r": row[5].number_input("LoRA rank", min_value=1, value=cfg.training.lora.r),
-        "training.generator.gradient_checkpointing": st.checkbox(
-            "Gradient checkpointing", value=training.gradient_checkpointing,
-            help="recompute activations in the backward pass: far less memory, about a third more compute"),
-    }
+    row = iter(st.columns(6))
+    fields = {"training.generator.max_length": "Sequence tokens", "training.generator.batch_size": "Batch size",
+              "estimate.completion_tokens": "Learned tokens (0: all)", "training.generator.epochs": "Epochs",
+              "estimate.dataset_tokens": "Dataset tokens", "training.lora.r": "LoRA rank"}
+    values = {"estimate.model": model, "estimate.method": method, "estimate.device": device, "estimate.objective": objective}
+    values |= {key: common.setting_input(next(row), key, label, bench) for key, label in fields.items()}
+    values["training.generator.gradient_checkpointing"] = common.setting_input(
+        st, "training.generator.gradient_checkpointing", "Gradient checkpointing", bench)
     st.markdown("**Retrieve or finetune?** Expected load and how often the documents change")
     advisor = st.columns(5)
-    values["estimate.queries_per_day"] = advisor[0].number_input("Queries a day", min_value=0.0,
-                                                                 value=float(section.queries_per_day))
-    values["estimate.updates_per_month"] = advisor[1].number_input("Updates a month", min_value=0.0,
-                                                                   value=float(section.updates_per_month))
-    values["estimate.horizon_days"] = advisor[2].number_input("Horizon (days)", min_value=1, value=section.horizon_days)
+    for column, (key, label) in zip(advisor, {"estimate.queries_per_day": "Queries a day",
+                                              "estimate.updates_per_month": "Updates a month",
+                                              "estimate.horizon_days": "Horizon (days)"}.items()):
+        values[key] = common.setting_input(column, key, label, bench)
     indexes = [i["name"] for i in bench.list_indexes() if "error" not in i]
     index = advisor[3].selectbox("Index (corpus)", ["none", *indexes],
                                  help="its chunks set RAG's prompt length and the cost of re-embedding")

@@ -30,7 +30,7 @@ def result_folders(cfg) -> list[Path]:
 
 
 def experiment_results(folder: Path) -> None:
-    summary = json.loads((folder / "summary.json").read_text())
+    summary = Workbench.read_summary(folder).model_dump()
     metric = summary["primary_metric"]
     cells = st.columns(4)
     cells[0].metric("Task", summary["task"])

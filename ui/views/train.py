@@ -61,7 +61,6 @@ def start_form(bench: Workbench) -> None:
     method = st.selectbox("Method", choices, index=choices.index(getattr(cfg.training, kind).method))
     preference = kind == "reward" or method in PREFERENCE_METHODS
     loop_section = "preference" if kind == "generator" and preference else kind
-    section = getattr(cfg.training, loop_section)
     indexes = [i["name"] for i in bench.list_indexes() if "error" not in i]
     extra: dict = {}
     values: dict = {}
@@ -74,8 +73,8 @@ def start_form(bench: Workbench) -> None:
                                    "then preferences (it is also the reference preference tuning stays near)")
         values["training.generator.base_run"] = generators.get(base)
         if preference:
-            values["training.preference.beta"] = middle.number_input(
-                "Beta", min_value=1e-6, value=section.beta, format="%.3f", help="dpo: pull toward the reference; rloo: KL penalty")
+            values["training.preference.beta"] = common.setting_input(middle, "training.preference.beta", "Beta", bench,
+                                                                      format="%.3f")
             if method == "rloo":
                 rewards = {r["name"]: str(r["path"]) for r in bench.list_runs(kind="reward")}
                 picked = right.selectbox("Reward model", list(rewards), help="train one first: What to train → reward")
@@ -100,19 +99,14 @@ def start_form(bench: Workbench) -> None:
     except Exception as exc:  # noqa: BLE001
         common.show_error(exc)
         return
-    columns = st.columns(6)
-    values |= {
-        f"training.{kind}.method": method,
-        f"training.{loop_section}.epochs": columns[0].number_input("Epochs", min_value=1, value=section.epochs),
-        f"training.{loop_section}.batch_size": columns[1].number_input("Batch size", min_value=1, value=section.batch_size),
-        f"training.{loop_section}.learning_rate": columns[2].number_input("Learning rate", min_value=1e-9,
-                                                                          value=section.learning_rate, format="%.1e"),
-        f"training.{loop_section}.max_length": columns[3].number_input("Max tokens", min_value=1, value=section.max_length),
-        "training.max_steps": columns[4].number_input("Max steps (0: all)", min_value=0,
-                                                      value=cfg.training.max_steps or 0) or None,
-        "training.checkpoint_every": columns[5].number_input("Checkpoint every", min_value=0,
-                                                             value=cfg.training.checkpoint_every),
-    }
+    columns = iter(st.columns(6))
+    fields = {f"training.{loop_section}.epochs": ("Epochs", {}), f"training.{loop_section}.batch_size": ("Batch size", {}),
+              f"training.{loop_section}.learning_rate": ("Learning rate", {"format": "%.1e"}),
+              f"training.{loop_section}.max_length": ("Max tokens", {}),
+              "training.max_steps": ("Max steps (0: all)", {}), "training.checkpoint_every": ("Checkpoint every", {})}
+    values[f"training.{kind}.method"] = method
+    values |= {key: common.setting_input(next(columns), key, label, bench, **options)
+               for key, (label, options) in fields.items()}
     if st.button("Start training", type="primary", disabled=chosen == []):
         try:
             run_cfg = cfg.updated(values)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from workbench.cli.output import add_json_flag, cli_progress, emit
@@ -28,5 +27,5 @@ def compare_command(args: argparse.Namespace, session: Workbench) -> int:
         print((output / "summary.md").read_text(encoding="utf-8"))
         print(f"results: {output}")
 
-    emit(args, {"output": str(output), **json.loads((output / "summary.json").read_text())}, render)
+    emit(args, {"output": str(output), **session.read_summary(output).model_dump()}, render)
     return 1 if any(r.error for r in results) else 0

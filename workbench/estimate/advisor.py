@@ -11,14 +11,13 @@ hourly price whatever the load.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from workbench.config import Config
-from workbench.errors import WorkbenchError
 from workbench.estimate.estimator import CHARS_PER_TOKEN, Estimate
+from workbench.summary import read_summary
 
 STRATEGIES = ("rag", "finetuned", "rag+finetuned")
 
@@ -106,19 +105,14 @@ def advise(config: Config, estimate: Estimate, corpus: Corpus | None = None,
 
 def _measured_quality(folder: Path) -> dict[str, Quality]:
     """The best variant of each strategy in a `wb compare` results folder, by its primary metric."""
-    path = Path(folder) / "summary.json"
-    try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise WorkbenchError(f"{path}: not a readable `wb compare` summary ({exc})") from None
-    metric = summary.get("primary_metric")
+    summary = read_summary(folder)
+    metric = summary.primary_metric
     best: dict[str, Quality] = {}
-    for row in summary.get("strategies", []):
-        strategy = str(row.get("strategy", "")).split("[")[0]  # "rag+finetuned[context=gold]" -> "rag+finetuned"
-        value = row.get(metric)
-        if (strategy in STRATEGIES and isinstance(value, (int, float))
-                and (strategy not in best or value > best[strategy].value)):
-            best[strategy] = Quality(row["strategy"], metric, value, row[f"{metric}_low"], row[f"{metric}_high"])
+    for row in summary.strategies:
+        strategy = row.strategy.split("[")[0]  # "rag+finetuned[context=gold]" -> "rag+finetuned"
+        value = getattr(row, metric, None)
+        if strategy in STRATEGIES and value is not None and (strategy not in best or value > best[strategy].value):
+            best[strategy] = Quality(row.strategy, metric, value, getattr(row, f"{metric}_low"), getattr(row, f"{metric}_high"))
     return best
 
 

@@ -50,7 +50,7 @@ class Pilot:
 
 
 def run_pilot(setting: Setting, steps: int, progress: ProgressCallback | None = None) -> Pilot:
-    """Train `steps` steps (at least 3: `api.EstimateRequest` checks) of `setting` here; the estimate to compare with is that of the
+    """Train `steps` steps (at least 3: `EstimateRequest` checks) of `setting` here; the estimate to compare with is that of the
     same setting on the device it ran on, with `Pilot.labelled_tokens` learned."""
     from workbench.models import resolve_device
     from workbench.training.generator import train_generator

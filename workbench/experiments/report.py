@@ -17,9 +17,9 @@ import yaml
 
 from workbench.evaluation.evaluator import TASKS, summarize
 from workbench.evaluation.statistics import PairedComparison, compare_pairs
-from workbench.experiments.outputs import SUMMARY, Summary
 from workbench.figures import figure_png
 from workbench.ondisk import conform, write_atomic, write_json
+from workbench.summary import SUMMARY, Summary
 
 if TYPE_CHECKING:
     from workbench.experiments.runner import VariantResult

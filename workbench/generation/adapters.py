@@ -11,8 +11,8 @@ model. Prompt-learning adapters (prompt, prefix tuning) add no layers to the bas
 switch their own layers; but layer-injecting PEFT types (LoRA, IA3) switch their layers all together,
 so only one of those types can be loaded per model object (`AdapterSet.load` raises `AdapterConflict`).
 `place_adapter` then loads the adapter on an extra copy of the base model, within a memory limit
-(config `models.extra_copies_mb`). Extra copies are shared by the whole process, like the base model,
-and never dropped: a strategy answering on one must keep it.
+(config `models.extra_copies_mb`). Extra copies live in the session's model pool like the base model:
+shared while a strategy answers on one, let go when none does.
 
 Adapters of a method with `shares_batch` (workbench.models.methods: LoRA) also share a batch with
 each other and with the base model (`activate_rows`: peft's mixed-adapter batches route each row
@@ -39,8 +39,8 @@ from workbench.errors import WorkbenchError
 from workbench.models import LoadedGenerator
 from workbench.models.adapter_files import BOTTLENECK, open_adapter_folder
 from workbench.models.bottleneck import BOTTLENECK_CONFIG, load_bottleneck, set_active_bottleneck
-from workbench.models.loading import load_generator_copy
 from workbench.models.methods import generator_method_for_adapter
+from workbench.models.pool import ModelPool
 from workbench.models.registry import resolve
 
 BASE_ROW = "__base__"  # peft's adapter name for a row answered by the base model
@@ -245,18 +245,17 @@ def adapters_for(generator: LoadedGenerator) -> AdapterSet:
         return _SETS[generator.model]
 
 
-_COPIES: dict[tuple[str, str], list[LoadedGenerator]] = {}  # (base model, device) → its extra copies
-_COPIES_LOCK = threading.Lock()
+_PLACING = threading.Lock()  # one placement at a time: two would each count the copies before either loads one
 
 
-def place_adapter(generator: LoadedGenerator, path: str | Path, name: str,
-                  memory_limit_mb: int) -> tuple[LoadedGenerator, LoadedAdapter]:
+def place_adapter(generator: LoadedGenerator, path: str | Path, name: str, memory_limit_mb: int,
+                  pool: ModelPool) -> tuple[LoadedGenerator, LoadedAdapter]:
     """Load adapter `path` as `name` on the shared base model `generator` when peft can switch it there,
-    else on the first extra copy of that model that takes it, else on a new copy as long as all the
-    extra copies of the model stay within `memory_limit_mb` (parameter bytes). Returns the model the
-    adapter is on, to answer with an engine over it."""
-    with _COPIES_LOCK:
-        copies = _COPIES.setdefault((generator.name, str(generator.device)), [])
+    else on the first extra copy of that model in `pool` that takes it, else on a new copy as long as all
+    the extra copies of the model stay within `memory_limit_mb` (parameter bytes). Returns the model the
+    adapter is on, to answer with an engine over it (whoever holds that engine keeps the copy loaded)."""
+    with _PLACING:
+        copies = pool.extra_copies(generator.name, str(generator.device))
         for candidate in (generator, *copies):
             try:
                 return candidate, adapters_for(candidate).load(path, name)
@@ -269,8 +268,7 @@ def place_adapter(generator: LoadedGenerator, path: str | Path, name: str,
                                f"({copy_mb:.0f} MB), beyond the {memory_limit_mb} MB that extra copies of it may take "
                                f"({len(copies)} loaded, {used_mb:.0f} MB): raise models.extra_copies_mb to at least "
                                f"{math.ceil(used_mb + copy_mb)} (--set models.extra_copies_mb=MB)") from None
-        copy = load_generator_copy(generator.name, str(generator.device))
-        copies.append(copy)  # before loading: its memory counts even if this adapter fails to load on it
+        copy = pool.new_extra_copy(generator.name, str(generator.device))
         return copy, adapters_for(copy).load(path, name)
 
 

@@ -20,9 +20,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
+from workbench.config import default_setting
 from workbench.models.device import resolve_device
 
 T = TypeVar("T")
+_DEFAULT_LOCK = threading.Lock()
 
 
 def model_bytes(model: Any) -> int:
@@ -37,18 +39,24 @@ class ModelPool:
 
     _default: ModelPool | None = None
 
-    def __init__(self, budget_mb: int = 4096):
+    def __init__(self, budget_mb: int):
         self.budget_mb = budget_mb
         self._live: weakref.WeakValueDictionary[Hashable, Any] = weakref.WeakValueDictionary()
         self._kept: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()  # strong references, oldest first
         self._lock = threading.RLock()
+        self._copies = 0  # extra copies loaded so far: each gets its own key
 
     @classmethod
-    def default(cls) -> ModelPool:
-        """The process's pool for callers that are not given one (the embedder behind every index)."""
-        if cls._default is None:
-            cls._default = cls()
-        return cls._default
+    def default(cls, budget_mb: int | None = None) -> ModelPool:
+        """The process's pool: every session's unless it is given another, and that of callers below the
+        session that are not given one (the embedder behind every index), so a process loads each model
+        once. `budget_mb`: the budget from now on (the latest session's `models.memory_mb`)."""
+        with _DEFAULT_LOCK:
+            if cls._default is None:
+                cls._default = cls(budget_mb or default_setting("models.memory_mb"))
+            elif budget_mb is not None:
+                cls._default.budget_mb = budget_mb
+            return cls._default
 
     def get(self, key: Hashable, load: Callable[[], T]) -> T:
         """The model under `key`, loaded with `load()` only if nobody holds it and it was not kept."""
@@ -74,6 +82,22 @@ class ModelPool:
 
         target = str(resolve_device(device))
         return self.get(("embedder", name, target), lambda: load_embedder_copy(name, target))
+
+    def extra_copies(self, name: str, device: str) -> list:
+        """The extra inference copies of generator `name` on `device` in memory, oldest first: models
+        for adapters that peft cannot switch beside those on the shared copy (workbench.generation.adapters)."""
+        with self._lock:
+            found = [(key[3], model) for key, model in self._live.items()
+                     if isinstance(key, tuple) and key[:3] == ("copy", name, device)]
+        return [model for _, model in sorted(found, key=lambda pair: pair[0])]
+
+    def new_extra_copy(self, name: str, device: str):
+        """Load one more extra copy of generator `name` on `device` (see `extra_copies`)."""
+        from workbench.models.loading import load_generator_copy
+
+        with self._lock:
+            self._copies += 1
+            return self.get(("copy", name, device, self._copies), lambda: load_generator_copy(name, device))
 
     def kept_mb(self) -> float:
         return sum(size for _, size in self._kept.values()) / 2**20

@@ -131,6 +131,12 @@ def embedded_generator(name: str) -> EmbeddedGenerator:
     return EMBEDDED_GENERATORS[name]
 
 
+def shipped_gguf(name: str, scratch: Path) -> Path:
+    """The embedded generator's GGUF file as shipped (assembled in `scratch` when it ships in chunks)."""
+    model = embedded_generator(name)
+    return model.gguf(_package_dir(model.packages[0], model.module), scratch)
+
+
 def generator_cache_dir(name: str = GENERATOR) -> Path:
     return workbench_home() / "models" / name
 
@@ -167,11 +173,10 @@ def prepare_generator(name: str = GENERATOR, force: bool = False) -> Path:
 def _convert(model: EmbeddedGenerator, target: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    package = _package_dir(model.packages[0], model.module)
     tmp = target.parent / f".{model.name}.tmp-{os.getpid()}"
     tmp.mkdir()
     started = time.perf_counter()
-    source = model.gguf(package, tmp)
+    source = shipped_gguf(model.name, tmp)
     tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
     loaded = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name)
     # The weights are dequantized to float32; drop the GGUF quantizer so they save as plain safetensors.

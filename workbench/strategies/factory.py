@@ -177,7 +177,7 @@ class StrategyFactory:
                     finetuned.append(FinetunedGenerator(name, GenerationEngine(generator, self.engine.settings)))
                     continue
                 generator, adapter = place_adapter(self.engine.generator, path, name,
-                                                   self.config.models.extra_copies_mb)
+                                                   self.config.models.extra_copies_mb, self.models)
             except WorkbenchError as exc:  # this adapter's columns show why; the others still answer
                 finetuned.append(FinetunedGenerator(name, None, error=exc))
                 continue
