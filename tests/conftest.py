@@ -11,7 +11,8 @@ from pathlib import Path
 
 # Before torch is imported anywhere: the threads of this process and, through the environment, of every
 # `wb` command, job and server the tests start.
-TORCH_THREADS = 2
+# Under pytest-xdist (`make test` runs two workers on two cores) each worker takes its share of the cores.
+TORCH_THREADS = max(1, 2 // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
 for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_variable] = str(TORCH_THREADS)
 
@@ -31,6 +32,18 @@ SMALLER_GENERATOR = Path(__file__).resolve().parent / "smaller-generator.yaml"
 TINY_SHAPE = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
               "num_key_value_heads": 2, "head_dim": 16, "initializer_range": 0.2}
 TINY_EMBEDDING_STD = 0.02
+
+
+def pytest_collection_modifyitems(config, items):
+    """Groups for pytest-xdist's `--dist loadgroup`: the tests of one file run in one worker, so a module's
+    or the session's costly fixtures (a trained run, an index) are built once rather than in each worker;
+    the tests that use the demo run (a minute of training) join one group; the cases of a test marked
+    `spread` (each a whole experiment of its own) go to whichever worker is free."""
+    for item in items:
+        if item.get_closest_marker("spread"):
+            continue
+        group = "demo" if "demo" in getattr(item, "fixturenames", ()) else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -75,13 +75,13 @@ def test_an_empty_folder_is_no_model(tmp_path):
 
 def test_an_unexpected_exception_is_one_line_and_a_log_for_a_bug_report(monkeypatch, tmp_path, capsys):
     """The crash handler itself is under test, so the failure is planted in the command it runs."""
-    import workbench.cli.models
+    from workbench.session import Workbench
 
-    def broken():
+    def broken(session):
         raise ZeroDivisionError("division by zero\nsecond line")
 
     monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path))
-    monkeypatch.setattr(workbench.cli.models, "list_models", broken)
+    monkeypatch.setattr(Workbench, "list_models", broken)
     assert main(["models", "list"]) == 70
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "internal error (ZeroDivisionError: division by zero)" in err and "report" in err

@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
-import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -233,16 +232,20 @@ def _injects_layers(path: Path, peft_type: str) -> bool:
     return not issubclass(PEFT_TYPE_TO_CONFIG_MAPPING[peft_type], PromptLearningConfig)
 
 
-_SETS: weakref.WeakKeyDictionary[torch.nn.Module, AdapterSet] = weakref.WeakKeyDictionary()
 _SETS_LOCK = threading.Lock()
+_SET_ATTRIBUTE = "_workbench_adapters"
 
 
 def adapters_for(generator: LoadedGenerator) -> AdapterSet:
-    """The one AdapterSet of this base model in this process (like the model itself)."""
+    """The one AdapterSet of this base model (like the model itself). It is kept on the model object, so
+    that it goes when the model goes: a table beside the model, keyed weakly on it, would keep it alive
+    through the set's own reference to it."""
     with _SETS_LOCK:
-        if generator.model not in _SETS:
-            _SETS[generator.model] = AdapterSet(generator)
-        return _SETS[generator.model]
+        found = generator.model.__dict__.get(_SET_ATTRIBUTE)
+        if found is None:
+            found = AdapterSet(generator)
+            generator.model.__dict__[_SET_ATTRIBUTE] = found
+        return found
 
 
 _PLACING = threading.Lock()  # one placement at a time: two would each count the copies before either loads one
