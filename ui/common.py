@@ -81,12 +81,13 @@ def setting_input(container, dotted: str, label: str, bench: Workbench | None = 
         return container.checkbox(label, value=value, **options)
     if annotation not in (int, float):
         return container.text_input(label, value="" if value is None else str(value), **options) or None
-    bounds = {type(rule).__name__: next(iter(vars(rule).values())) for rule in field.metadata}
-    low = bounds.get("Ge", bounds.get("Gt"))
-    if low is not None and "Gt" in bounds and not optional:  # strictly above: the next value that counts
+    bounds = {name: getattr(rule, name) for rule in field.metadata for name in ("gt", "ge", "le") if hasattr(rule, name)}
+    low = bounds.get("ge", bounds.get("gt"))
+    if low is not None and "gt" in bounds and not optional:  # strictly above: the next value that counts
         low = low + 1 if annotation is int else max(low, 1e-9)
+    high = bounds.get("le")
     chosen = container.number_input(label, value=annotation(value or 0), min_value=None if low is None else annotation(low),
-                                    max_value=bounds.get("Le"), **options)
+                                    max_value=None if high is None else annotation(high), **options)
     return None if optional and not chosen else chosen
 
 
