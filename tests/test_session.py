@@ -8,6 +8,7 @@ import gc
 import pytest
 import torch
 
+from workbench.config import ConfigError, load_config
 from workbench.errors import Failure
 from workbench.models.pool import ModelPool
 from workbench.requests import StrategyOptions
@@ -70,3 +71,14 @@ def test_streamed_answers_name_their_columns_first_and_keep_a_failure_in_its_own
     assert finished[0].text and set(pieces) == {0}
     [outcome] = bench.ask("Who ruled the duchy of Normandy?", ["zero-shot"])
     assert outcome.answers[0].text == finished[0].text  # greedy: streamed or not, the same answer
+
+
+def test_a_method_setting_names_a_registered_method():
+    """The method settings are checked against the registries when a session starts (YAML cannot list
+    them): an unknown name is one message with the choices, whichever face the config came through."""
+    for key, known in (("training.generator.method", "prefix-tuning"), ("training.classifier.method", "last-n"),
+                       ("estimate.method", "qlora")):
+        config = load_config(overrides=[f"{key}=no-such-method"])
+        with pytest.raises(ConfigError, match=rf"{key}: unknown value 'no-such-method' \(choose from .*{known}"):
+            Workbench(config)
+        assert known in Workbench.setting_choices(key)

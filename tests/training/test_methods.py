@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from workbench.cli.main import BUG_REPORT_EXIT, main
+from workbench.config import load_config
 from workbench.errors import WorkbenchError
 from workbench.estimate.architecture import METHODS as ESTIMATE_METHODS
 from workbench.models import methods
@@ -28,6 +29,7 @@ from workbench.models.methods import (
 )
 from workbench.preference import PREFERENCE_METHODS
 from workbench.runfolder import RunError
+from workbench.session import Workbench
 from workbench.training.classifier import HEAD_FILE, ClassifierOptions, train_classifier
 from workbench.training.classifier_methods import classifier_method, classifier_method_names
 from workbench.training.data import tokenize_completions
@@ -93,6 +95,9 @@ def norm_tuning(monkeypatch):
 def test_a_method_defined_outside_the_package_trains_saves_loads_and_answers(norm_tuning, qa, loop, tmp_path):
     train, held_out = qa
     assert "norm-tuning" in generator_method_names()
+    assert "norm-tuning" in Workbench.setting_choices("training.generator.method")  # `wb train --method`, the pages
+    assert "norm-tuning" in Workbench.setting_choices("estimate.method")  # the estimator profiles it too
+    Workbench(load_config(overrides=["training.generator.method=norm-tuning"]))  # the config's check accepts it
     options = GeneratorOptions(loop=loop(epochs=1, batch_size=2, max_steps=1, learning_rate=5e-3, warmup_ratio=0.0),
                                method="norm-tuning", model="smollm2-135m-instruct",
                                max_length=48, eval_generate=0, max_new_tokens=8)

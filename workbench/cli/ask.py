@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 def register(cli) -> None:
     p = cli.command("ask", help="answer a question with one strategy, or all of them side by side")
     p.add_argument("question", help="the question to answer")
-    p.add_argument("--strategy", default="zero-shot", metavar="NAME",
-                   help=f"{' | '.join(STRATEGY_NAMES)} | all, or a comma-separated list (default: zero-shot)")
+    p.add_argument("--strategy", action="append", metavar="NAME",
+                   help=f"{' | '.join(STRATEGY_NAMES)} | all; repeat it, or give a comma-separated list, for "
+                        "answers side by side (default: zero-shot)")
     _add_strategy_options(p)
     add_json_flag(p)
     p.set_defaults(handler=_ask)
@@ -64,12 +65,13 @@ def _settings(args: argparse.Namespace, session: Workbench) -> tuple[Workbench, 
 
 def _ask(args: argparse.Namespace, session: Workbench) -> None:
     session, options = _settings(args, session)
+    strategies = [name for given in args.strategy or ["zero-shot"] for name in given.split(",")]
     if args.json:
-        outcomes = session.ask(args.question, args.strategy.split(","), options)
+        outcomes = session.ask(args.question, strategies, options)
         emit(args, [{"strategy": o.label, "error": o.error.describe()} if o.error else
                     {"strategy": o.label, "answer": o.answers[0].to_dict()} for o in outcomes], lambda: None)
         return
-    stream = session.ask(args.question, args.strategy.split(","), options, stream=True)
+    stream = session.ask(args.question, strategies, options, stream=True)
     if len(stream.labels) == 1:  # one answer: printed as it is generated
         _print_streaming(stream)
         return
