@@ -50,6 +50,9 @@ def open_page(page: Page, server, path: str = "") -> None:
 
 def test_compare_answers_the_demo_question_with_every_strategy(page: Page, server, tmp_path: Path):
     open_page(page, server)
+    expect(page).to_have_url(re.compile(r"/compare$"))  # the root opens Compare at its own address,
+    page.reload()  # which serves it too (a bookmark, a shared link)
+    wait_for_app(page)
     expect(page.get_by_text("Gold answer: France")).to_be_visible()
     page.get_by_role("button", name="Ask").click()
     wait_for_app(page, timeout_ms=180_000)
