@@ -42,7 +42,7 @@ browser:
 ## make test: the linter, then the whole test suite (the first run converts the generator once, ~30 s).
 test: install browser
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q -n 2
 
 clean:
 	rm -rf $(VENV) *.egg-info
