@@ -136,6 +136,26 @@ def test_qa_experiment_caches_runs_by_settings_and_resumes_after_a_kill(tmp_path
     assert len(list((tmp_path / "runs" / "experiment-cache").glob("generator-*"))) == 2
 
 
+def test_two_experiments_sharing_the_cache_build_each_entry_once(tmp_path, tiny_generator):
+    """Two `wb compare` processes at once (two jobs started from the browser) on the same settings: the second
+    waits for the index and the run the first is building, then reuses them, instead of failing on their locks."""
+    strategies = [{"strategy": "rag", "vary": {"retrieval.k": [1]}},
+                  {"strategy": "finetuned", "vary": {"training.generator.method": ["lora"]}}]
+    path = experiment_file(tmp_path, "qa", strategies, models={"generator": tiny_generator})
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    processes = [subprocess.Popen([sys.executable, "-m", "workbench.cli.main", "compare", "--config", str(path),
+                                   "--output", str(tmp_path / f"out-{n}"), "--json"],
+                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                 for n in range(2)]
+    for process in processes:
+        process.communicate(timeout=600)
+    summaries = [json.loads((tmp_path / f"out-{n}" / "summary.json").read_text()) for n in range(2)]
+    assert [process.returncode for process in processes] == [0, 0], [r["error"] for s in summaries for r in s["strategies"]]
+    cache = tmp_path / "runs" / "experiment-cache"
+    assert len(list(cache.glob("generator-*"))) == 1 and len(list(cache.glob("experiment-*.json"))) == 1
+    assert [[r["token_f1"] for r in s["strategies"]] for s in summaries][0] == [r["token_f1"] for r in summaries[1]["strategies"]]
+
+
 def test_planted_duplicates_are_reported_and_scored_with_and_without(tmp_path, demo_corpus):
     rows = demo_corpus.labeled_documents()
     train, test = rows[0::2][:40], rows[1::2][:6]

@@ -1,12 +1,14 @@
 """What the variants of an experiment share, cached under keys that hash their settings and their data:
 the index, trained runs, and what each cost. A rerun reuses them; a changed setting builds or trains
-anew (never silently stale)."""
+anew (never silently stale). Experiments sharing the cache at once (two jobs started from the browser,
+two terminals) build each entry once: the second waits for the first, then reuses what it made."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import time
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +20,14 @@ from workbench.corpus import QAPair
 from workbench.evaluation.statistics import paired_bootstrap_p
 from workbench.experiments.outputs import read_output
 from workbench.experiments.workspace import Workspace
-from workbench.ondisk import write_atomic, write_json
+from workbench.ondisk import exclusive, write_atomic, write_json
 from workbench.runfolder import RunDir
+
+
+def _one_at_a_time(work: Workspace, entry: str) -> AbstractContextManager[None]:
+    """Held while an entry is checked and built: without it, a second experiment would find the index or run
+    being written by the first and fail (they lock their folders against a second writer)."""
+    return exclusive(work.cache / "locks" / f"{entry}.lock")
 
 
 def key_of(*parts: Any) -> str:
@@ -51,10 +59,11 @@ def ensure_index(work: Workspace, config: Config) -> tuple[str, float]:
     settings = {k: v for k, v in settings_dump(config).items() if k in ("chunking", "index")}
     name = f"experiment-{key_of(settings, config.models.embedder, [repr(d) for d in work.data.documents])}"
     timing = work.cache / f"{name}.json"
-    started = time.perf_counter()
-    index = build_index(name, work.data.documents, config=config, progress=work.progress)
-    if index.last_update.added or not timing.is_file():
-        write_json(timing, IndexBuild(build_seconds=time.perf_counter() - started).model_dump())
+    with _one_at_a_time(work, name):
+        started = time.perf_counter()
+        index = build_index(name, work.data.documents, config=config, progress=work.progress)
+        if index.last_update.added or not timing.is_file():
+            write_json(timing, IndexBuild(build_seconds=time.perf_counter() - started).model_dump())
     return name, read_output(timing, IndexBuild).build_seconds
 
 
@@ -68,18 +77,19 @@ def ensure_run(work: Workspace, config: Config, kind: str, examples: list[dict] 
 
     settings = settings_dump(config)
     run = RunDir(work.cache / f"{kind}-{key_of(kind, settings['training'], settings['models'], examples, request)}")
-    if run.is_complete():
-        return run.path
-    data = work.cache / "data" / f"{run.path.name}.{'tsv' if kind == 'classifier' else 'jsonl'}"
-    write_atomic(data, examples if isinstance(examples, str) else "".join(json.dumps(e) + "\n" for e in examples))
-    resume = run.config_path.is_file()  # started before and interrupted
-    if kind == "classifier":
-        training.train_classifier(config, ClassifierRequest(data=data, output=run.path, resume=resume), work.progress)
-    elif kind == "reward":
-        training.train_reward(config, RewardRequest(data=data, output=run.path, resume=resume), work.progress)
-    else:
-        training.train_generator(config, GeneratorRequest(data=data, output=run.path, resume=resume, **request),
-                                 work.progress, work.models)
+    with _one_at_a_time(work, run.path.name):
+        if run.is_complete():
+            return run.path
+        data = work.cache / "data" / f"{run.path.name}.{'tsv' if kind == 'classifier' else 'jsonl'}"
+        write_atomic(data, examples if isinstance(examples, str) else "".join(json.dumps(e) + "\n" for e in examples))
+        resume = run.config_path.is_file()  # started before and interrupted
+        if kind == "classifier":
+            training.train_classifier(config, ClassifierRequest(data=data, output=run.path, resume=resume), work.progress)
+        elif kind == "reward":
+            training.train_reward(config, RewardRequest(data=data, output=run.path, resume=resume), work.progress)
+        else:
+            training.train_generator(config, GeneratorRequest(data=data, output=run.path, resume=resume, **request),
+                                     work.progress, work.models)
     return run.path
 
 
