@@ -54,6 +54,7 @@ def test_compare_answers_the_demo_question_with_every_strategy(page: Page, serve
     page.reload()  # which serves it too (a bookmark, a shared link)
     wait_for_app(page)
     expect(page.get_by_text("Gold answer: France")).to_be_visible()
+    expect(page.get_by_text("demo-lora (lora) was trained on demo corpus QA pairs")).to_be_visible()
     page.get_by_role("button", name="Ask").click()
     wait_for_app(page, timeout_ms=180_000)
     for label in ("zero-shot", "few-shot", "rag", "finetuned[demo-lora]", "rag+finetuned[demo-lora]"):

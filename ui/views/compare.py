@@ -36,10 +36,12 @@ def settings(bench: Workbench):
         labels = {run["name"]: run for run in runs}
         chosen = st.multiselect("Finetuned runs", list(labels), default=list(labels)[:1],
                                 help=f"generator runs found under {cfg.training.output_root}")
-        values = {"retrieval.k": st.number_input("Chunks retrieved (k)", min_value=1, value=cfg.retrieval.k),
-                  "strategies.shots": st.number_input("Few-shot demonstrations", min_value=1, value=cfg.strategies.shots),
-                  "generation.max_new_tokens": st.number_input("Answer tokens", min_value=1,
-                                                               value=cfg.generation.max_new_tokens)}
+        for name in chosen:  # what a run learnt decides what its answers can know: say it beside the index
+            st.caption(f"{common.as_markdown_text(name)} ({labels[name]['method']}) was trained on "
+                       f"{common.as_markdown_text(labels[name]['source'])}")
+        fields = {"retrieval.k": "Chunks retrieved (k)", "strategies.shots": "Few-shot demonstrations",
+                  "generation.max_new_tokens": "Answer tokens"}
+        values = {key: common.setting_input(st, key, label, bench) for key, label in fields.items()}
     options = StrategyOptions(index=index, adapters=tuple(f"{n}={labels[n]['path']}" for n in chosen))
     return names, bench.updated(values), options
 
