@@ -42,19 +42,35 @@ DEMO_FILES = ("tests/test_demo.py", "tests/ui/test_browser.py")
 SPREAD_TESTS = ("test_every_shipped_experiment_runs_its_smoke_version",)
 
 
+def _scope(nodeid: str) -> str:
+    path, _, name = nodeid.partition("::")
+    if name.split("[")[0] in SPREAD_TESTS:
+        return nodeid
+    return "demo" if path in DEMO_FILES else path
+
+
 def pytest_xdist_make_scheduler(config, log):
-    """xdist's scope scheduling with our scopes. (Its own `xdist_group` marks do nothing on pytest 9:
-    xdist 3.8 renames a test by an attribute pytest 9 no longer reads.)"""
+    """xdist's scope scheduling with our scopes, handed out in collection order (see below). (xdist's own
+    `xdist_group` marks do nothing on pytest 9: xdist 3.8 renames a test by an attribute pytest 9 no
+    longer reads.)"""
     from xdist.scheduler import LoadScopeScheduling
 
     class ByFile(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            path, _, name = nodeid.partition("::")
-            if name.split("[")[0] in SPREAD_TESTS:
-                return nodeid
-            return "demo" if path in DEMO_FILES else path
+            return _scope(nodeid)
 
+    config.option.loadscopereorder = False  # xdist would start the scopes with most tests, leaving the long single ones last
     return ByFile(config, log)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist, the scopes holding a test marked `long` come first (the order is otherwise kept),
+    so that no worker is left alone with a long test at the end."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return
+    long_scopes = {_scope(item.nodeid) for item in items if item.get_closest_marker("long")}
+    items.sort(key=lambda item: _scope(item.nodeid) not in long_scopes)
 
 
 @pytest.fixture(scope="session", autouse=True)

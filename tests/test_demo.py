@@ -4,11 +4,14 @@ tests serve too."""
 
 from __future__ import annotations
 
+import pytest
+
 from workbench.cli.main import main
 from workbench.demo import DemoSettings, prepare_demo
 from workbench.strategies import STRATEGY_NAMES
 
 
+@pytest.mark.long
 def test_demo_answers_with_every_strategy_then_reuses_index_and_adapter(demo, capsys):
     config, first = demo
 

@@ -129,6 +129,7 @@ def test_killed_conversion_is_detected_and_redone(tmp_path, monkeypatch):
     assert (path / "model.safetensors").stat().st_size > 400_000_000
 
 
+@pytest.mark.long
 def test_gemma_is_prompted_as_a_base_model_answers_and_finetunes(tmp_path):
     """The second embedded generator, end to end: a completion prompt (no chat turns), short answers that
     stop at the line's end, and the adapters that reach its sliding-window attention (LoRA in the

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.indexing.conftest import write_docx, write_pdf
 from workbench.cli.main import main
 from workbench.questions import read_questions
@@ -36,6 +38,7 @@ def _folder(root):
     return root
 
 
+@pytest.mark.long
 def test_a_folder_of_files_becomes_a_test_set_training_runs_scores_and_a_classifier(tmp_path, capsys):
     docs = _folder(tmp_path / "docs")
     flags = ["--set", f"index.root={tmp_path / 'indexes'}", "--set", f"training.output_root={tmp_path / 'runs'}"]

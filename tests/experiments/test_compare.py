@@ -53,6 +53,7 @@ def test_every_shipped_experiment_is_a_valid_config(path):
     assert all(s.variants() for s in config.experiment.strategies)
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
 def test_every_shipped_experiment_runs_its_smoke_version(path, tmp_path):
     data = load_config(path).experiment.data

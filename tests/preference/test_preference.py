@@ -112,6 +112,7 @@ def dpo_run(pairs, loop, tmp_path_factory):
                             general=_instructions(held_out[:2]))
 
 
+@pytest.mark.long
 def test_dpo_starts_at_the_reference_learns_and_reloads(dpo_run, pairs):
     """Step 1's loss is ln 2 exactly: the reference is the policy with its (zero-initialised) LoRA off."""
     _, held_out = pairs

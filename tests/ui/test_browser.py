@@ -83,6 +83,7 @@ def test_upload_a_file_and_build_an_index(page: Page, server, tmp_path: Path):
     assert hits and "opens at dawn" in hits[0].text
 
 
+@pytest.mark.long
 def test_training_survives_a_reload_and_can_be_cancelled(page: Page, server):
     """The run goes on in its own process while the tab goes away and comes back; Cancel stops it, and it
     can be resumed (finishing and its summary: test_pages.py)."""
