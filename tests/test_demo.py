@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from workbench.cli.main import main
-from workbench.demo import DemoSettings, prepare_demo
+from workbench.demo import DEMO_INDEX, DemoSettings, prepare_demo
+from workbench.runfolder import RunDir
 from workbench.strategies import STRATEGY_NAMES
 
 
@@ -17,6 +18,7 @@ def test_demo_answers_with_every_strategy_then_reuses_index_and_adapter(demo, ca
 
     assert [pair.topic for pair in first.questions] == ["Normans", "Computational_complexity_theory"]
     assert first.adapter_trained and (first.adapter / "COMPLETE").is_file()
+    assert RunDir(first.adapter).config().index == DEMO_INDEX  # what Compare compares with the index it answers on
     assert first.index.last_update.chunks_embedded == first.index.last_update.chunks_total > 0
     labels = [outcome.label for outcome in first.outcomes]
     assert labels == ["zero-shot", "few-shot", "rag", "finetuned[demo]", "rag+finetuned[demo]"]

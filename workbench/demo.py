@@ -90,13 +90,13 @@ def prepare_demo_adapter(config: Config, held_out: Sequence[QAPair], settings: D
     source = "demo corpus QA pairs"
     if (path / "config.json").is_file():
         try:
-            train_generator(examples, options, path, source=source, resume=True, progress=progress)
+            train_generator(examples, options, path, source=source, resume=True, progress=progress, index=DEMO_INDEX)
             return path, True
         except RunBusy:
             raise  # another process is training it: never removed from under it
         except RunError:  # the demo's own unfinished run, started with other settings: start over
             shutil.rmtree(path)
-    train_generator(examples, options, path, source=source, progress=progress)
+    train_generator(examples, options, path, source=source, progress=progress, index=DEMO_INDEX)
     return path, True
 
 

@@ -62,6 +62,7 @@ class RunConfig(BaseModel):
     train_examples: int = Field(ge=0)
     eval_examples: int = Field(ge=0)
     classes: list[str] | None = None  # classifiers
+    index: str | None = None  # the index whose corpus the data came from, when known (Compare warns on another)
     options: RunOptions
 
 
@@ -231,7 +232,7 @@ def list_runs(output_root: Path, kind: str | None = None) -> list[dict[str, Any]
             continue
         if kind is None or config.kind == kind:
             runs.append({"name": path.name, "path": path, "kind": config.kind, "method": config.options.method,
-                         "source": config.source, "summary": summary})
+                         "source": config.source, "index": config.index, "summary": summary})
     return runs
 
 

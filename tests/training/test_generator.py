@@ -231,7 +231,7 @@ def test_cli_trains_with_retrieved_context_and_records_its_settings(tmp_path, ca
     assert "training with retrieved context needs an index to retrieve from (--index NAME" in capsys.readouterr().err
     assert main([*command, "--index", "normans", "--k", "2", "--output", str(tmp_path / "run")]) == 0
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert config["source"] == f"{data} (context: retrieved top-2 from index 'normans')"
+    assert config["source"] == f"{data} (context: retrieved top-2 from index 'normans')" and config["index"] == "normans"
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["truncation"]["train"]["dropped"] == 0
     assert config["options"]["gradient_checkpointing"] is False and summary["gradient_checkpointing"] is False

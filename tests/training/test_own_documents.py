@@ -39,6 +39,7 @@ def test_documents_then_questions_on_top(config, tmp_path, demo_corpus):
     docs_run = Workbench(quick).train(GeneratorRequest(format="documents", index="normans",
                                                                output=tmp_path / "docs"))
     assert docs_run.config().source.startswith("documents of index 'normans' (12 documents")
+    assert docs_run.config().index == "normans"  # what Compare compares with the index it answers on
     assert "exact_match" not in docs_run.summary()["final"]  # a document has nothing to answer
 
     pairs = [p for p in demo_corpus.qa_pairs if p.topic == "Normans"][:24]

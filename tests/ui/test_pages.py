@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -85,6 +86,19 @@ def test_compare_answers_a_demo_question_side_by_side_with_sources_and_scores(ro
     assert any(c.value.startswith("EM ") for c in at.caption)  # each answer scored against the gold answer
     prompts = [e for e in at.expander if e.label == "Prompt"]
     assert len(prompts) == 2 and "Normandy" in prompts[0].code[0].value  # the exact prompt, as text
+
+
+def test_compare_says_what_each_run_learnt_and_warns_when_it_came_from_another_index(roots, tiny_run):
+    config, _ = roots
+    normans_index(config)
+    run = Path(config.training.output_root) / "manuals-lora"
+    shutil.copytree(tiny_run("lora").path, run)
+    recorded = json.loads((run / "config.json").read_text())  # as `wb train generator --with-context retrieved
+    (run / "config.json").write_text(json.dumps({**recorded, "index": "manuals"}))  # --index manuals` records it
+    at = page("compare").run()
+    assert not at.exception
+    assert any(c.value.startswith("manuals\\-lora (lora) was trained on") for c in at.sidebar.caption)
+    assert "learnt from the corpus of index 'manuals', not of 'normans'" in at.sidebar.warning[0].value
 
 
 def test_indexes_page_refuses_outside_paths_previews_and_builds_in_a_job(roots):

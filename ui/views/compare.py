@@ -37,8 +37,13 @@ def settings(bench: Workbench):
         chosen = st.multiselect("Finetuned runs", list(labels), default=list(labels)[:1],
                                 help=f"generator runs found under {cfg.training.output_root}")
         for name in chosen:  # what a run learnt decides what its answers can know: say it beside the index
-            st.caption(f"{common.as_markdown_text(name)} ({labels[name]['method']}) was trained on "
-                       f"{common.as_markdown_text(labels[name]['source'])}")
+            run = labels[name]
+            st.caption(f"{common.as_markdown_text(name)} ({run['method']}) was trained on "
+                       f"{common.as_markdown_text(run['source'])}")
+            if run["index"] and index and run["index"] != index:
+                st.warning(f"{common.as_markdown_text(name)} learnt from the corpus of index "
+                           f"'{common.as_markdown_text(run['index'])}', not of '{common.as_markdown_text(index)}': "
+                           "what it knows may not be in these documents")
         fields = {"retrieval.k": "Chunks retrieved (k)", "strategies.shots": "Few-shot demonstrations",
                   "generation.max_new_tokens": "Answer tokens"}
         values = {key: common.setting_input(st, key, label, bench) for key, label in fields.items()}

@@ -213,9 +213,9 @@ def train_generator(examples: Sequence[PromptCompletion], options: GeneratorOpti
                     eval_examples: Sequence[PromptCompletion] | None = None,
                     general: Sequence[PromptCompletion] | None = None,
                     source: str = "training data", resume: bool = False,
-                    progress: ProgressCallback | None = None) -> RunDir:
+                    progress: ProgressCallback | None = None, index: str | None = None) -> RunDir:
     """Finetune `options.model` on `examples` into the run folder `output`; returns the finished run;
-    `progress` hears of every training step.
+    `progress` hears of every training step; `index`: the index whose corpus `examples` came from, if any.
 
     Without `eval_examples`, a seeded 10% is held out. With `general`, the summary reports the
     loss/perplexity on it before and after training (catastrophic forgetting)."""
@@ -230,6 +230,8 @@ def train_generator(examples: Sequence[PromptCompletion], options: GeneratorOpti
                        f"{options.loop.batch_size}; lower --batch-size")
     config = {"kind": "generator", "source": source, "train_examples": len(examples),
               "eval_examples": len(eval_examples), "options": asdict(options)}
+    if index is not None:  # absent otherwise, as in runs from before it was recorded (they still resume)
+        config["index"] = index
     with RunDir.create(output, config, resume) as run:
         with ResourceMeter() as meter:
             torch.manual_seed(options.loop.seed)

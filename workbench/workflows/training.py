@@ -84,7 +84,8 @@ def train_generator(config: Config, request: GeneratorRequest, progress: Progres
     eval_examples = load_examples(request.eval_data, request.format, system, **context)[0] if request.eval_data else None
     options = GeneratorOptions.from_config(config, prompt_init_text=request.prompt_init_text)
     return train(examples, options, request.run_path(config, "generator", options.method), eval_examples,
-                 general=_forgetting_probe(config, request), source=source, resume=request.resume, progress=progress)
+                 general=_forgetting_probe(config, request), source=source, resume=request.resume, progress=progress,
+                 index=request.index if request.format == "documents" or request.with_context == "retrieved" else None)
 
 
 def _document_examples(config: Config, request: GeneratorRequest, progress: ProgressCallback | None) -> tuple[list, str]:
