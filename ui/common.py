@@ -12,20 +12,11 @@ import os
 import re
 import time
 from pathlib import Path
-from types import UnionType
-from typing import Any, Union, get_args, get_origin
+from typing import Any
 
 import streamlit as st
 
-from workbench.config import (
-    CONFIG_ENV,
-    OVERRIDES_ENV,
-    Config,
-    ConfigError,
-    load_config,
-    setting_descriptions,
-    setting_field,
-)
+from workbench.config import CONFIG_ENV, OVERRIDES_ENV, Config, load_config, setting_value
 from workbench.errors import Failure, WorkbenchError
 from workbench.ondisk import human_size as size_text
 from workbench.ondisk import write_atomic
@@ -62,33 +53,20 @@ def setting_input(container, dotted: str, label: str, bench: Workbench | None = 
     comment in configs/default.yaml, the value from `bench`'s config (default: the server's). An
     optional number shows None as 0 and gives None back for 0. `options` go to the widget."""
     bench = bench or session()
-    value: Any = bench.config
-    for key in dotted.split("."):
-        value = getattr(value, key)
-    field = setting_field(dotted)
-    options.setdefault("help", setting_descriptions().get(dotted) or None)
-    annotation = field.annotation
-    optional = get_origin(annotation) in (Union, UnionType)
-    if optional:
-        annotation = next(arg for arg in get_args(annotation) if arg is not type(None))
-    try:
-        choices = list(bench.setting_choices(dotted))
-    except ConfigError:
-        choices = []
-    if choices:
-        return container.selectbox(label, choices, index=choices.index(value), **options)
-    if annotation is bool:
+    value, spec = setting_value(bench.config, dotted), bench.setting_spec(dotted)
+    options.setdefault("help", spec.description or None)
+    if spec.choices:
+        return container.selectbox(label, spec.choices, index=spec.choices.index(value), **options)
+    if spec.kind is bool:
         return container.checkbox(label, value=value, **options)
-    if annotation not in (int, float):
+    if spec.kind not in (int, float):
         return container.text_input(label, value="" if value is None else str(value), **options) or None
-    bounds = {name: getattr(rule, name) for rule in field.metadata for name in ("gt", "ge", "le") if hasattr(rule, name)}
-    low = bounds.get("ge", bounds.get("gt"))
-    if low is not None and "gt" in bounds and not optional:  # strictly above: the next value that counts
-        low = low + 1 if annotation is int else max(low, 1e-9)
-    high = bounds.get("le")
-    chosen = container.number_input(label, value=annotation(value or 0), min_value=None if low is None else annotation(low),
-                                    max_value=None if high is None else annotation(high), **options)
-    return None if optional and not chosen else chosen
+    low, high = spec.bounds.get("ge", spec.bounds.get("gt")), spec.bounds.get("le")
+    if low is not None and "gt" in spec.bounds and not spec.optional:  # strictly above: the next value that counts
+        low = low + 1 if spec.kind is int else max(low, 1e-9)
+    chosen = container.number_input(label, value=spec.kind(value or 0), min_value=None if low is None else spec.kind(low),
+                                    max_value=None if high is None else spec.kind(high), **options)
+    return None if spec.optional and not chosen else chosen
 
 
 def data_roots(cfg: Config) -> list[Path]:

@@ -20,9 +20,18 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import UnionType
+from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
 
-from workbench.config import Config, ConfigError, load_config, setting_choices
+from workbench.config import (
+    Config,
+    ConfigError,
+    load_config,
+    setting_choices,
+    setting_descriptions,
+    setting_field,
+    setting_value,
+)
 from workbench.demo import DEMO_INDEX, demo_ui_overrides
 from workbench.errors import Failure, WorkbenchError
 from workbench.models.registry import EMBEDDED_GENERATORS
@@ -43,7 +52,7 @@ from workbench.strategies import SELECTIONS as SHOT_SELECTIONS
 from workbench.strategies import STRATEGY_NAMES
 from workbench.summary import Summary, read_summary
 
-__all__ = ["DEMO_INDEX", "EMBEDDED_GENERATORS", "PREFERENCE_METHODS", "SHOT_SELECTIONS", "STRATEGY_NAMES", "AnswerStream", "EstimateReport",
+__all__ = ["DEMO_INDEX", "EMBEDDED_GENERATORS", "PREFERENCE_METHODS", "SHOT_SELECTIONS", "STRATEGY_NAMES", "AnswerStream", "EstimateReport", "SettingSpec",
            "Workbench", "demo_ui_overrides"]
 
 if TYPE_CHECKING:  # imported where used: the CLI's `--help` should not wait for torch
@@ -92,6 +101,17 @@ class AnswerStream:
                 else StrategyOutcome(label, (finished[column],)) for column, label in enumerate(self.labels)]
 
 
+@dataclasses.dataclass(frozen=True)
+class SettingSpec:
+    """A config key as the faces offer it."""
+
+    kind: Any  # int, float, bool, str, list[str], Path...: of `X | None`, the X
+    optional: bool  # None is allowed
+    choices: tuple  # the values accepted when it is a choice (a registry's names, or a Literal's), else ()
+    bounds: dict[str, float]  # its constraints: gt, ge, le
+    description: str  # its comment in configs/default.yaml
+
+
 def _registered_settings() -> dict[str, Callable[[], tuple[str, ...]]]:
     """The settings whose values name registry entries, with the names each registry knows now (a method
     registered by a plugin counts): YAML cannot list them, so the session checks them when it starts."""
@@ -106,9 +126,7 @@ def _registered_settings() -> dict[str, Callable[[], tuple[str, ...]]]:
 
 def _check_registered(config: Config) -> None:
     for dotted, names in _registered_settings().items():
-        value = config
-        for key in dotted.split("."):
-            value = getattr(value, key)
+        value = setting_value(config, dotted)
         if value is not None and value not in names():
             raise ConfigError(f"{dotted}: unknown value '{value}' (choose from {', '.join(names())})")
 
@@ -131,9 +149,24 @@ class Workbench:
     @staticmethod
     def setting_choices(dotted: str) -> tuple[str, ...]:
         """The values a setting accepts: a registry's entries for the method settings, else the
-        config's declared choices. The CLI's choices and the pages' lists come from here."""
+        config's declared choices (a `ConfigError` when it is not a choice)."""
         registered = _registered_settings().get(dotted)
         return registered() if registered else setting_choices(dotted)
+
+    @staticmethod
+    def setting_spec(dotted: str) -> SettingSpec:
+        """What a face needs to offer a setting (the CLI's flags, the pages' form fields), from its
+        declaration: so no face declares a setting again."""
+        field = setting_field(dotted)
+        kind, optional = field.annotation, get_origin(field.annotation) in (Union, UnionType)
+        if optional:  # X | None: the face offers an X
+            kind = next(arg for arg in get_args(kind) if arg is not type(None))
+        try:
+            choices = Workbench.setting_choices(dotted)
+        except ConfigError:
+            choices = ()
+        bounds = {name: getattr(rule, name) for rule in field.metadata for name in ("gt", "ge", "le") if hasattr(rule, name)}
+        return SettingSpec(kind, optional, choices, bounds, setting_descriptions().get(dotted, ""))
 
     # ---- indexes --------------------------------------------------------------------------------------
 

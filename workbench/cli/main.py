@@ -10,10 +10,9 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
-from types import UnionType
-from typing import Any, Union, get_args, get_origin
+from typing import Any, get_origin
 
-from workbench.config import ConfigError, load_config, setting_descriptions, setting_field, workbench_home
+from workbench.config import load_config, workbench_home
 from workbench.errors import WorkbenchError
 from workbench.session import Workbench
 
@@ -52,33 +51,20 @@ def setting_flag(parser: argparse.ArgumentParser, key: str, *names: str, **optio
     setting itself (its field in workbench.config, its comment in configs/default.yaml), so no flag
     declares a setting again; `names` default to --<the key's last part>. A `{section}` in the key is
     filled by the command (`with_settings`), e.g. the loop flags of `wb train`."""
-    example = key.format(section="generator")
-    field, described = setting_field(example), setting_descriptions().get(example, "")
-    annotation = field.annotation
-    if get_origin(annotation) in (Union, UnionType):  # X | None: a flag sets an X
-        annotation = next(arg for arg in get_args(annotation) if arg is not type(None))
-    choices = _choices(example)
-    if annotation is bool:
+    spec = Workbench.setting_spec(key.format(section="generator"))
+    if spec.kind is bool:
         options.setdefault("action", argparse.BooleanOptionalAction)
-    elif choices:
-        options.setdefault("choices", choices)
-    elif get_origin(annotation) is list:
+    elif spec.choices:
+        options.setdefault("choices", spec.choices)
+    elif get_origin(spec.kind) is list:
         options.setdefault("type", lambda text: [part.strip() for part in text.split(",") if part.strip()])
         options.setdefault("metavar", "A,B,...")
-    elif annotation in (int, float):
-        options.setdefault("type", annotation)
+    elif spec.kind in (int, float):
+        options.setdefault("type", spec.kind)
     where = key.replace("{section}", "*")
-    options.setdefault("help", f"{described} (default: {where})" if described else f"default: {where}")
+    options.setdefault("help", f"{spec.description} (default: {where})" if spec.description else f"default: {where}")
     flag = parser.add_argument(*(names or ("--" + key.rsplit(".", 1)[1].replace("_", "-"),)), **options)
     parser.set_defaults(settings={**(parser.get_default("settings") or {}), flag.dest: key})
-
-
-def _choices(key: str) -> tuple[str, ...]:
-    """What a setting accepts when it is a choice (a registry's names, or a `Literal`); () otherwise."""
-    try:
-        return Workbench.setting_choices(key)
-    except ConfigError:
-        return ()
 
 
 def with_settings(session: Workbench, args: argparse.Namespace, **fill: str) -> Workbench:

@@ -231,6 +231,14 @@ def _shipped_defaults() -> dict[str, Any]:
     return _read_yaml(DEFAULT_CONFIG_PATH)
 
 
+def setting_value(config: Config, dotted: str) -> Any:
+    """The value of dotted key `dotted` ("retrieval.k") in `config`."""
+    value: Any = config
+    for key in dotted.split("."):
+        value = getattr(value, key)
+    return value
+
+
 def default_setting(dotted: str) -> Any:
     """A setting's default as configs/default.yaml declares it: what the options objects below the
     session default to, so that no dataclass keeps a second set of defaults."""
