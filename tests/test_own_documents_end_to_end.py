@@ -14,7 +14,7 @@ from workbench.cli.main import main
 from workbench.questions import read_questions
 
 
-def _folder(root):
+def own_folder(root):
     """Two subfolders (the classes), each holding two files of different formats."""
     (root / "rounding").mkdir(parents=True)
     (root / "install").mkdir()
@@ -40,7 +40,7 @@ def _folder(root):
 
 @pytest.mark.long
 def test_a_folder_of_files_becomes_a_test_set_training_runs_scores_and_a_classifier(tmp_path, capsys):
-    docs = _folder(tmp_path / "docs")
+    docs = own_folder(tmp_path / "docs")
     flags = ["--set", f"index.root={tmp_path / 'indexes'}", "--set", f"training.output_root={tmp_path / 'runs'}"]
     quick = [*flags, "--set", "training.forgetting_items=0", "--set", "training.generator.eval_generate=0",
              "--max-steps", "2", "--batch-size", "2"]

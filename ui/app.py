@@ -1,4 +1,4 @@
-"""workbench in the browser: `wb ui` runs this with Streamlit. Six pages, one session (workbench.session)."""
+"""workbench in the browser: `wb ui` runs this with Streamlit. Seven pages, one session (workbench.session)."""
 
 from pathlib import Path
 
@@ -9,6 +9,7 @@ VIEWS = Path(__file__).resolve().parent / "views"
 st.set_page_config(page_title="workbench: retrieve or finetune?", layout="wide")
 PAGES = [
     st.Page(VIEWS / "compare.py", title="Compare", url_path="compare"),
+    st.Page(VIEWS / "study.py", title="Study", url_path="study"),
     st.Page(VIEWS / "indexes.py", title="Indexes", url_path="indexes"),
     st.Page(VIEWS / "questions.py", title="Questions", url_path="questions"),
     st.Page(VIEWS / "train.py", title="Train", url_path="train"),

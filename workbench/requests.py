@@ -141,6 +141,27 @@ class CompareRequest(BaseModel):
         """Nothing to refuse here: the experiment itself is checked when its config loads."""
 
 
+class StudyRequest(BaseModel):
+    """Study the documents in `folder` (`wb study FOLDER`): `questions`, a reviewed questions file written
+    from them (default: written now, `study.questions` of them); `human`, questions people wrote (QA
+    records), asked too so the verdicts can be checked against them; `output`, the study's folder
+    (default <training.output_root>/studies/<folder name>); `smoke`, the tiny version for tests."""
+
+    model_config = ConfigDict(extra="forbid")
+    folder: Path
+    questions: Path | None = None
+    human: Path | None = None
+    output: Path | None = None
+    smoke: bool = False
+
+    def check(self) -> None:
+        if not Path(self.folder).expanduser().exists():
+            raise WorkbenchError(f"{self.folder}: no such file or folder")
+        for name, path in (("--questions", self.questions), ("--human", self.human)):
+            if path is not None and not Path(path).is_file():
+                raise WorkbenchError(f"{name} {path}: file not found")
+
+
 class EstimateRequest(BaseModel):
     """Estimate the config's training setting (`training.generator` on `estimate.device`, see
     configs/default.yaml); `pilot`: that many real training steps measured here beside it; `index`: the

@@ -46,6 +46,7 @@ from workbench.requests import (
     QuestionsRequest,
     RewardRequest,
     RunRequest,
+    StudyRequest,
 )
 from workbench.runfolder import RunDir, list_runs, results_folder
 from workbench.strategies import SELECTIONS as SHOT_SELECTIONS
@@ -66,6 +67,7 @@ if TYPE_CHECKING:  # imported where used: the CLI's `--help` should not wait for
     from workbench.models.pool import ModelPool
     from workbench.questions import QuestionReport
     from workbench.strategies import Answer, StrategyOptions, StrategyOutcome
+    from workbench.study import StudyOutcome
 
 
 @dataclasses.dataclass(frozen=True)
@@ -318,25 +320,9 @@ class Workbench:
         """Questions written answer-first from the index's chunks, checked, with the shares that retrieve
         their own chunk and that the base model answers closed-book; returns (records, report). A killed
         run resumes from its work log when asked again with the same settings."""
-        from workbench.generation import GenerationEngine, GenerationSettings, load_prompts
-        from workbench.questions import generate
+        from workbench.questions import generate_for
 
-        request.check()
-        config = self.config
-        index = self.open_index(request.index)
-        settings = GenerationSettings(max_new_tokens=48, batch_size=config.generation.batch_size, first_line_only=True)
-        engine = GenerationEngine(self.models.generator(request.model or config.models.generator, config.models.device),
-                                  settings)
-        closed_book = None
-        if request.closed_book:
-            zero_shot = self._factory(None).build("zero-shot")[0]
-
-            def closed_book(questions: list) -> list[str]:
-                return [answer.text for answer in zero_shot.answer_many(questions)]
-
-        seed = config.training.seed if request.seed is None else request.seed
-        return generate(index, request.output, request.n, seed, engine, load_prompts(), config.retrieval.k,
-                        config.generation.system_prompt, closed_book, request.roundtrip, progress)
+        return generate_for(self.config, request, self.models, progress)
 
     def questions_folder(self) -> Path:
         """Where the browser UI keeps question files: <training.output_root>/questions."""
@@ -413,6 +399,44 @@ class Workbench:
         from workbench.experiments.runner import run_experiment
 
         return run_experiment(self.config, request.smoke, request.output, progress, self.models)
+
+    def study(self, request: StudyRequest, progress: ProgressCallback | None = None) -> StudyOutcome:
+        """A folder of documents to a verdict: index it, write questions (or take `request.questions`), run
+        the own-documents experiment in each split design, ask again after facts change, and report
+        (study.md, study.json, study.png in the returned outcome's folder)."""
+        from workbench.study import run_study
+
+        return run_study(self.config, request, progress, self.models)
+
+    def study_questions(self, request: StudyRequest, progress: ProgressCallback | None = None) -> Path:
+        """A study's first steps alone, to review the questions before the study: the folder indexed (or
+        brought up to date) and the questions written from it; returns the questions file."""
+        from workbench.study.run import study_config, study_questions
+
+        return study_questions(study_config(self.config, request.smoke), request, self.models, progress)[1]
+
+    def list_studies(self) -> list[dict]:
+        """The studies under <training.output_root>/studies, newest first: folder, name, whether the report
+        is written, the index it searched (once written) and its questions files."""
+        root = Path(self.config.training.output_root) / "studies"
+        folders = sorted((p for p in root.glob("*") if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+        return [{"folder": p, "name": p.name, "report": (p / "study.json").is_file(),
+                 "index": self.read_study(p)["index"]["name"] if (p / "study.json").is_file() else None,
+                 "questions": sorted(p.glob("questions-*.jsonl"), key=lambda q: q.stat().st_mtime, reverse=True)}
+                for p in folders]
+
+    def study_folder(self, request: StudyRequest) -> Path:
+        """Where a study of `request.folder` writes its report."""
+        from workbench.study.run import study_config, study_folder
+
+        return study_folder(study_config(self.config, request.smoke), request)
+
+    @staticmethod
+    def read_study(folder: Path) -> dict:
+        """A study folder's study.json (what the report says, as data)."""
+        from workbench.ondisk import read_file
+
+        return read_file(Path(folder) / "study.json", dict)
 
     @staticmethod
     def read_summary(folder: Path) -> Summary:

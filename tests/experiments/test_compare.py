@@ -53,8 +53,13 @@ def test_every_shipped_experiment_is_a_valid_config(path):
     assert all(s.variants() for s in config.experiment.strategies)
 
 
+# own-documents.yaml runs on a folder and questions written from it: tests/test_study.py runs it through
+# `wb study --smoke`
+SMOKED = [p for p in SHIPPED if p.stem != "own-documents"]
+
+
 @pytest.mark.long
-@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+@pytest.mark.parametrize("path", SMOKED, ids=[p.stem for p in SMOKED])
 def test_every_shipped_experiment_runs_its_smoke_version(path, tmp_path):
     data = load_config(path).experiment.data
     needed = [Path(p) for p in (data.source, data.train, data.test) if p and p not in ("demo", "files")]

@@ -1,6 +1,6 @@
 """The UI end to end in a real browser (Debian's chromium, Playwright) against a real `streamlit run`
 server of the app: ask the demo question, build an index from an upload, train through a page
-reload, cancel a run."""
+reload, cancel a run, and take uploaded documents through a quick study to its verdict."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ def server(tmp_path_factory, demo):
                  # the Train form's defaults: a classifier run of ~40 short steps (still running after a
                  # reload, to be cancelled), checkpointed often
                  "training.classifier.method=head", "training.classifier.max_length=64",
-                 "training.classifier.epochs=6", "training.checkpoint_every=5"]
+                 "training.classifier.epochs=6", "training.checkpoint_every=5",
+                 "study.designs=[knowledge]"]  # the Study page's quick check: one design is enough here
     prepare_demo(load_config(overrides=overrides), DemoSettings(adapter_examples=16, adapter_steps=2))  # reused: ready
     with start_streamlit(app_path(), {"WORKBENCH_SET": "\n".join(overrides)}, root) as running:
         running.index_root = demo_config.index.root
@@ -98,3 +99,29 @@ def test_training_survives_a_reload_and_can_be_cancelled(page: Page, server):
     page.get_by_role("button", name="Cancel").click()
     expect(page.get_by_text("⏹ cancelled")).to_be_visible(timeout=60_000)
     expect(page.get_by_role("button", name="Resume")).to_be_visible()
+
+
+@pytest.mark.long
+def test_study_page_takes_uploaded_documents_to_a_verdict(page: Page, server, tmp_path: Path):
+    """Upload, index and write questions (a job), see the checks' counts and the review table, run a quick
+    study (a job that survives a reload), and read the verdict with the predictions where strategies disagree."""
+    from tests.test_own_documents_end_to_end import own_folder
+
+    docs = own_folder(tmp_path / "docs")
+    open_page(page, server, "study")
+    page.locator('input[type="file"]').first.set_input_files([str(p) for p in sorted(docs.rglob("*.*"))])
+    wait_for_app(page)
+    page.get_by_text("Quick check").click()
+    page.get_by_role("button", name="Index them and write questions").click()
+    expect(page.get_by_text("✅ completed")).to_be_visible(timeout=300_000)
+    expect(page.get_by_role("heading", name="2. Review the questions")).to_be_visible()
+    expect(page.get_by_text("Kept", exact=True)).to_be_visible()  # with how many each check rejected
+    page.get_by_role("button", name="Run the study").click()
+    expect(page.get_by_text("⏳ running").or_(page.get_by_text("⏳ starting"))).to_be_visible(timeout=60_000)
+    page.reload()  # the study goes on without the tab
+    wait_for_app(page)
+    expect(page.get_by_text("study of ")).to_be_visible()
+    expect(page.get_by_role("heading", name="Verdict")).to_be_visible(timeout=600_000)
+    expect(page.get_by_text(re.compile(r"^On these documents \(knowledge design, n = "))).to_be_visible()
+    expect(page.get_by_text("Where strategies disagree")).to_be_visible()
+    expect(page.get_by_role("button", name="Download the report (Markdown)")).to_be_visible()

@@ -12,15 +12,34 @@ from workbench.session import STRATEGY_NAMES, Workbench
 
 
 def choose_question(bench: Workbench) -> QAPair | None:
-    mode = st.radio("Question", ["Pick a demo question", "Type a question"], horizontal=True,
-                    label_visibility="collapsed")
+    studies = [s for s in bench.list_studies() if s["questions"]]
+    modes = ["Pick a demo question", *(["Pick a study question"] if studies else []), "Type a question"]
+    mode = st.radio("Question", modes, horizontal=True, label_visibility="collapsed")
     if mode == "Type a question":
         text = st.text_input("Your question", placeholder="e.g. When were the Normans in Normandy?")
         return QAPair(id="", question=text, answers=()) if text.strip() else None
+    if mode == "Pick a study question":
+        return study_question(bench, studies)
     pairs = bench.demo_questions()
     pair = st.selectbox("Demo question", pairs, format_func=lambda p: f"{p.topic}: {p.question}")
     st.caption(f"Gold answer: {common.as_markdown_text(' | '.join(pair.answers))}")
     return pair
+
+
+def study_question(bench: Workbench, studies: list[dict]) -> QAPair | None:
+    """A question written from a study's documents, with its gold answer (ask it on that study's index)."""
+    study = st.selectbox("Study", studies, format_func=lambda s: s["name"])
+    path = st.selectbox("Questions file", study["questions"], format_func=lambda p: p.name)
+    try:
+        items = bench.read_questions(path)
+    except Exception as exc:  # noqa: BLE001 - a damaged file: say which
+        common.show_error(exc)
+        return None
+    item = st.selectbox("Study question", items, format_func=lambda q: f"{q.doc_id}: {q.question}")
+    where = f" · its study searched index '{study['index']}'" if study["index"] else ""
+    st.caption(f"Gold answer: {common.as_markdown_text(item.answers[0])} · written from "
+               f"{common.as_markdown_text(item.doc_id)}{common.as_markdown_text(where)}")
+    return QAPair(item.id, item.question, tuple(item.answers), item.context, item.doc_id)
 
 
 def settings(bench: Workbench):

@@ -4,16 +4,12 @@ the generated one is never changed."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
-from ui import common, job_panel
+from ui import common, job_panel, question_review
 from workbench.jobs import start_job
 from workbench.requests import QuestionsRequest
 from workbench.session import Workbench
-
-REVIEWS = ("accepted", "rejected")  # an edited question or answer is marked edited on saving
 
 
 def write_form(bench: Workbench) -> None:
@@ -49,66 +45,8 @@ def review(bench: Workbench) -> None:
         return
     st.subheader("Review")
     path = st.selectbox("Questions file", files, format_func=lambda p: p.name)
-    try:
-        items = bench.read_questions(path)
-    except Exception as exc:  # noqa: BLE001 - a file edited into an invalid state: say where
-        common.show_error(exc)
-        return
-    show_report(bench, path)
-    rows = [{"id": q.id, "question": q.question, "answer": q.answers[0], "review": "accepted" if q.review != "rejected" else "rejected",
-             "document": q.doc_id, "kind": q.answer_kind, "retrieves its chunk": q.retrieves_own_chunk,
-             "answered with its chunk": q.answered_with_chunk, "answered closed-book": q.answered_closed_book}
-            for q in items]
-    edited = st.data_editor(
-        rows, key=f"review-{path.name}", hide_index=True, use_container_width=True,
-        disabled=["id", "document", "kind", "retrieves its chunk", "answered with its chunk", "answered closed-book"],
-        column_config={"review": st.column_config.SelectboxColumn("review", options=list(REVIEWS), required=True),
-                       "question": st.column_config.TextColumn("question", width="large")})
-    target = st.text_input("Save as", value=_next_name(path), help="a new file beside this one; this file is not changed")
-    if st.button("Save the review", type="primary"):
-        try:
-            decisions = {}
-            for item, row in zip(items, edited):
-                changed = row["question"] != item.question or row["answer"] != item.answers[0]
-                review_ = "rejected" if row["review"] == "rejected" else ("edited" if changed else "accepted")
-                decisions[item.id] = {"review": review_, "question": row["question"] if changed else None,
-                                      "answer": row["answer"] if changed else None}
-            output = path.with_name(f"{common.check_name(target.removesuffix('.jsonl'), 'file')}.jsonl")
-            if output.exists():
-                raise FileExistsError(f"{output} exists: choose another name")
-            saved, kept, rejected = bench.review_questions(path, decisions, output)
-            st.success(f"Saved {kept} questions ({rejected} rejected) to {saved}")
-        except Exception as exc:  # noqa: BLE001
-            common.show_error(exc)
-
-
-def show_report(bench: Workbench, path: Path) -> None:
-    data = bench.question_report(path)
-    if data is None:
-        return
-    cells = st.columns(4)
-    cells[0].metric("Kept", f"{data['kept']} of {data['requested']}")
-    shares = data.get("shares", {})
-    for cell, (key, label) in zip(cells[1:], (("retrieves_own_chunk", "Retrieve their own chunk"),
-                                             ("answered_with_chunk", "Answered with their chunk"),
-                                             ("answered_closed_book", "Answered closed-book"))):
-        value = shares.get(key)
-        cell.metric(label, "-" if value is None else f"{value:.0%}")
-    with st.expander(f"Checks ({len(data['rejected'])} written questions rejected) and notes"):
-        st.dataframe([{"check": name, **counts} for name, counts in data["filters"].items()], hide_index=True)
-        for note in data.get("shortfall", []):
-            st.warning(common.as_markdown_text(note))
-        st.dataframe([{"answer": r["answer"], "question": r["question"], "failed": ", ".join(r["failed"])}
-                      for r in data["rejected"]], hide_index=True, use_container_width=True)
-
-
-def _next_name(path: Path) -> str:
-    stem, number = path.stem.removesuffix(".reviewed"), 1
-    while True:
-        name = f"{stem}.reviewed" + (f"-{number}" if number > 1 else "")
-        if not path.with_name(f"{name}.jsonl").exists():
-            return name
-        number += 1
+    question_review.show_report(bench, path)
+    question_review.review_table(bench, path)
 
 
 bench = common.session()

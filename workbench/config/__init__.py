@@ -169,6 +169,14 @@ class UiConfig(_Section):
     upload_types: list[str]
 
 
+class StudyConfig(_Section):
+    questions: int = Field(gt=0)
+    designs: list[Literal["knowledge", "reading"]] = Field(min_length=1)
+    changed_facts: int = Field(ge=0)
+    projection_model: str
+    projection_device: Literal[DEVICE_NAMES]
+
+
 class EstimateConfig(_Section):
     model: str | None
     method: str | None  # a supervised generator method or an estimator profile (workbench.estimate.method_names)
@@ -196,6 +204,7 @@ class Config(_Section):
     training: TrainingConfig
     ui: UiConfig
     estimate: EstimateConfig
+    study: StudyConfig
     experiment: ExperimentSpec | None  # only in experiment files (`wb compare`)
 
     def updated(self, values: dict[str, Any], origins: dict[str, str] | None = None) -> Config:

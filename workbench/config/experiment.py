@@ -51,6 +51,12 @@ class DataSpec(_Strict):
     labels: str | None = None
     documents: str | None = None
     index: str | None = None
+    # QA on your documents: questions written from the folder in `documents` (`wb questions generate`,
+    # reviewed or not), split as `split` says; `wb study DIR` fills both in
+    questions: str | None = None
+    # knowledge: the test questions are held out, the documents are not (can finetuning put the facts in
+    # the weights?); reading: whole documents held out (does finetuning teach the model to use what it reads?)
+    split: Literal["knowledge", "reading"] = "knowledge"
     test_fraction: float = Field(0.5, gt=0, lt=1)  # QA and demo topics: share of articles held out; generation: of records
     eval_items: int | None = Field(100, gt=0)  # a seeded sample of the held-out items (null: all)
     train_items: int | None = Field(None, gt=0)  # cap on training items (null: all)
@@ -60,9 +66,22 @@ class DataSpec(_Strict):
 
 class StrategySpec(_Strict):
     strategy: str
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.+-]+$")  # what the report calls it (default: the strategy)
     settings: dict[str, Any] = Field(default_factory=dict)  # config keys fixed for this strategy
     vary: dict[str, list[Any]] = Field(default_factory=dict)  # config keys whose values each make a variant
     train_context: Literal["none", "gold", "retrieved"] = "none"  # finetuned QA generators: context in training
+    # finetuned QA generators on your documents: the training questions, the documents' text (continued
+    # pretraining), or the documents first and the questions on top
+    learns: Literal["questions", "documents", "documents+questions"] = "questions"
+    paraphrases: int = Field(0, ge=0)  # rewordings of each training question added (Ovadia et al.)
+
+    @model_validator(mode="after")
+    def _training_fields_for_finetuned(self) -> StrategySpec:
+        if self.strategy not in ("finetuned", "rag+finetuned") and (
+                self.learns != "questions" or self.paraphrases or self.train_context != "none"):
+            raise ValueError(f"{self.strategy} trains nothing: learns, paraphrases and train_context are for "
+                             "finetuned and rag+finetuned")
+        return self
 
     def variants(self) -> list[tuple[str, dict[str, Any]]]:
         """(label, config values) for every combination of the varied keys."""
@@ -71,9 +90,10 @@ class StrategySpec(_Strict):
         for values in itertools.product(*(self.vary[k] for k in keys)) if keys else [()]:
             chosen = dict(zip(keys, values))
             parts = [f"{k.rsplit('.', 1)[-1]}={_short(v)}" for k, v in chosen.items()]
-            if self.strategy in ("finetuned", "rag+finetuned") and self.train_context != "none":
+            if self.name is None and self.strategy in ("finetuned", "rag+finetuned") and self.train_context != "none":
                 parts.append(f"context={self.train_context}")
-            label = f"{self.strategy}[{','.join(parts)}]" if parts else self.strategy
+            base = self.name or self.strategy
+            label = f"{base}[{','.join(parts)}]" if parts else base
             result.append((label, {**self.settings, **chosen}))
         return result
 

@@ -133,8 +133,9 @@ def _recommend(cumulative: dict[str, list[float]], per_day: dict[str, float], se
     if quality:
         best = max(quality, key=lambda name: quality[name].value)
         q = quality[best]
+        others = ", ".join(f"{name} {quality[name].value:.3f}" for name in quality if name != best)
         parts.append(f"Measured quality: {best} scores highest ({q.metric} {q.value:.3f} [{q.low:.3f}, {q.high:.3f}]"
-                     + "; " + ", ".join(f"{name} {quality[name].value:.3f}" for name in quality if name != best) + ").")
+                     + (f"; {others}" if others else "") + ").")
         if best != cheapest and cheapest in quality and q.low <= quality[cheapest].high:
             parts.append(f"Its interval overlaps {cheapest}'s, so the measured gain may be noise: {cheapest} is "
                          f"the safer bet unless a larger test set shows otherwise.")

@@ -8,9 +8,10 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel
@@ -21,13 +22,17 @@ from workbench.evaluation.statistics import paired_bootstrap_p
 from workbench.experiments.outputs import read_output
 from workbench.experiments.workspace import Workspace
 from workbench.ondisk import exclusive, write_atomic, write_json
+from workbench.progress import ProgressCallback
 from workbench.runfolder import RunDir
 
+if TYPE_CHECKING:
+    from workbench.indexing import Index
 
-def _one_at_a_time(work: Workspace, entry: str) -> AbstractContextManager[None]:
+
+def _one_at_a_time(cache: Path, entry: str) -> AbstractContextManager[None]:
     """Held while an entry is checked and built: without it, a second experiment would find the index or run
     being written by the first and fail (they lock their folders against a second writer)."""
-    return exclusive(work.cache / "locks" / f"{entry}.lock")
+    return exclusive(cache / "locks" / f"{entry}.lock")
 
 
 def key_of(*parts: Any) -> str:
@@ -36,7 +41,7 @@ def key_of(*parts: Any) -> str:
 
 def settings_dump(config: Config) -> dict:
     """The settings a result depends on (not where files go, not the UI, not the experiment itself)."""
-    dump = config.model_dump(mode="json", exclude={"ui", "experiment"})
+    dump = config.model_dump(mode="json", exclude={"ui", "experiment", "study"})
     dump["training"].pop("output_root")
     dump["index"].pop("root")
     return dump
@@ -53,18 +58,42 @@ class IndexBuild(BaseModel):
 
 def ensure_index(work: Workspace, config: Config) -> tuple[str, float]:
     """The experiment corpus's index under these chunking/index/embedder settings: (name, seconds it
-    took to build; 0 when it was already there)."""
+    took to build; 0 when it was already there). A folder of documents is indexed once and updated in
+    place when its files change."""
+    index, seconds = folder_index(work.cache, config, work.data.folder, work.progress) if work.data.folder else \
+        _documents_index(work, config)
+    return index.path.name, seconds
+
+
+def folder_index(cache: Path, config: Config, folder: Path, progress: ProgressCallback | None = None) -> tuple[Index, float]:
+    """The index of a folder's files (its name keyed by the folder and the settings), brought up to date
+    with them: `index.last_update` says what changed since the last build; with the seconds the last build
+    that changed anything took."""
+    from workbench.indexing import build_index
+
+    settings = {k: v for k, v in settings_dump(config).items() if k in ("chunking", "index")}
+    name = f"documents-{folder.name[:40]}-{key_of(settings, config.models.embedder, str(folder.resolve()))}"
+    return _timed_build(cache, name, lambda: build_index(name, sources=[folder], config=config, progress=progress))
+
+
+def _documents_index(work: Workspace, config: Config) -> tuple[Index, float]:
     from workbench.indexing import build_index
 
     settings = {k: v for k, v in settings_dump(config).items() if k in ("chunking", "index")}
     name = f"experiment-{key_of(settings, config.models.embedder, [repr(d) for d in work.data.documents])}"
-    timing = work.cache / f"{name}.json"
-    with _one_at_a_time(work, name):
+    return _timed_build(work.cache, name,
+                        lambda: build_index(name, work.data.documents, config=config, progress=work.progress))
+
+
+def _timed_build(cache: Path, name: str, build: Callable[[], Index]) -> tuple[Index, float]:
+    timing = cache / f"{name}.json"
+    with _one_at_a_time(cache, name):
         started = time.perf_counter()
-        index = build_index(name, work.data.documents, config=config, progress=work.progress)
-        if index.last_update.added or not timing.is_file():
+        index = build()
+        update = index.last_update
+        if update.added or update.replaced or update.removed or not timing.is_file():
             write_json(timing, IndexBuild(build_seconds=time.perf_counter() - started).model_dump())
-    return name, read_output(timing, IndexBuild).build_seconds
+    return index, read_output(timing, IndexBuild).build_seconds
 
 
 # ---- trained runs -----------------------------------------------------------------------------------------
@@ -77,7 +106,7 @@ def ensure_run(work: Workspace, config: Config, kind: str, examples: list[dict] 
 
     settings = settings_dump(config)
     run = RunDir(work.cache / f"{kind}-{key_of(kind, settings['training'], settings['models'], examples, request)}")
-    with _one_at_a_time(work, run.path.name):
+    with _one_at_a_time(work.cache, run.path.name):
         if run.is_complete():
             return run.path
         data = work.cache / "data" / f"{run.path.name}.{'tsv' if kind == 'classifier' else 'jsonl'}"
@@ -99,11 +128,13 @@ def training_example(pair: QAPair) -> dict:
 
 
 def finetuned_generator(work: Workspace, config: Config, examples: list[dict], costs: dict,
-                        with_context: str = "none", index: str | None = None) -> tuple[str, ...]:
+                        with_context: str = "none", index: str | None = None,
+                        request: dict | None = None) -> tuple[str, ...]:
     """The generator trained (or reused) on `examples` (QA records), as the factory's adapter list;
-    its costs are added to `costs`."""
+    its costs are added to `costs`. `request`: more of the generator request (paraphrases, held_out)."""
     run = ensure_run(work, config, "generator", examples,
-                     {"format": "qa", "with_context": with_context, "index": index, **work.general_request})
+                     {"format": "qa", "with_context": with_context, "index": index, **work.general_request,
+                      **(request or {})})
     costs.update(run_costs(run))
     return adapter_of(run)
 
@@ -121,7 +152,8 @@ def run_costs(folder: Path) -> dict[str, float | None]:
     (experiment.data.general, else a bundled set) against the base model: the change of its
     completion loss, and its replies' ROUGE-L before and after with a paired test."""
     summary = RunDir(folder).summary()
-    costs = {"setup_seconds": summary.get("wall_seconds"), "trainable_parameters": summary.get("trainable_params")}
+    costs = {"setup_seconds": summary.get("wall_seconds"), "trainable_parameters": summary.get("trainable_params"),
+             "storage_bytes": summary.get("saved_bytes")}
     dropped = summary.get("truncation", {}).get("train", {}).get("dropped")
     if dropped:  # a run that lost examples to max_length says so in its row
         costs["training_examples_dropped"] = dropped

@@ -10,7 +10,7 @@ import json
 import random
 import re
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from workbench.config import Config
@@ -24,6 +24,7 @@ from workbench.corpus import (
     load_instructions,
     load_labeled_table,
     load_preferences,
+    load_qa,
     load_squad,
     read_records,
 )
@@ -39,12 +40,16 @@ class ExperimentData:
     test: list[QAPair]
     documents: list[Document] = field(default_factory=list)  # QA: what retrieval searches
     labels: list[str] = field(default_factory=list)  # classification: the label set, in order
+    # QA on your documents: the folder retrieval searches (indexed once, updated when it changes) and a
+    # digest of its files
+    folder: Path | None = None
+    folder_digest: str = ""
 
     @property
     def fingerprint(self) -> str:
-        """Changes whenever any item, document or label changes: cached runs are keyed by it."""
+        """Changes whenever any item, document, file or label changes: cached runs are keyed by it."""
         digest = hashlib.sha256()
-        for part in (self.train, self.test, self.documents, self.labels):
+        for part in (self.train, self.test, self.documents, self.labels, [self.folder_digest]):
             digest.update(json.dumps([repr(x) for x in part]).encode())
         return digest.hexdigest()[:16]
 
@@ -61,10 +66,12 @@ def load_split(config: Config, spec: ExperimentSpec, eval_items: int | None, tra
     rng = random.Random(spec.data.seed)
     test = rng.sample(data.test, eval_items) if eval_items and eval_items < len(data.test) else data.test
     train = rng.sample(data.train, train_items) if train_items and train_items < len(data.train) else data.train
-    return ExperimentData(data.task, train, test, data.documents, data.labels)
+    return replace(data, train=train, test=test)
 
 
 def _qa_split(config: Config, spec: ExperimentSpec) -> ExperimentData:
+    if spec.data.questions or spec.data.documents or any(s.learns != "questions" for s in spec.strategies):
+        return _own_questions_split(spec.data)
     corpus = load_demo_corpus() if spec.data.source == "demo" else load_squad(resolve(spec.data.source))
     titles = list(dict.fromkeys(p.topic for p in corpus.qa_pairs))
     if len(titles) < 2:
@@ -74,6 +81,38 @@ def _qa_split(config: Config, spec: ExperimentSpec) -> ExperimentData:
     held_out = set(titles[:max(1, round(spec.data.test_fraction * len(titles)))])
     return ExperimentData("qa", [p for p in corpus.qa_pairs if p.topic not in held_out],
                           [p for p in corpus.qa_pairs if p.topic in held_out], corpus.documents)
+
+
+def _own_questions_split(data: DataSpec) -> ExperimentData:
+    """Questions written from the folder `data.documents`, split by question (the knowledge design: every
+    document is learnt from, the test questions are not) or by document (the reading design)."""
+    if not (data.documents and data.questions):
+        raise WorkbenchError("this experiment runs on your documents: name the folder (experiment.data.documents) "
+                             "and the questions written from it (experiment.data.questions, from `wb questions "
+                             "generate`), or run `wb study FOLDER`, which fills in both")
+    folder = Path(data.documents).expanduser()
+    if not folder.exists():
+        raise WorkbenchError(f"experiment.data.documents: {folder}: no such file or folder")
+    items = load_qa(resolve(data.questions))
+    group = (lambda p: p.id) if data.split == "knowledge" else (lambda p: p.doc_id)
+    groups = sorted({group(p) for p in items})
+    if len(groups) < 2:
+        raise WorkbenchError(f"{data.questions}: the {data.split} split needs questions from two or more "
+                             f"{'documents' if data.split == 'reading' else 'items'}, found {len(groups)}")
+    random.Random(data.seed).shuffle(groups)
+    held_out = set(groups[:min(len(groups) - 1, max(1, round(data.test_fraction * len(groups))))])
+    return ExperimentData("qa", [p for p in items if group(p) not in held_out], [p for p in items if group(p) in held_out],
+                          folder=folder, folder_digest=folder_digest(folder))
+
+
+def folder_digest(folder: Path) -> str:
+    """Every file's path and content: a study keyed by it reruns what a changed folder changes."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else [folder]
+    for path in files:
+        digest.update(str(path.relative_to(folder) if folder.is_dir() else path.name).encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
 
 
 def _classification_split(config: Config, spec: ExperimentSpec) -> ExperimentData:

@@ -86,7 +86,7 @@ def run_variant(work: Workspace, spec: StrategySpec, label: str, values: dict[st
     """One variant: reused as saved when its key (its settings, the data) is unchanged, else evaluated and
     saved (its predictions, then its record); a failure becomes the result's error."""
     try:
-        config = work.config.updated({**values, **work.overrides}, {k: f"experiment strategy {label}" for k in values})
+        config = variant_config(work, label, values)
     except WorkbenchError as exc:
         return _failed(work, spec, label, values, exc)
     key = key_of(label, settings_dump(config), spec.train_context, work.data.fingerprint)
@@ -134,16 +134,32 @@ def run_experiment(config: Config, smoke: bool = False, output: Path | None = No
                    progress: ProgressCallback | None = None,
                    models: ModelPool | None = None) -> tuple[list[VariantResult], Path]:
     """Every variant on the same items, then the report; returns (results, results folder)."""
+    work = prepare(config, smoke, output, progress, models)
+    return run_prepared(work, smoke), work.output
+
+
+def variants(work: Workspace, smoke: bool = False) -> list[tuple[StrategySpec, str, dict[str, Any]]]:
+    """(strategy, label, config values) of every variant the experiment runs (`--smoke`: each strategy's
+    first unless the experiment says all)."""
+    first_only = smoke and work.spec.smoke.variants == "first"
+    return [(spec, label, values) for spec in work.spec.strategies
+            for label, values in spec.variants()[:1 if first_only else None]]
+
+
+def variant_config(work: Workspace, label: str, values: dict[str, Any]) -> Config:
+    """The config a variant runs under: the experiment's, its values, then `--smoke`'s settings."""
+    return work.config.updated({**values, **work.overrides}, {k: f"experiment strategy {label}" for k in values})
+
+
+def run_prepared(work: Workspace, smoke: bool = False) -> list[VariantResult]:
+    """Every variant of a prepared experiment, then the report."""
     from workbench.experiments.report import write_report
 
-    work = prepare(config, smoke, output, progress, models)
-    first_only = smoke and work.spec.smoke.variants == "first"
-    variants = [(spec, label, values) for spec in work.spec.strategies
-                for label, values in spec.variants()[:1 if first_only else None]]
-    done = start_stage(progress, "strategies", len(variants))
+    chosen = variants(work, smoke)
+    done = start_stage(work.progress, "strategies", len(chosen))
     results = []
-    for spec, label, values in variants:
+    for spec, label, values in chosen:
         results.append(run_variant(work, spec, label, values))
         write_report(work, results)  # the folder always shows every finished variant, even mid-run
         done.advance(1)
-    return results, work.output
+    return results

@@ -42,6 +42,7 @@ from workbench.requests import (
     IndexRequest,
     QuestionsRequest,
     RewardRequest,
+    StudyRequest,
 )
 from workbench.runfolder import RunDir, default_run_path
 from workbench.session import Workbench
@@ -120,6 +121,16 @@ def _compare(session: Workbench, request: CompareRequest, progress: ProgressCall
     return {"output": str(output), "failed": [r.label for r in results if r.error]}
 
 
+def _study_questions(session: Workbench, request: StudyRequest, progress: ProgressCallback) -> dict[str, Any]:
+    return {"output": str(session.study_questions(request, progress))}
+
+
+def _study(session: Workbench, request: StudyRequest, progress: ProgressCallback) -> dict[str, Any]:
+    outcome = session.study(request, progress)
+    return {"output": str(outcome.folder),
+            "failed": [r.label for d in outcome.designs for r in d.results if r.error]}
+
+
 JOB_KINDS: dict[str, JobKind] = {
     "build-index": JobKind(IndexRequest, _build_index),
     "train-classifier": JobKind(ClassifierRequest, _train, "classifier"),
@@ -127,6 +138,8 @@ JOB_KINDS: dict[str, JobKind] = {
     "train-reward": JobKind(RewardRequest, _train, "reward"),
     "compare": JobKind(CompareRequest, _compare),
     "generate-questions": JobKind(QuestionsRequest, _generate_questions),
+    "study-questions": JobKind(StudyRequest, _study_questions),
+    "study": JobKind(StudyRequest, _study),
 }
 
 

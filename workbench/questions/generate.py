@@ -29,7 +29,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from workbench.config import Config
 from workbench.corpus import QAPair
 from workbench.errors import WorkbenchError
 from workbench.evaluation.leakage import ngrams
@@ -42,6 +44,10 @@ from workbench.ondisk import exclusive, write_atomic, write_json
 from workbench.progress import ProgressCallback, start_stage
 from workbench.questions.records import FILTERS, GeneratedQuestion, write_questions
 from workbench.questions.spans import Span, candidate_spans
+from workbench.requests import QuestionsRequest
+
+if TYPE_CHECKING:
+    from workbench.models.pool import ModelPool
 
 ATTEMPTS = 3  # writings of one answer's question before it counts as a failure
 CANDIDATE_BUDGET = 4  # answers tried per question asked, at most: the rest of a shortfall is reported
@@ -505,3 +511,29 @@ def paraphrase(pairs: Sequence[QAPair], n: int, engine: GenerationEngine, templa
                 failed += 1
         stage.advance(len(pairs))
     return written, {"asked": n * len(pairs), "written": len(written), "failed": failed}
+
+
+def generate_for(config: Config, request: QuestionsRequest, models: ModelPool | None = None,
+                 progress: ProgressCallback | None = None) -> tuple[list[GeneratedQuestion], QuestionReport]:
+    """`generate` as the config and the request say: the writing model from the pool, the base model's
+    closed-book answers recorded when `request.closed_book`."""
+    from workbench.generation import GenerationSettings, load_prompts
+    from workbench.indexing import open_index
+    from workbench.models.pool import ModelPool
+    from workbench.strategies import StrategyFactory, StrategyOptions
+
+    request.check()
+    pool = models or ModelPool.default(config.models.memory_mb)
+    index = open_index(request.index, config.index.root)
+    settings = GenerationSettings(max_new_tokens=48, batch_size=config.generation.batch_size, first_line_only=True)
+    engine = GenerationEngine(pool.generator(request.model or config.models.generator, config.models.device), settings)
+    closed_book = None
+    if request.closed_book:
+        zero_shot = StrategyFactory(config, StrategyOptions(), None, pool).build("zero-shot")[0]
+
+        def closed_book(questions: list) -> list[str]:
+            return [answer.text for answer in zero_shot.answer_many(questions)]
+
+    seed = config.training.seed if request.seed is None else request.seed
+    return generate(index, request.output, request.n, seed, engine, load_prompts(), config.retrieval.k,
+                    config.generation.system_prompt, closed_book, request.roundtrip, progress)
