@@ -96,7 +96,7 @@ def test_a_rerun_reuses_every_step_and_a_changed_folder_is_reindexed(study):
     (folder / "rounding" / "modes.md").write_text((folder / "rounding" / "modes.md").read_text()
                                                   + "\nThe rounding mode MPFR_RNDA rounds away from zero.\n")
     _, changed = _study(folder, root, "--set", "study.designs=[knowledge]", "--set", "study.changed_facts=0")
-    assert "The folder changed since the last study: 0 document(s) added, 1 changed" in changed["reindexed"]
+    assert "The folder changed since the last study: 0 file(s) added, 1 changed, 0 removed" in changed["reindexed"]
     assert changed["questions"] != report["questions"]  # written again from the new text
 
 

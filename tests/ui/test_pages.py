@@ -240,3 +240,22 @@ def test_questions_page_shows_a_file_with_its_report_and_saves_a_review_as_a_new
     reviewed = source.with_name("manual-questions.reviewed.jsonl")
     assert [q.review for q in read_questions(reviewed)] == ["accepted", "accepted"]
     assert read_questions(source)[0].review is None  # the generated file is never changed
+
+
+def test_compare_offers_a_studys_questions_with_their_gold_answers(roots):
+    from workbench.questions import FILTERS, GeneratedQuestion, write_questions
+
+    config, _ = roots
+    chunk = "The nightly backup starts at 02:30 and keeps 14 copies on the server vault-7."
+    answer = "02:30"
+    item = GeneratedQuestion(id="q0001", question="When does the nightly backup start?", answers=[answer], context=chunk,
+                             doc_id="ops/backups.md", chunk_id=0, answer_start=chunk.index(answer),
+                             answer_end=chunk.index(answer) + len(answer), answer_kind="number",
+                             model="smollm2-135m-instruct", filters={name: True for name in FILTERS[:5]})
+    write_questions(Path(config.training.output_root) / "studies" / "ops" / "questions-abc.jsonl", [item])
+    at = page("compare").run()
+    assert not at.exception
+    at.radio[0].set_value("Pick a study question").run()
+    assert not at.exception
+    captions = [c.value.replace("\\", "") for c in at.caption]  # shown as typed: markdown-escaped
+    assert any("Gold answer: 02:30" in c and "ops/backups.md" in c for c in captions), captions

@@ -138,4 +138,7 @@ if st.button("Index them and write questions", type="primary", disabled=chosen i
 if job is not None and job.state == "completed" and job.kind == "study-questions":
     questions_step(bench, job)
 if job is not None and job.state == "completed" and job.kind == "study":
-    verdict(bench, Path(job.result["output"]))
+    try:
+        verdict(bench, Path(job.result["output"]))
+    except Exception as exc:  # noqa: BLE001 - a report removed or damaged since: say which file
+        common.show_error(exc)

@@ -54,17 +54,26 @@ def setting_flag(parser: argparse.ArgumentParser, key: str, *names: str, **optio
     spec = Workbench.setting_spec(key.format(section="generator"))
     if spec.kind is bool:
         options.setdefault("action", argparse.BooleanOptionalAction)
+    elif get_origin(spec.kind) is list:
+        options.setdefault("type", lambda text: _listed(text, spec.choices))
+        options.setdefault("metavar", ",".join(spec.choices) if spec.choices else "A,B,...")
     elif spec.choices:
         options.setdefault("choices", spec.choices)
-    elif get_origin(spec.kind) is list:
-        options.setdefault("type", lambda text: [part.strip() for part in text.split(",") if part.strip()])
-        options.setdefault("metavar", "A,B,...")
     elif spec.kind in (int, float):
         options.setdefault("type", spec.kind)
     where = key.replace("{section}", "*")
     options.setdefault("help", f"{spec.description} (default: {where})" if spec.description else f"default: {where}")
     flag = parser.add_argument(*(names or ("--" + key.rsplit(".", 1)[1].replace("_", "-"),)), **options)
     parser.set_defaults(settings={**(parser.get_default("settings") or {}), flag.dest: key})
+
+
+def _listed(text: str, choices: tuple[str, ...]) -> list[str]:
+    """A comma-separated flag value as a list, each part one of `choices` when the setting has any."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [part for part in parts if choices and part not in choices]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown value {', '.join(unknown)} (choose from {', '.join(choices)})")
+    return parts
 
 
 def with_settings(session: Workbench, args: argparse.Namespace, **fill: str) -> Workbench:

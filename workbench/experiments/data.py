@@ -105,14 +105,16 @@ def _own_questions_split(data: DataSpec) -> ExperimentData:
                           folder=folder, folder_digest=folder_digest(folder))
 
 
+def folder_files(folder: Path) -> dict[str, str]:
+    """Each file of a folder (or the one file) by its relative path: the hash of its content."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else [folder]
+    return {str(p.relative_to(folder) if folder.is_dir() else p.name): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in files}
+
+
 def folder_digest(folder: Path) -> str:
     """Every file's path and content: a study keyed by it reruns what a changed folder changes."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else [folder]
-    for path in files:
-        digest.update(str(path.relative_to(folder) if folder.is_dir() else path.name).encode())
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()[:16]
+    return hashlib.sha256(json.dumps(folder_files(folder), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _classification_split(config: Config, spec: ExperimentSpec) -> ExperimentData:

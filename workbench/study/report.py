@@ -220,7 +220,7 @@ def markdown(outcome: StudyOutcome, data: dict) -> str:
                   f"study): {projection['advice']}", ""]
     lines += ["![quality](study.png)", ""]
     for design, outcome_design in zip(data["designs"], outcome.designs):
-        lines += _design_markdown(design, outcome_design)
+        lines += _design_markdown(design, outcome_design, projection)
     if projection:
         lines += ["## The same study on a larger model", "",
                   f"Training on {projection['training_tokens_per_epoch']:,} tokens an epoch with LoRA on "
@@ -234,7 +234,7 @@ def markdown(outcome: StudyOutcome, data: dict) -> str:
     return "\n".join(lines)
 
 
-def _design_markdown(design: dict, outcome: DesignOutcome) -> list[str]:
+def _design_markdown(design: dict, outcome: DesignOutcome, projection: dict | None) -> list[str]:
     lines = [f"## Design: {design['design']}", ""]
     if "error" in design:
         return lines + [f"Not run: {design['error']}", ""]
@@ -283,6 +283,11 @@ def _design_markdown(design: dict, outcome: DesignOutcome) -> list[str]:
                   "| strategy | gives the new answer | still gives the old one |", "|---|---|---|"]
         lines += [f"| {label} | {v['new']:.0f} of {v['n']} | {v['old']} of {v['n']} |"
                   for label, v in changed["strategies"].items()]
+        if projection:
+            lines += ["", f"A finetuned model learns a change only by training again: here each LoRA run took the setup "
+                      f"time above; on {projection['model']} ({projection['device']}) the estimator puts one retraining "
+                      f"at about {projection['train_seconds'] / 60:,.1f} min (${projection['train_cost']:,.2f}) per update, "
+                      "while RAG only re-embeds the changed documents."]
     human = design["human"]
     if human:
         lines += ["", "### Checked against questions people wrote", "",

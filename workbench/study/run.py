@@ -16,7 +16,7 @@ from workbench.experiments.outputs import read_output
 from workbench.experiments.runner import VariantResult, prepare, run_prepared, variant_config
 from workbench.experiments.workspace import Workspace
 from workbench.models.pool import ModelPool
-from workbench.ondisk import write_json
+from workbench.ondisk import exclusive, write_json
 from workbench.progress import Cancelled, ProgressCallback
 from workbench.requests import QuestionsRequest, StudyRequest
 
@@ -67,31 +67,30 @@ def study_folder(config: Config, request: StudyRequest) -> Path:
 def run_study(config: Config, request: StudyRequest, progress: ProgressCallback | None = None,
               models: ModelPool | None = None) -> StudyOutcome:
     """Everything `wb study FOLDER` does; the report is written to `StudyOutcome.folder`."""
-    from workbench.experiments.data import folder_digest
+    from workbench.experiments.data import folder_files
+    from workbench.indexing import open_index
     from workbench.study.report import write_study
 
     config = study_config(config, request.smoke)
     index, questions = study_questions(config, request, models, progress)
     source, output = Path(request.folder).expanduser().resolve(), study_folder(config, request)
-    digest = folder_digest(source)
-    reindexed = _reindexed(output, digest, index.last_update)
+    files = folder_files(source)
+    reindexed = _reindexed(output, files)
     report = _question_report(questions)
     designs = []
     for design in config.study.designs:
         designs.append(_design(config, request, design, source, questions, output, models, progress))
-    from workbench.indexing import open_index
-
     info = open_index(index.name, config.index.root).info()  # its latest version (search settings are saved with it)
     outcome = StudyOutcome(output, source, info, reindexed, questions, report, designs, config)
     write_study(outcome)
-    write_json(output / "state.json", {"folder_digest": digest})
+    write_json(output / "state.json", {"files": files})
     return outcome
 
 
 def study_questions(config: Config, request: StudyRequest, models: ModelPool | None = None,
                     progress: ProgressCallback | None = None) -> tuple[Index, Path]:
     """The study's first steps: the folder's index, brought up to date, and the questions (`request.questions`,
-    else written from the index once for its version). `config`: as `study_config` makes it."""
+    else written from the index once for its content). `config`: as `study_config` makes it."""
     request.check()
     source = Path(request.folder).expanduser().resolve()
     index, _ = folder_index(Path(config.training.output_root) / "experiment-cache", config, source, progress)
@@ -100,22 +99,28 @@ def study_questions(config: Config, request: StudyRequest, models: ModelPool | N
     return index, _questions(config, index, study_folder(config, request), models, progress)
 
 
-def _reindexed(output: Path, digest: str, update) -> str | None:
+def _reindexed(output: Path, files: dict[str, str]) -> str | None:
+    """What changed in the folder since the last study of it, in words (None: nothing, or no study before)."""
     state = output / "state.json"
-    if not state.is_file() or read_output(state, dict).get("folder_digest") == digest:
+    before = read_output(state, dict).get("files") if state.is_file() else None
+    if before is None or before == files:
         return None
-    return (f"The folder changed since the last study: {update.added} document(s) added, {update.replaced} changed, "
-            f"{update.removed} removed; it was re-indexed and everything that depends on it was run again.")
+    added = len(files.keys() - before.keys())
+    changed = sum(1 for name in files.keys() & before.keys() if files[name] != before[name])
+    removed = len(before.keys() - files.keys())
+    return (f"The folder changed since the last study: {added} file(s) added, {changed} changed, {removed} removed; "
+            "it was re-indexed and everything that depends on it was run again.")
 
 
 def _questions(config: Config, index, output: Path, models: ModelPool | None, progress: ProgressCallback | None) -> Path:
-    """Questions written from the index (once for its version and these settings; a killed run resumes)."""
-    from workbench.questions import generate_for
+    """Questions written from the index, once for its content and these settings (a killed run resumes)."""
+    from workbench.questions import generate_for, read_questions
 
     n, seed = config.study.questions, config.training.seed
     path = output / f"questions-{key_of(content_key(index), n, seed, config.models.generator)}.jsonl"
-    if not path.is_file():
-        kept, _ = generate_for(config, QuestionsRequest(index=index.name, output=path, n=n), models, progress)
+    with exclusive(output / "locks" / f"{path.stem}.lock"):  # a second study of the folder waits, then reuses them
+        kept = read_questions(path) if path.is_file() else \
+            generate_for(config, QuestionsRequest(index=index.name, output=path, n=n), models, progress)[0]
         if not kept:
             raise WorkbenchError(f"{index.name}: no question could be written from its {len(index.chunk_texts())} "
                                  "chunk(s); the documents may hold too little text (see the report beside "
