@@ -114,7 +114,11 @@ def folder_files(folder: Path) -> dict[str, str]:
 
 def folder_digest(folder: Path) -> str:
     """Every file's path and content: a study keyed by it reruns what a changed folder changes."""
-    return hashlib.sha256(json.dumps(folder_files(folder), sort_keys=True).encode()).hexdigest()[:16]
+    digest = hashlib.sha256()
+    for name, content in folder_files(folder).items():  # in path order
+        digest.update(name.encode())
+        digest.update(bytes.fromhex(content))
+    return digest.hexdigest()[:16]
 
 
 def _classification_split(config: Config, spec: ExperimentSpec) -> ExperimentData:
