@@ -54,6 +54,7 @@ class SummaryRow(BaseModel):
     strategy: str
     n: int = Field(ge=0)
     error: str | None
+    kind: str | None = None  # the strategy it is a variant of (zero-shot ... rag+finetuned), when its label is a name
 
 
 class ItemCounts(BaseModel):

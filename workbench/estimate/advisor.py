@@ -109,7 +109,7 @@ def _measured_quality(folder: Path) -> dict[str, Quality]:
     metric = summary.primary_metric
     best: dict[str, Quality] = {}
     for row in summary.strategies:
-        strategy = row.strategy.split("[")[0]  # "rag+finetuned[context=gold]" -> "rag+finetuned"
+        strategy = row.kind or row.strategy.split("[")[0]  # "rag+finetuned[context=gold]" -> "rag+finetuned"
         value = getattr(row, metric, None)
         if strategy in STRATEGIES and value is not None and (strategy not in best or value > best[strategy].value):
             best[strategy] = Quality(row.strategy, metric, value, getattr(row, f"{metric}_low"), getattr(row, f"{metric}_high"))

@@ -52,7 +52,7 @@ def summary_rows(work: Workspace, results: list[VariantResult]) -> list[dict]:
     task = work.spec.task
     rows = []
     for result in results:
-        row: dict = {"strategy": result.label, "n": len(result.evaluation.rows)}
+        row: dict = {"strategy": result.label, "kind": result.strategy, "n": len(result.evaluation.rows)}
         for name, interval in result.evaluation.summary.items():
             row[name], row[f"{name}_low"], row[f"{name}_high"] = interval.value, interval.low, interval.high
         clean = [r for r in result.evaluation.rows if not r.get("leak")]

@@ -56,12 +56,18 @@ def _design_data(design: DesignOutcome) -> dict[str, Any]:
         "train": len(design.work.data.train), "test": len(design.work.data.test),
         "strategies": [_row(r) for r in design.results],
         "comparisons": [p.to_dict() for p in pairs],
-        "detectable": _median([p.detectable for p in pairs]),
+        "detectable": _median([p.detectable for p in pairs if _best(design) in (p.a, p.b)]),
         "retrieval": design.retrieval,
         "known_closed_book": None if zero is None else sum(row["answer_contained"] for row in zero.evaluation.rows),
         "changed": _changed(design.changed),
         "human": _human(design),
     }
+
+
+def _best(design: DesignOutcome) -> str | None:
+    """The label of the strategy with the highest primary metric (what the verdict is about)."""
+    ran = [r for r in design.results if r.evaluation.rows]
+    return max(ran, key=lambda r: r.evaluation.summary[METRIC].value).label if ran else None
 
 
 def _row(result) -> dict[str, Any]:
@@ -261,7 +267,7 @@ def _design_markdown(design: dict, outcome: DesignOutcome, projection: dict | No
         lines += ["", f"What the base model already knew: closed-book, before any training, it gave the answer to "
                   f"{design['known_closed_book']:.0f} of {design['test']} questions."]
     lines += ["", f"Paired verdicts ({METRIC}, Holm-corrected"
-              + (f"; at this n, differences under about {design['detectable']:.3f} mostly go undetected"
+              + (f"; at this n, differences from the best under about {design['detectable']:.3f} mostly go undetected"
                  if design["detectable"] else "") + "):", ""]
     ordered = sorted(design["comparisons"], key=lambda p: (not p["significant"], p["p_holm"]))
     best = max((r for r in design["strategies"] if not r["error"]), key=lambda r: r[METRIC]["value"], default=None)
@@ -276,9 +282,10 @@ def _design_markdown(design: dict, outcome: DesignOutcome, projection: dict | No
                   f"{METRIC}; detecting 0.05 would take about {needed:,} questions."]
     changed = design["changed"]
     if changed and changed["strategies"]:
+        example = min(changed["edits"], key=lambda e: ("\n" in e["old"], len(e["old"])))  # a readable one
         lines += ["", "### When the documents change", "",
                   f"{len(changed['edits'])} answers were edited in a copy of the documents (for example "
-                  f"\"{changed['edits'][0]['old']}\" became \"{changed['edits'][0]['new']}\"), the copy's index updated, "
+                  f"\"{example['old']}\" became \"{example['new']}\"), the copy's index updated, "
                   "and the questions asked again. Nothing was retrained.", "",
                   "| strategy | gives the new answer | still gives the old one |", "|---|---|---|"]
         lines += [f"| {label} | {v['new']:.0f} of {v['n']} | {v['old']} of {v['n']} |"
