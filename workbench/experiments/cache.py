@@ -60,9 +60,14 @@ def ensure_index(work: Workspace, config: Config) -> tuple[str, float]:
     """The experiment corpus's index under these chunking/index/embedder settings: (name, seconds it
     took to build; 0 when it was already there). A folder of documents is indexed once and updated in
     place when its files change."""
-    index, seconds = folder_index(work.cache, config, work.data.folder, work.progress) if work.data.folder else \
-        _documents_index(work, config)
-    return index.path.name, seconds
+    from workbench.indexing import IndexSettings
+
+    settings = IndexSettings.from_config(config)
+    if settings not in work.indexes:  # once per experiment and settings: not a folder read and converted per variant
+        index, seconds = folder_index(work.cache, config, work.data.folder, work.progress) if work.data.folder else \
+            _documents_index(work, config)
+        work.indexes[settings] = (index.path.name, seconds)
+    return work.indexes[settings]
 
 
 def folder_index(cache: Path, config: Config, folder: Path, progress: ProgressCallback | None = None) -> tuple[Index, float]:

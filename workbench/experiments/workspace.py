@@ -26,6 +26,7 @@ class Workspace:
     leaks: dict[str, list[str]]  # evaluated item id -> overlap reasons
     overrides: dict[str, Any] = field(default_factory=dict)  # --smoke: its settings win over every strategy's own
     models: ModelPool | None = None  # the session's models (None: the process's pool)
+    indexes: dict[Any, tuple[str, float]] = field(default_factory=dict)  # index settings -> (name, build seconds), built this run
 
     @property
     def general_request(self) -> dict[str, Path]:
