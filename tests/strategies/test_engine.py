@@ -65,3 +65,62 @@ def test_a_question_longer_than_the_window_is_an_error_not_a_truncation(tiny, co
     strategy = ZeroShot(**{**common, "engine": small})
     with pytest.raises(QuestionTooLong, match=r"over the 56 available \(context window 64 - 8 answer tokens\)"):
         strategy.answer("Why " * 80 + "?")
+
+
+def _prompt(engine, question: str) -> list[int]:
+    return engine.encode(engine.render([{"role": "user", "content": question}]))
+
+
+def test_concurrent_callers_share_one_batch_and_get_their_own_answers(tiny, questions):
+    """Four callers asking while the model is busy are answered in one batch, each with its own limits,
+    and each answer is the one it gets alone (greedy)."""
+    import threading
+    import time
+
+    from workbench.generation.batching import Row, Sampling
+
+    limits = [GenerationSettings(max_new_tokens=n, batch_size=8) for n in (3, 5, 8, 8)]
+    engines = [GenerationEngine(tiny, settings) for settings in limits]
+    prompts = [_prompt(engines[0], q.question) for q in questions[:4]]
+    alone = [engine.generate([prompt])[0] for engine, prompt in zip(engines, prompts)]
+    scheduler = engines[0].adapters.scheduler
+    busy = scheduler.submit([Row(prompts[0], None, max_new_tokens=1000)], Sampling(), max_rows=8, stream=True)
+    busy.pieces.get()  # the model is generating: the four below queue up meanwhile
+    before = scheduler.batches
+    together: list = [None] * 4
+    threads = [threading.Thread(target=lambda i=i: together.__setitem__(i, engines[i].generate([prompts[i]])[0]))
+               for i in range(4)]
+    for thread in threads:
+        thread.start()
+    while scheduler.waiting < 4:
+        time.sleep(0.01)
+    busy.cancel()
+    for thread in threads:
+        thread.join()
+    assert scheduler.batches - before == 2, "the busy row's batch, then one for the four waiting"
+    assert [g.text for g in together] == [g.text for g in alone]
+    assert [g.tokens_out for g in together] == [3, 5, 8, 8] and together[0].finish_reason == "length"
+
+
+def test_a_stop_string_ends_the_answer_before_it_in_generate_and_stream(tiny, questions):
+    engine = GenerationEngine(tiny, GenerationSettings(max_new_tokens=8))
+    prompt = _prompt(engine, questions[0].question)
+    full = engine.generate([prompt])[0].text
+    stop = full[len(full) // 2:len(full) // 2 + 3]
+    stopping = GenerationEngine(tiny, GenerationSettings(max_new_tokens=8, stop=(stop,)))
+    [generated] = stopping.generate([prompt])
+    assert generated.text == full[:full.index(stop)] and generated.finish_reason == "stop"
+    streamed = list(stopping.stream(prompt))
+    assert "".join(streamed[:-1]) == generated.text == streamed[-1].text
+
+
+def test_a_caller_gone_stops_its_row_and_frees_the_model(tiny, questions):
+    from workbench.generation.batching import Row, Sampling
+
+    scheduler = GenerationEngine(tiny).adapters.scheduler
+    prompt = _prompt(GenerationEngine(tiny), questions[0].question)
+    submission = scheduler.submit([Row(prompt, None, max_new_tokens=400)], Sampling(), max_rows=4, stream=True)
+    submission.pieces.get()  # the first piece: generation has started
+    submission.cancel()
+    [result] = submission.wait()
+    assert len(result.tokens) < 400, "the row stops once its caller is gone"

@@ -35,6 +35,7 @@ import torch
 from safetensors import SafetensorError
 
 from workbench.errors import WorkbenchError
+from workbench.generation.batching import BatchScheduler
 from workbench.models import LoadedGenerator
 from workbench.models.adapter_files import BOTTLENECK, open_adapter_folder
 from workbench.models.bottleneck import BOTTLENECK_CONFIG, load_bottleneck, set_active_bottleneck
@@ -79,6 +80,7 @@ class AdapterSet:
     def __init__(self, generator: LoadedGenerator):
         self.generator = generator
         self.lock = threading.RLock()
+        self.scheduler = BatchScheduler(self)  # every generation on this model, batched with those waiting beside it
         self._peft: dict[str, Any] = {}  # peft type → the PeftModel around generator.model for that type
         self._adapters: dict[str, LoadedAdapter] = {}  # by key
 
