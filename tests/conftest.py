@@ -38,7 +38,7 @@ TINY_EMBEDDING_STD = 0.02
 # a module's or the session's costly fixtures (a trained run, an index) are built once, not in each worker;
 # the files that use the demo run (a minute of training) together; and the cases of the tests named here
 # (each a whole experiment of its own, sharing nothing) apart, on whichever worker is free.
-DEMO_FILES = ("tests/test_demo.py", "tests/ui/test_browser.py")
+DEMO_FILES = ("tests/test_demo.py", "tests/ui/test_browser.py", "tests/serve/test_api.py")
 SPREAD_TESTS = ("test_every_shipped_experiment_runs_its_smoke_version",)
 
 

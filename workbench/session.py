@@ -18,6 +18,8 @@ texts) instead of only logging them.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import UnionType
@@ -46,6 +48,7 @@ from workbench.requests import (
     QuestionsRequest,
     RewardRequest,
     RunRequest,
+    StrategyOptions,
     StudyRequest,
 )
 from workbench.runfolder import RunDir, list_runs, results_folder
@@ -66,7 +69,8 @@ if TYPE_CHECKING:  # imported where used: the CLI's `--help` should not wait for
     from workbench.indexing import Index, SearchHit, UpdateSummary
     from workbench.models.pool import ModelPool
     from workbench.questions import QuestionReport
-    from workbench.strategies import Answer, StrategyOptions, StrategyOutcome
+    from workbench.strategies import Answer, StrategyOutcome
+    from workbench.strategies.served import Completion
     from workbench.study import StudyOutcome
 
 
@@ -112,6 +116,14 @@ class SettingSpec:
     choices: tuple  # the values accepted when it is a choice (a registry's names, or a Literal's), else ()
     bounds: dict[str, float]  # its constraints: gt, ge, le
     description: str  # its comment in configs/default.yaml
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is this machine only (localhost, 127.0.0.0/8, ::1)."""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _registered_settings() -> dict[str, Callable[[], tuple[str, ...]]]:
@@ -293,6 +305,80 @@ class Workbench:
         built = self._factory(options, default_pool=others or None).build_many(parse_strategy_names(list(strategies)))
         output = Path(output or results_folder(self.config.training.output_root, "eval-qa"))
         return evaluate_qa(built, pairs, output_dir=output, progress=progress), output
+
+    # ---- sign-in for servers on the network (wb serve, wb ui) -------------------------------------------
+
+    def access_token(self) -> str | None:
+        """The shared token: the first line of auth.token_file, else $<auth.token_env>; None when neither is set."""
+        auth = self.config.auth
+        if auth.token_file is not None:
+            try:
+                token = Path(auth.token_file).expanduser().read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise WorkbenchError(f"auth.token_file {auth.token_file}: cannot be read ({exc.strerror})") from None
+            if not token:
+                raise WorkbenchError(f"auth.token_file {auth.token_file} is empty: write the token in it")
+            return token
+        return os.environ.get(auth.token_env, "").strip() or None
+
+    def sign_in(self, host: str, face: str) -> str:
+        """How a server (`face`: "serve" or "ui") listening on `host` signs people in: "none" on the loopback
+        address, else "oidc" (the UI, with auth.oidc) or "token"; refused with how to set one up when no
+        sign-in is configured."""
+        if is_loopback(host):
+            return "none"
+        if face == "ui" and self.config.auth.oidc:
+            return "oidc"
+        if self.access_token() is not None:
+            return "token"
+        auth = self.config.auth
+        raise WorkbenchError(
+            f"refusing to listen on {host} without sign-in: anyone who can reach this machine could use it. Set a "
+            f"token: `export {auth.token_env}=$(python -c 'import secrets; print(secrets.token_urlsafe(32))')` or "
+            "--set auth.token_file=FILE" + (" (or Streamlit's OIDC login: --set auth.oidc=true with an [auth] "
+                                            "section in .streamlit/secrets.toml)" if face == "ui" else "")
+            + "; or listen on 127.0.0.1 only (docs/serve.md)")
+
+    # ---- serving: every strategy as a model (`wb serve`, docs/serve.md) -----------------------------------
+
+    def served_models(self) -> list[str]:
+        """The model ids a server answers to: zero-shot, few-shot, rag:INDEX, finetuned:RUN,
+        rag+finetuned:INDEX:RUN, then the engine models (the generator and each run) for raw prompts."""
+        from workbench.strategies.served import served_models
+
+        return [model.id for model in served_models(self.config)]
+
+    def serving_status(self) -> dict:
+        """The generators' queues: requests waiting for a batch, whether one is generating, batches so far."""
+        from workbench.generation import adapters_for
+
+        schedulers = [adapters_for(generator).scheduler for generator in self.models.generators()]
+        return {"waiting": sum(s.waiting for s in schedulers), "generating": any(s.busy for s in schedulers),
+                "batches": sum(s.batches for s in schedulers)}
+
+    def answer_as(self, model: str, question: str, stream: bool = False) -> StrategyOutcome | AnswerStream:
+        """`ask` with the strategy a served model id names (the answer `wb ask` gives with those options)."""
+        from workbench.strategies.served import UnknownModel, find_served
+
+        served = find_served(self.config, model)
+        if served.strategy is None:
+            raise UnknownModel(f"'{model}' is an engine model: it completes a raw prompt (POST /v1/completions); "
+                               "chat with a strategy (zero-shot, rag:INDEX, finetuned:RUN, ...)")
+        options = StrategyOptions(index=served.index, adapters=served.adapters)
+        outcome = self.ask(question, [served.strategy], options, stream=stream)
+        return outcome if stream else outcome[0]
+
+    def complete(self, model: str, prompt: str | Sequence[int]) -> Completion:
+        """A raw prompt (text as the model's tokenizer reads it, special tokens written out; or token ids)
+        continued by an engine model (the generator, or the generator with a run's adapter), as an
+        OpenAI-style engine does: what `generation.backend: openai` sends to vLLM or llama.cpp."""
+        from workbench.strategies.served import Completion, find_served
+
+        served = find_served(self.config, model)
+        served = find_served(self.config, model)
+        options = StrategyOptions(adapters=served.adapters, whole_replies=True)
+        [strategy] = self._factory(options).build("finetuned" if served.run else "zero-shot")
+        return Completion(strategy.engine, strategy.adapter_key, prompt)
 
     @staticmethod
     def score_answer(text: str, gold: Sequence[str]) -> dict[str, float]:

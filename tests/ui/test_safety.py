@@ -70,4 +70,4 @@ def test_the_server_binds_to_this_machine_and_refuses_a_busy_port(capsys):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         assert main(["ui", "--port", str(busy.getsockname()[1])]) == 2
-    assert "is the UI already running? Pick another with --port" in capsys.readouterr().err
+    assert "is a workbench server already running? Pick another with --port" in capsys.readouterr().err

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -13,7 +13,7 @@ from pathlib import Path
 from workbench.cli.main import setting_flag, with_settings
 from workbench.config import CONFIG_ENV, OVERRIDES_ENV, Config
 from workbench.errors import WorkbenchError
-from workbench.session import Workbench
+from workbench.session import Workbench, is_loopback
 
 
 def register(cli) -> None:
@@ -25,7 +25,8 @@ def register(cli) -> None:
 
 def ui_command(args: argparse.Namespace, session: Workbench) -> int:
     session = with_settings(session, args)
-    return serve(session.config, args.config, args.set)
+    sign_in = session.sign_in(session.config.ui.host, "ui")  # refused on the network without one
+    return serve(session.config, args.config, args.set, sign_in)
 
 
 def app_path() -> Path:
@@ -42,37 +43,35 @@ def streamlit_command(config: Config) -> list[str]:
             "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]
 
 
-def serve(config: Config, config_file: str | None, overrides: list[str]) -> int:
-    """Run the app until Ctrl-C. The server's pages read the same config (file and --set overrides)."""
+def serve(config: Config, config_file: str | None, overrides: list[str], sign_in: str = "none") -> int:
+    """Run the app until Ctrl-C or SIGTERM (a service manager's stop), which stop the Streamlit server
+    too. The server's pages read the same config (file and --set overrides), and sign people in as
+    `sign_in` says (`Workbench.sign_in`)."""
     host, port = config.ui.host, config.ui.port
-    if not _is_loopback(host):
-        print(f"wb ui: warning: listening on {host}: anyone who can reach this machine on port {port} can use the "
-              "app, read its indexes and start training", file=sys.stderr)
-    _check_port_free(host, port)
+    if not is_loopback(host):
+        print(f"wb ui: listening on {host}: people sign in with " +
+              ("Streamlit's OIDC login" if sign_in == "oidc" else "the shared token (auth)"), file=sys.stderr)
+    check_port_free(host, port)
     chosen = str(Path(config_file).resolve()) if config_file else os.environ.get(CONFIG_ENV, "")
     env = {**os.environ, CONFIG_ENV: chosen, OVERRIDES_ENV: "\n".join(overrides)}
-    print(f"workbench UI: http://{'localhost' if _is_loopback(host) else host}:{port}  (Ctrl-C stops it)", flush=True)
+    print(f"workbench UI: http://{'localhost' if is_loopback(host) else host}:{port}  (Ctrl-C stops it)", flush=True)
     process = subprocess.Popen(streamlit_command(config), env=env)
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: process.terminate())  # forwarded, then waited for
     try:
         return process.wait()
     except KeyboardInterrupt:
         process.terminate()
         process.wait()
         return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
-def _is_loopback(host: str) -> bool:
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _check_port_free(host: str, port: int) -> None:
+def check_port_free(host: str, port: int) -> None:
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise WorkbenchError(f"cannot serve on {host}:{port} ({exc.strerror}); is the UI already running? "
+            raise WorkbenchError(f"cannot serve on {host}:{port} ({exc.strerror}); is a workbench server already running? "
                                  "Pick another with --port") from None

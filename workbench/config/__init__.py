@@ -80,7 +80,17 @@ class StrategiesConfig(_Section):
     label_question: str = Field(pattern=r"\{text\}")
 
 
+class OpenAIBackendConfig(_Section):
+    url: str
+    model: str | None
+    adapters: dict[str, str]
+    api_key_env: str
+    timeout_s: float = Field(gt=0)
+
+
 class GenerationConfig(_Section):
+    backend: Literal["local", "openai"]
+    openai: OpenAIBackendConfig
     max_new_tokens: int = Field(gt=0)
     do_sample: bool
     temperature: float = Field(gt=0)
@@ -170,6 +180,19 @@ class UiConfig(_Section):
     upload_types: list[str]
 
 
+class ServeConfig(_Section):
+    host: str
+    port: int = Field(gt=0, lt=65536)
+    max_request_kb: int = Field(gt=0)
+    max_tokens: int = Field(gt=0)
+
+
+class AuthConfig(_Section):
+    token_file: Path | None
+    token_env: str
+    oidc: bool
+
+
 class StudyConfig(_Section):
     questions: int = Field(gt=0)
     designs: list[Literal["knowledge", "reading"]] = Field(min_length=1)
@@ -204,6 +227,8 @@ class Config(_Section):
     generation: GenerationConfig
     training: TrainingConfig
     ui: UiConfig
+    serve: ServeConfig
+    auth: AuthConfig
     estimate: EstimateConfig
     study: StudyConfig
     experiment: ExperimentSpec | None  # only in experiment files (`wb compare`)

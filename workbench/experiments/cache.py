@@ -41,9 +41,13 @@ def key_of(*parts: Any) -> str:
 
 def settings_dump(config: Config) -> dict:
     """The settings a result depends on (not where files go, not the UI, not the experiment itself)."""
-    dump = config.model_dump(mode="json", exclude={"ui", "experiment", "study"})
+    dump = config.model_dump(mode="json", exclude={"ui", "serve", "auth", "experiment", "study"})
     dump["training"].pop("output_root")
     dump["index"].pop("root")
+    # Which engine answers is recorded beside each answer, not in the key: an OpenAI-compatible engine gives
+    # the local engine's answers (tested), and results cached before these settings keep their keys.
+    for key in ("backend", "openai") + (("stop",) if not dump["generation"]["stop"] else ()):
+        dump["generation"].pop(key)
     return dump
 
 

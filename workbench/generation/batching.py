@@ -106,6 +106,12 @@ class BatchScheduler:
         self.batches = 0  # batches generated so far (how many requests shared them shows in benchmarks)
 
     @property
+    def busy(self) -> bool:
+        """Whether a batch is being generated (or about to be)."""
+        with self._condition:
+            return self._working
+
+    @property
     def waiting(self) -> int:
         """Submissions waiting for a batch."""
         with self._condition:

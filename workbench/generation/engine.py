@@ -79,6 +79,15 @@ class GenerationEngine:
     def model_name(self) -> str:
         return self.generator.name
 
+    @property
+    def engine_name(self) -> str:
+        """Which engine answers (recorded in every answer): this process's."""
+        return "local"
+
+    def can_share_batch(self, keys: Sequence[str | None]) -> bool:
+        """Whether prompts with these adapter keys can be generated in one batch (`AdapterSet.can_share_batch`)."""
+        return self.adapters.can_share_batch(keys)
+
     def render(self, messages: list[dict]) -> str:
         """The chat, in the model's own template, ending where the assistant's answer starts."""
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
@@ -174,6 +183,14 @@ class GenerationEngine:
             targets = torch.tensor(continuation[1:], dtype=torch.long)
             totals[row] += float(logprobs[row, torch.arange(len(targets)), targets].sum())
         return totals
+
+    def prompt_logprobs(self, prompt: list[int], adapter: str | None = None) -> list[float | None]:
+        """The log-probability of each token of `prompt` after those before it (None for the first):
+        what an OpenAI-style server returns for `echo` with `logprobs`."""
+        with self.adapters.activate(adapter) as model, torch.inference_mode():
+            logits = model(input_ids=torch.tensor([prompt], device=self.generator.device)).logits[0, :-1].float()
+        logprobs = torch.log_softmax(logits, dim=-1)[torch.arange(len(prompt) - 1), torch.tensor(prompt[1:])]
+        return [None, *logprobs.tolist()]
 
     def _full_sequence_logprobs(self, model: torch.nn.Module, prompt: list[int],
                                 continuations: Sequence[list[int]]) -> list[float]:

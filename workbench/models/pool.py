@@ -102,6 +102,10 @@ class ModelPool:
     def kept_mb(self) -> float:
         return sum(size for _, size in self._kept.values()) / 2**20
 
+    def generators(self) -> list:
+        """The generators in memory through this pool (shared copies and extra ones)."""
+        return [model for key, model in list(self._live.items()) if isinstance(key, tuple) and key[0] in ("generator", "copy")]
+
     def loaded(self) -> list[Hashable]:
         """The keys of every model in memory through this pool (kept or held by a caller)."""
         return list(self._live.keys())

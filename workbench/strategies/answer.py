@@ -51,6 +51,8 @@ class Answer:
     adapter: str | None = None
     adapter_path: str | None = None
     choices: dict[str, float] | None = None  # closed-set answers: each choice's log-probability (text: the best)
+    finish_reason: str = "stop"  # "stop" (end of turn, a stop string, first line) or "length" (max_new_tokens reached)
+    engine: str = "local"  # which engine answered: local, or openai:URL (generation.backend)
 
     @property
     def seconds(self) -> float:

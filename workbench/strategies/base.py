@@ -175,6 +175,8 @@ class Strategy:
             model=self.engine.model_name,
             adapter=self.adapter.name if self.adapter else None,
             adapter_path=str(self.adapter.path) if self.adapter else None,
+            finish_reason=generation.finish_reason,
+            engine=self.engine.engine_name,
         )
 
 

@@ -74,7 +74,7 @@ def share_batches(strategies: Sequence[Strategy], prompted: dict[int, list[Promp
         strategy = strategies[position]
         for group in groups:
             keys = [strategies[p].adapter_key for p in group] + [strategy.adapter_key]
-            if strategies[group[0]].engine is strategy.engine and strategy.engine.adapters.can_share_batch(keys):
+            if strategies[group[0]].engine is strategy.engine and strategy.engine.can_share_batch(keys):
                 group.append(position)
                 break
         else:
