@@ -71,3 +71,55 @@ def test_the_server_binds_to_this_machine_and_refuses_a_busy_port(capsys):
         busy.listen()
         assert main(["ui", "--port", str(busy.getsockname()[1])]) == 2
     assert "is a workbench server already running? Pick another with --port" in capsys.readouterr().err
+
+
+def test_on_the_network_the_app_asks_for_the_token_first(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("WORKBENCH_SET", f"ui.host=0.0.0.0\nui.jobs_root={tmp_path / 'jobs'}")
+    monkeypatch.setenv("WORKBENCH_TOKEN", "s3cret")
+    app = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "ui" / "app.py"), default_timeout=60).run()
+    assert [t.label for t in app.text_input] == ["Access token"] and not app.exception
+    app.text_input[0].input("guess")
+    app.button[0].click().run()
+    assert "not this server's token" in app.error[0].value and "signed_in" not in app.session_state
+    app.text_input[0].input("s3cret")
+    app.button[0].click().run()
+    assert app.session_state["signed_in"], "signed in: the pages show"
+    monkeypatch.delenv("WORKBENCH_TOKEN")
+    refused = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "ui" / "app.py"), default_timeout=60).run()
+    assert "refusing to listen on 0.0.0.0 without sign-in" in refused.error[0].value and not refused.text_input
+
+
+def test_wb_ui_on_the_network_without_sign_in_is_refused(capsys, monkeypatch):
+    monkeypatch.delenv("WORKBENCH_TOKEN", raising=False)
+    assert main(["ui", "--host", "0.0.0.0"]) != 0
+    assert "refusing to listen on 0.0.0.0 without sign-in" in capsys.readouterr().err
+
+
+def test_sigterm_stops_wb_ui_and_its_streamlit_server(tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    from tests.processes import WB, _environment
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([*WB, "ui", "--port", str(port), "--set", f"ui.jobs_root={tmp_path / 'jobs'}"],
+                               env=_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 90
+    while True:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        assert process.poll() is None and time.monotonic() < deadline, "the UI did not start"
+        time.sleep(0.3)
+    process.send_signal(signal.SIGTERM)  # what a service manager sends
+    process.wait(timeout=30)
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", port))  # Streamlit has gone: nothing holds the port
