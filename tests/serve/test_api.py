@@ -177,13 +177,45 @@ def test_a_client_that_disconnects_mid_stream_frees_its_row(server, client):
         time.sleep(0.2)
 
 
+def test_the_openai_backend_gives_the_local_engines_answers(server, demo, monkeypatch):
+    """Strategies whose generation runs on an OpenAI-compatible server (here `wb serve` itself, as vLLM or
+    llama.cpp would be): the same answers, streamed too, the LoRA run by its served name, choices scored
+    from the server's prompt log-probabilities; each answer says which engine gave it."""
+    from workbench.requests import StrategyOptions
+    from workbench.session import Workbench
+
+    config, _ = demo
+    monkeypatch.setenv("WB_TEST_SERVER_TOKEN", TOKEN)
+    local = Workbench(config.updated({"generation.max_new_tokens": 16}))
+    remote = local.updated({"generation.backend": "openai", "generation.openai.url": f"{server[0]}/v1",
+                            "generation.openai.api_key_env": "WB_TEST_SERVER_TOKEN"})
+    options = StrategyOptions(index="demo", adapters=(f"demo-lora={config.training.output_root / 'demo-lora'}",))
+    names = ["zero-shot", "rag", "finetuned", "rag+finetuned"]
+    here, there = local.ask(QUESTION, names, options), remote.ask(QUESTION, names, options)
+    assert [o.error for o in there] == [None] * 4
+    assert [o.answers[0].text for o in there] == [o.answers[0].text for o in here]
+    assert {o.answers[0].engine for o in there} == {f"openai:{server[0]}/v1"} and here[0].answers[0].engine == "local"
+    assert [o.answers[0].tokens_in for o in there] == [o.answers[0].tokens_in for o in here]
+    streamed = remote.ask(QUESTION, ["rag"], options, stream=True).outcomes()
+    assert streamed[0].answers[0].text == here[1].answers[0].text
+    labels = ["positive", "negative"]
+    for bench in (local, remote):
+        strategy = bench._factory(options).build("zero-shot")[0]
+        [choice] = strategy.choose_many(["The film was wonderful."], labels)
+        if bench is local:
+            expected = choice.choices
+    assert choice.choices.keys() == expected.keys()
+    assert all(abs(choice.choices[k] - expected[k]) < 1e-3 for k in labels)
+
+
 def test_sigterm_stops_the_server_and_frees_its_port(server):
     base, _, process = server
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) in (0, -signal.SIGTERM)  # uvicorn shuts down, then re-raises the signal
     port = int(base.rsplit(":", 1)[1])
     with socket.socket() as probe:
-        probe.bind(("0.0.0.0", port))  # free again
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the clients' closed connections linger
+        probe.bind(("0.0.0.0", port))  # nothing listens there any more
 
 
 def test_a_network_address_without_a_token_is_refused(tmp_path):

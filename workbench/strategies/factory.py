@@ -13,6 +13,7 @@ from workbench.config import Config
 from workbench.corpus import QAPair, load_demo_corpus, load_qa
 from workbench.errors import Failure, WorkbenchError
 from workbench.generation import GenerationEngine, LoadedAdapter, load_prompts, parse_adapter_spec, place_adapter
+from workbench.generation.remote import RemoteEngine, served_as_lora
 from workbench.models.pool import ModelPool
 from workbench.models.registry import built_on_run, full_finetuning_model
 from workbench.progress import ProgressCallback
@@ -73,8 +74,9 @@ class StrategyFactory:
         self.config, self.options = config, options or StrategyOptions()
         self.models = models or ModelPool.default()
         self.templates = load_prompts(options.prompts)
-        first_line_only = self.templates.postprocess.first_line and not options.whole_replies
-        self.engine = GenerationEngine.from_config(config, first_line_only=first_line_only, pool=self.models)
+        self._first_line_only = self.templates.postprocess.first_line and not options.whole_replies
+        self.engine = (RemoteEngine.for_model(config, first_line_only=self._first_line_only)
+                       if config.generation.backend == "openai" else self._local_engine)
         self._default_pool = default_pool
 
     def build(self, name: str) -> list[Strategy]:
@@ -141,6 +143,12 @@ class StrategyFactory:
         return built
 
     @functools.cached_property
+    def _local_engine(self) -> GenerationEngine:
+        """This process's engine: the base-model strategies' unless generation.backend is openai, and that
+        of the finetuned runs an OpenAI-compatible server cannot answer (all but LoRA)."""
+        return GenerationEngine.from_config(self.config, first_line_only=self._first_line_only, pool=self.models)
+
+    @functools.cached_property
     def index(self):
         """The index the retrieval strategies search (opened once per factory)."""
         if not self.options.index:
@@ -162,11 +170,18 @@ class StrategyFactory:
     @functools.cached_property
     def _finetuned(self) -> list[FinetunedGenerator]:
         finetuned = []
+        local = None if self.config.generation.backend == "openai" else self.engine
         for name, path in map(parse_adapter_spec, self.options.adapters):
             try:
+                if local is None and served_as_lora(path) and built_on_run(path) is None:  # vLLM: --lora-modules NAME=PATH
+                    served = self.config.generation.openai.adapters.get(name, name)
+                    finetuned.append(FinetunedGenerator(name, RemoteEngine.for_model(self.config, served,
+                                                                                      self._first_line_only)))
+                    continue
+                local = local or self._local_engine
                 if full_finetuning_model(path) is not None:
                     model = self.models.generator(path, self.config.models.device)
-                    finetuned.append(FinetunedGenerator(name, GenerationEngine(model, self.engine.settings)))
+                    finetuned.append(FinetunedGenerator(name, GenerationEngine(model, local.settings)))
                     continue
                 if built_on_run(path) is not None:  # an adapter on another run's merged weights: its own model
                     from workbench.training.generator import load_trained_generator
@@ -174,14 +189,13 @@ class StrategyFactory:
                     device = self.config.models.device
                     generator = self.models.get(("trained", str(Path(path).resolve()), device),
                                                 lambda path=path, device=device: load_trained_generator(Path(path), device))
-                    finetuned.append(FinetunedGenerator(name, GenerationEngine(generator, self.engine.settings)))
+                    finetuned.append(FinetunedGenerator(name, GenerationEngine(generator, local.settings)))
                     continue
-                generator, adapter = place_adapter(self.engine.generator, path, name,
+                generator, adapter = place_adapter(local.generator, path, name,
                                                    self.config.models.extra_copies_mb, self.models)
             except WorkbenchError as exc:  # this adapter's columns show why; the others still answer
                 finetuned.append(FinetunedGenerator(name, None, error=exc))
                 continue
-            engine = (self.engine if generator is self.engine.generator
-                      else GenerationEngine(generator, self.engine.settings))
+            engine = local if generator is local.generator else GenerationEngine(generator, local.settings)
             finetuned.append(FinetunedGenerator(name, engine, adapter))
         return finetuned
