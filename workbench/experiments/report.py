@@ -116,6 +116,15 @@ def _rouge_change(row: dict) -> str:
             f"(p = {row['general_rougeL_change_p']:.3g})")
 
 
+def _engine(config) -> str:
+    """Which engine generated the answers (generation.backend): LoRA runs and base-model strategies on an
+    OpenAI-compatible server, the other finetuned runs on the local engine."""
+    if config.generation.backend == "openai":
+        return (f"{config.models.generator} on the OpenAI-compatible server at {config.generation.openai.url} "
+                "(LoRA runs by their served names; other finetuned runs on this process's engine)")
+    return f"{config.models.generator} on this process's engine"
+
+
 def markdown(work: Workspace, rows: list[dict], pairs: list[PairedComparison]) -> str:
     spec, task = work.spec, work.spec.task
     metric = TASKS[task].primary
@@ -126,7 +135,7 @@ def markdown(work: Workspace, rows: list[dict], pairs: list[PairedComparison]) -
              f"Task: {task}. Items: {len(work.data.train)} to train on (and draw demonstrations from), "
              f"{len(work.data.test)} evaluated, the same for every strategy. Intervals: 95 % bootstrap. "
              f"Leakage guard: {len(work.leaks)} evaluated item(s) overlap what strategies learn from"
-             + (" (scored with and without them)." if work.leaks else "."), "",
+             + (" (scored with and without them)." if work.leaks else ".") + f" Generation: {_engine(work.config)}.", "",
              "| strategy | n | " + metric + " [95 % CI] | " + " | ".join(others) + " | "
              + " | ".join(COST_LABELS.values()) + " |",
              "|---" * (3 + len(others) + len(COST_LABELS)) + "|"]
