@@ -19,7 +19,7 @@ import torch
 from workbench.cli.main import main
 from workbench.config import load_config
 from workbench.errors import WorkbenchError
-from workbench.models.gguf_export import GGUFExportError, architecture_problem
+from workbench.models.gguf_export import GGUFExportError, architecture_problem, write_gguf
 from workbench.models.registry import read_gguf
 from workbench.requests import ExportRequest
 from workbench.runfolder import RunError
@@ -203,6 +203,18 @@ def test_a_gemma_run_is_refused_for_gguf_before_loading_and_merged_is_offered(lo
 def test_llama_variants_the_writer_does_not_map_are_refused(adapted, change, problem):
     config = adapted.model.config.to_dict() | change
     assert problem in architecture_problem(type(adapted.model.config)(**config))
+
+
+def test_a_weight_beyond_float16_is_refused_and_no_file_is_left(adapted, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_config(adapted.model.config)
+    with torch.no_grad():
+        model.model.layers[0].mlp.up_proj.weight[0, 0] = 1e6
+    with pytest.raises(GGUFExportError, match="'model.layers.0.mlp.up_proj.weight' holds values beyond float16's range; "
+                                              "export with --dtype f32"):
+        write_gguf(model, adapted.tokenizer, tmp_path / "model.gguf", "f16")
+    assert list(tmp_path.iterdir()) == []
 
 
 def _copy_run(source: Path, target: Path, kind: str | None = None, model: str | None = None,

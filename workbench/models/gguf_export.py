@@ -17,12 +17,13 @@ model is never held twice in memory and a killed export leaves no half file unde
 from __future__ import annotations
 
 import json
+import math
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from workbench.errors import WorkbenchError
@@ -105,9 +106,8 @@ def write_gguf(model: Any, tokenizer: Any, path: Path, dtype: str = "f16", name:
     _add_tokenizer(writer, vocabulary)
 
     for tensor in tensors:
-        itemsize = 2 if tensor.float16 else 4
-        writer.add_tensor_info(tensor.name, tensor.shape, _numpy_dtype(tensor.float16),
-                               itemsize * _count(tensor.shape))
+        dtype_of = np.dtype(np.float16 if tensor.float16 else np.float32)
+        writer.add_tensor_info(tensor.name, tensor.shape, dtype_of, dtype_of.itemsize * math.prod(tensor.shape))
 
     path = Path(path)
     tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
@@ -183,17 +183,6 @@ def rotary_to_interleaved(weight: torch.Tensor, heads: int) -> torch.Tensor:
     return weight.reshape(heads, 2, rows // heads // 2, *weight.shape[1:]).transpose(1, 2).reshape(weight.shape)
 
 
-def _numpy_dtype(float16: bool):
-    import numpy as np
-
-    return np.dtype(np.float16 if float16 else np.float32)
-
-
-def _count(shape: tuple[int, ...]) -> int:
-    count = 1
-    for size in shape:
-        count *= size
-    return count
 
 
 # ---- the tokenizer ----------------------------------------------------------------------------------
@@ -284,10 +273,3 @@ def _add_tokenizer(writer: Any, vocabulary: TokenizerMetadata) -> None:
     if vocabulary.chat_template:
         writer.add_chat_template(vocabulary.chat_template)
 
-
-def gguf_tensor_names(path: Path) -> Iterator[str]:
-    """The names of the tensors in a GGUF file (for checks and tests)."""
-    import gguf
-
-    for tensor in gguf.GGUFReader(path).tensors:
-        yield tensor.name
