@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -178,6 +178,28 @@ class EstimateRequest(BaseModel):
     def check(self) -> None:
         if self.pilot and self.pilot < 3:
             raise WorkbenchError(f"--pilot {self.pilot}: give at least 3 steps (the first warms up and is not timed)")
+
+
+ExportFormat = Literal["merged", "gguf"]
+GGUFDtype = Literal["f16", "f32"]
+EXPORT_FORMATS: tuple[str, ...] = get_args(ExportFormat)
+GGUF_DTYPES: tuple[str, ...] = get_args(GGUFDtype)
+
+
+class ExportRequest(BaseModel):
+    """Export the finished generator run `run` (LoRA, IA3 or full finetuning) as `format`: `merged`, a
+    Hugging Face model folder; `gguf`, one GGUF file in `dtype` (default f16) with an Ollama Modelfile
+    beside it. `output`: the folder to write (default <training.output_root>/exports/<run>-<format>)."""
+
+    model_config = ConfigDict(extra="forbid")
+    run: Path
+    format: ExportFormat
+    dtype: GGUFDtype | None = None
+    output: Path | None = None
+
+    def check(self) -> None:
+        if self.format == "merged" and self.dtype is not None:
+            raise WorkbenchError("--dtype applies to --format gguf; a merged folder keeps the model's own precision")
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from workbench.requests import (
     ClassifierRequest,
     CompareRequest,
     EstimateRequest,
+    ExportRequest,
     GeneratorRequest,
     IndexRequest,
     QuestionsRequest,
@@ -469,6 +470,24 @@ class Workbench:
         from workbench.training.merge import merge_run
 
         return merge_run(run, output)
+
+    def export_run(self, request: ExportRequest, progress: ProgressCallback | None = None) -> list[Path]:
+        """A finished generator run for use outside workbench: `merged`, a Hugging Face model folder (adapter
+        folded in); `gguf`, a GGUF file for llama.cpp with an Ollama Modelfile beside it (the system prompt
+        and sampling of `generation.*`). Returns the paths written (the folder; the GGUF file and Modelfile)."""
+        from workbench.training.export import export_run
+
+        request.check()
+        output = request.output or self.export_folder(request)
+        generation = self.config.generation
+        sampling = {"temperature": generation.temperature, "top_p": generation.top_p} if generation.do_sample \
+            else {"temperature": 0.0, "top_p": None}
+        return export_run(request.run, output, request.format, request.dtype or "f16", generation.system_prompt,
+                          progress=progress, **sampling)
+
+    def export_folder(self, request: ExportRequest) -> Path:
+        """Where an export goes without --output: <training.output_root>/exports/<run folder name>-<format>."""
+        return Path(self.config.training.output_root) / "exports" / f"{Path(request.run).resolve().name}-{request.format}"
 
     def list_runs(self, kind: str | None = None) -> list[dict]:
         """The finished runs under `training.output_root` (of one kind: classifier, generator, reward), newest first."""

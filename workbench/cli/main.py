@@ -86,7 +86,7 @@ def with_settings(session: Workbench, args: argparse.Namespace, **fill: str) -> 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from workbench.cli import ask, compare, demo, estimate, index, models, questions, serve, study, train, ui
+    from workbench.cli import ask, compare, demo, estimate, export, index, models, questions, serve, study, train, ui
 
     parser = argparse.ArgumentParser(
         prog="wb",
@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         "with finetuning (classifiers, LoRA and other PEFT methods), quality and cost side by side.",
     )
     commands = Commands(parser)
-    for module in (study, models, index, questions, ask, train, compare, estimate, demo, serve, ui):
+    for module in (study, models, index, questions, ask, train, export, compare, estimate, demo, serve, ui):
         module.register(commands)
     return parser
 

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -170,19 +170,26 @@ def prepare_generator(name: str = GENERATOR, force: bool = False) -> Path:
     return target
 
 
-def _convert(model: EmbeddedGenerator, target: Path) -> None:
+def read_gguf(path: Path) -> tuple[Any, Any]:
+    """(model, tokenizer) of a GGUF file, through transformers: the weights dequantized to float32, as
+    plain weights (no GGUF quantizer left on the model, so it saves as plain safetensors)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    path = Path(path)
+    tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    loaded = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name)
+    loaded.hf_quantizer = None
+    if hasattr(loaded.config, "quantization_config"):
+        del loaded.config.quantization_config
+    return loaded, tokenizer
+
+
+def _convert(model: EmbeddedGenerator, target: Path) -> None:
     tmp = target.parent / f".{model.name}.tmp-{os.getpid()}"
     tmp.mkdir()
     started = time.perf_counter()
     source = shipped_gguf(model.name, tmp)
-    tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
-    loaded = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name)
-    # The weights are dequantized to float32; drop the GGUF quantizer so they save as plain safetensors.
-    loaded.hf_quantizer = None
-    if hasattr(loaded.config, "quantization_config"):
-        del loaded.config.quantization_config
+    loaded, tokenizer = read_gguf(source)
     source_size = source.stat().st_size
     loaded.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
