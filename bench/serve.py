@@ -138,7 +138,7 @@ def llama_rows(server: Path, work: Path, questions: list[str], local_answers: li
     gguf = shipped_gguf("smollm2-135m-instruct", work)
     port = _free_port()
     process = subprocess.Popen([str(server), "-m", str(gguf), "--host", "127.0.0.1", "--port", str(port), "-t", "2",
-                                "-np", "16", "-c", str(16 * 2048), "--no-webui"],
+                                "-np", "16", "-c", str(16 * 2048)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         wait_for(f"http://127.0.0.1:{port}/health", process)

@@ -10,6 +10,10 @@ class WorkbenchError(Exception):
     """A problem the user can fix: bad input, a missing model, a missing index, ..."""
 
 
+class UnknownModel(WorkbenchError):
+    """A served model id that names no strategy, index or run (`wb serve` answers it with a 404)."""
+
+
 @dataclass(frozen=True)
 class Failure:
     """Why a strategy, an experiment variant or a background job gave no result, in one shape: kept as

@@ -35,7 +35,7 @@ from workbench.config import (
     setting_value,
 )
 from workbench.demo import DEMO_INDEX, demo_ui_overrides
-from workbench.errors import Failure, WorkbenchError
+from workbench.errors import Failure, UnknownModel, WorkbenchError
 from workbench.models.registry import EMBEDDED_GENERATORS
 from workbench.preference import PREFERENCE_METHODS
 from workbench.progress import ProgressCallback
@@ -359,7 +359,7 @@ class Workbench:
 
     def answer_as(self, model: str, question: str, stream: bool = False) -> StrategyOutcome | AnswerStream:
         """`ask` with the strategy a served model id names (the answer `wb ask` gives with those options)."""
-        from workbench.strategies.served import UnknownModel, find_served
+        from workbench.strategies.served import find_served
 
         served = find_served(self.config, model)
         if served.strategy is None:

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from workbench.config import ConfigError
-from workbench.errors import Failure, WorkbenchError
+from workbench.errors import Failure, UnknownModel, WorkbenchError
 from workbench.session import Workbench
 
 
@@ -207,9 +207,9 @@ def _call(make):
     """A session call, its refusals as 4xx: an unknown model is a 404, any other WorkbenchError a 400."""
     try:
         return make()
+    except UnknownModel as exc:
+        raise ApiError(404, str(exc), code="model_not_found", param="model") from None
     except WorkbenchError as exc:
-        if type(exc).__name__ == "UnknownModel":
-            raise ApiError(404, str(exc), code="model_not_found", param="model") from None
         raise ApiError(400, str(exc)) from None
 
 

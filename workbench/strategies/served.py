@@ -15,14 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.config import Config
-from workbench.errors import WorkbenchError
+from workbench.errors import UnknownModel, WorkbenchError
 from workbench.generation import Generation, GenerationEngine
 from workbench.indexing import list_indexes
 from workbench.runfolder import list_runs
-
-
-class UnknownModel(WorkbenchError):
-    pass
 
 
 @dataclass(frozen=True)
