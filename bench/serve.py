@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from tests.ui.conftest import CHROMIUM_ARGS, _free_port, chromium_path  # noqa: E402
 from workbench.cli.ui import streamlit_command  # noqa: E402
 from workbench.config import CONFIG_ENV, OVERRIDES_ENV, load_config  # noqa: E402
+from workbench.corpus import load_demo_corpus  # noqa: E402
 from workbench.models.registry import shipped_gguf  # noqa: E402
 from workbench.requests import StrategyOptions  # noqa: E402
 from workbench.session import Workbench, demo_ui_overrides  # noqa: E402
@@ -131,14 +132,13 @@ def decode_rate(bench: Workbench, model: str) -> float:
     return generation.tokens_out / (time.perf_counter() - started)
 
 
-def llama_rows(server: Path, work: Path, questions: list[str], local_answers: list[str]) -> dict:
-    """llama-server on the shipped Q4_1 file (16 slots), behind the same strategies."""
+def llama_rows(server: Path, gguf: Path, work: Path, questions: list[str], local_answers: list[str]) -> dict:
+    """llama-server on `gguf` (16 slots), behind the same strategies."""
     import openai
 
-    gguf = shipped_gguf("smollm2-135m-instruct", work)
     port = _free_port()
     process = subprocess.Popen([str(server), "-m", str(gguf), "--host", "127.0.0.1", "--port", str(port), "-t", "2",
-                                "-np", "16", "-c", str(16 * 2048)],
+                                "-np", "16", "-c", str(16 * 2048), "--no-webui"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         wait_for(f"http://127.0.0.1:{port}/health", process)
@@ -156,6 +156,18 @@ def llama_rows(server: Path, work: Path, questions: list[str], local_answers: li
     finally:
         process.terminate()
         process.wait(30)
+
+
+def ggufs(bench: Workbench, work: Path) -> dict[str, Path]:
+    """The shipped Q4_1 file our engine dequantizes, and the float32 weights our engine runs, as GGUF
+    (written by `wb export`'s writer)."""
+    from workbench.models.gguf_export import write_gguf
+
+    generator = bench.models.generator(bench.config.models.generator, "cpu")
+    f32 = work / "smollm2-f32.gguf"
+    write_gguf(generator.model, generator.tokenizer, f32, dtype="f32")
+    return {"float32 (the weights our engine runs)": f32,
+            "Q4_1 (the shipped file)": shipped_gguf("smollm2-135m-instruct", work)}
 
 
 def ui_rows(work: Path, overrides: list[str]) -> list[dict]:
@@ -228,7 +240,7 @@ def main() -> None:
     bench = Workbench(config)
     print("preparing the demo index and adapter...", file=sys.stderr, flush=True)
     bench.prepare_demo()
-    questions = [pair.question for pair in bench.demo_questions()][:16]
+    questions = [pair.question for pair in load_demo_corpus().qa_pairs[::50]][:16]  # 16 articles
     load_before = os.getloadavg()[0]
 
     print("API...", file=sys.stderr, flush=True)
@@ -236,10 +248,11 @@ def main() -> None:
     print("our engine, in process...", file=sys.stderr, flush=True)
     local, local_answers = session_rows(bench, questions)
     local_rate = decode_rate(bench, config.models.generator)
-    llama = None
+    llama = {}
     if args.llama_server:
-        print("llama.cpp...", file=sys.stderr, flush=True)
-        llama = llama_rows(args.llama_server, work, questions, local_answers)
+        for label, gguf in ggufs(bench, work).items():
+            print(f"llama.cpp, {label}...", file=sys.stderr, flush=True)
+            llama[label] = llama_rows(args.llama_server, gguf, work, questions, local_answers)
     ui = None
     if not args.skip_ui:
         print("UI...", file=sys.stderr, flush=True)
@@ -249,21 +262,21 @@ def main() -> None:
              f"`.venv/bin/python bench/serve.py{' --llama-server PATH' if llama else ''}` on {platform.processor() or platform.machine()}, "
              f"{os.cpu_count()} cores (load average {load_before:.1f} when it started; nothing else running), "
              f"{time.strftime('%Y-%m-%d')}. SmolLM2-135M-Instruct, RAG over the demo index (k from the config), "
-             f"answers of at most {MAX_TOKENS} tokens, greedy; the demo's questions in turn. Each level sends "
+             f"answers of at most {MAX_TOKENS} tokens, greedy; 16 demo-corpus questions (one per article) in turn. Each level sends "
              "max(8, 2 x clients) requests from that many client threads; latency per request, throughput over "
              "the level's wall time. Concurrent requests meet in the model's batch scheduler "
-             "(workbench/generation/batching.py): those waiting while a batch runs share the next one.", "",
+             "(workbench/generation/batching.py): those waiting while a batch runs share the next one, up to "
+             f"generation.max_batch_rows = {config.generation.max_batch_rows} rows.", "",
              "## API: `wb serve`, the official `openai` client (chat completions, `rag:demo`)", "", *table(api), "",
              "## The same strategies in process (what the UI's pages call), our engine", "", *table(local), ""]
-    if llama:
-        lines += ["## The same strategies answered by llama.cpp (`generation.backend: openai`)", "",
-                  "llama-server (CPU build, 2 threads, 16 slots) on the shipped Q4_1 GGUF, the file our engine "
-                  "dequantizes to float32 once; prompts rendered and budgeted by workbench, sent as token ids.", "",
-                  *table(llama["rows"]), "",
-                  f"- greedy answers equal to our engine's: {llama['agreement']} of {llama['questions']} questions",
-                  f"- decoding one long continuation (128 tokens, no batching): our engine {local_rate:.1f} tokens/s, "
-                  f"llama.cpp {llama['decode_tokens_per_s']:.1f} tokens/s", ""]
-    else:
+    for label, measured in llama.items():
+        lines += [f"## The same strategies answered by llama.cpp, {label} (`generation.backend: openai`)", "",
+                  "llama-server (CPU build, 2 threads, 16 slots); prompts rendered and budgeted by workbench, sent "
+                  "as token ids.", "", *table(measured["rows"]), "",
+                  f"- greedy answers equal to our engine's: {measured['agreement']} of {measured['questions']} questions",
+                  f"- decoding one long continuation (128 tokens, no batching): llama.cpp "
+                  f"{measured['decode_tokens_per_s']:.1f} tokens/s, our engine {local_rate:.1f} tokens/s", ""]
+    if not llama:
         lines += [f"Decoding one long continuation (128 tokens, no batching): our engine {local_rate:.1f} tokens/s.", ""]
     if ui:
         lines += ["## UI: browser tabs pressing Ask at once", "",

@@ -96,6 +96,7 @@ class GenerationConfig(_Section):
     temperature: float = Field(gt=0)
     top_p: float = Field(gt=0, le=1)
     batch_size: int = Field(gt=0)
+    max_batch_rows: int = Field(gt=0)
     context_window: int | None = Field(gt=0)
     stop: list[str]
     system_prompt: str

@@ -45,8 +45,8 @@ def settings_dump(config: Config) -> dict:
     dump["training"].pop("output_root")
     dump["index"].pop("root")
     # Which engine answers is recorded beside each answer, not in the key: an OpenAI-compatible engine gives
-    # the local engine's answers (tested), and results cached before these settings keep their keys.
-    for key in ("backend", "openai") + (("stop",) if not dump["generation"]["stop"] else ()):
+    # the local engine's answers (tested), as a shared batch does; results cached before these settings keep their keys.
+    for key in ("backend", "openai", "max_batch_rows") + (("stop",) if not dump["generation"]["stop"] else ()):
         dump["generation"].pop(key)
     return dump
 

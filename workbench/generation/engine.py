@@ -31,7 +31,8 @@ class GenerationSettings:
     do_sample: bool = default_setting("generation.do_sample")
     temperature: float = default_setting("generation.temperature")
     top_p: float = default_setting("generation.top_p")
-    batch_size: int = default_setting("generation.batch_size")
+    batch_size: int = default_setting("generation.batch_size")  # prompts of one caller per generate
+    max_batch_rows: int = default_setting("generation.max_batch_rows")  # rows of concurrent callers sharing one
     context_window: int | None = default_setting("generation.context_window")  # None: the model's max_position_embeddings
     first_line_only: bool = False  # stop a reply at the end of its first non-empty line (short answers keep no more)
     stop: tuple[str, ...] = tuple(default_setting("generation.stop"))  # a reply ends before the first of these
@@ -39,8 +40,8 @@ class GenerationSettings:
     @classmethod
     def from_config(cls, config: Config, first_line_only: bool = False) -> GenerationSettings:
         g = config.generation
-        return cls(g.max_new_tokens, g.do_sample, g.temperature, g.top_p, g.batch_size, g.context_window,
-                   first_line_only, tuple(g.stop))
+        return cls(g.max_new_tokens, g.do_sample, g.temperature, g.top_p, g.batch_size, g.max_batch_rows,
+                   g.context_window, first_line_only, tuple(g.stop))
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ class GenerationEngine:
         s = self.settings
         rows = [Row(list(prompt), key, s.max_new_tokens, s.stop, s.first_line_only) for prompt, key in zip(prompts, keys)]
         sampling = Sampling(s.do_sample, s.temperature, s.top_p) if s.do_sample else Sampling()
-        return self.adapters.scheduler.submit(rows, sampling, max_rows=s.batch_size, stream=stream)
+        return self.adapters.scheduler.submit(rows, sampling, max_rows=s.max_batch_rows, stream=stream)
 
     def continuation_logprobs(self, prompt: list[int], continuations: Sequence[list[int]],
                               adapter: str | None = None) -> list[float]:
