@@ -161,11 +161,15 @@ def llama_rows(server: Path, gguf: Path, work: Path, questions: list[str], local
 def ggufs(bench: Workbench, work: Path) -> dict[str, Path]:
     """The shipped Q4_1 file our engine dequantizes, and the float32 weights our engine runs, as GGUF
     (written by `wb export`'s writer)."""
-    from workbench.models.gguf_export import write_gguf
+    from transformers import AutoModelForCausalLM
 
-    generator = bench.models.generator(bench.config.models.generator, "cpu")
-    f32 = work / "smollm2-f32.gguf"
-    write_gguf(generator.model, generator.tokenizer, f32, dtype="f32")
+    from workbench.models.gguf_export import write_gguf
+    from workbench.models.registry import resolve
+
+    name = bench.config.models.generator
+    model = AutoModelForCausalLM.from_pretrained(resolve(name, "generator"))  # not the pool's copy, whose
+    f32 = work / "smollm2-f32.gguf"                                           # output layer is CPU-specialised
+    write_gguf(model, bench.models.generator(name, "cpu").tokenizer, f32, dtype="f32")
     return {"float32 (the weights our engine runs)": f32,
             "Q4_1 (the shipped file)": shipped_gguf("smollm2-135m-instruct", work)}
 
@@ -242,6 +246,7 @@ def main() -> None:
     bench.prepare_demo()
     questions = [pair.question for pair in load_demo_corpus().qa_pairs[::50]][:16]  # 16 articles
     load_before = os.getloadavg()[0]
+    files = ggufs(bench, work) if args.llama_server else {}
 
     print("API...", file=sys.stderr, flush=True)
     api = api_rows(work, questions)
@@ -250,7 +255,7 @@ def main() -> None:
     local_rate = decode_rate(bench, config.models.generator)
     llama = {}
     if args.llama_server:
-        for label, gguf in ggufs(bench, work).items():
+        for label, gguf in files.items():
             print(f"llama.cpp, {label}...", file=sys.stderr, flush=True)
             llama[label] = llama_rows(args.llama_server, gguf, work, questions, local_answers)
     ui = None
