@@ -6,7 +6,6 @@ import argparse
 
 from workbench.cli.main import setting_flag, with_settings
 from workbench.cli.ui import check_port_free
-from workbench.serve import run_server
 from workbench.session import Workbench, is_loopback
 
 
@@ -21,6 +20,8 @@ def register(cli) -> None:
 def serve_command(args: argparse.Namespace, session: Workbench) -> None:
     session = with_settings(session, args)
     host, port = session.config.serve.host, session.config.serve.port
+    from workbench.serve import run_server  # FastAPI, only when serving
+
     session.sign_in(host, "serve")  # refused on the network without a token
     token = session.access_token()  # on the loopback address too, when one is set
     check_port_free(host, port)
