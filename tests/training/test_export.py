@@ -13,6 +13,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -137,7 +138,7 @@ def test_modelfile_names_the_gguf_the_chat_format_the_system_prompt_and_stops(gg
     assert "PARAMETER temperature 0\n" in text
 
 
-def test_float16_gguf_is_half_the_size_and_close(bench, lora_run, gguf_f32, adapted, tmp_path):
+def test_float16_gguf_is_half_the_size_and_close(bench, lora_run, gguf_f32, tmp_path):
     import gguf
 
     written = bench.export_run(ExportRequest(run=lora_run.path, format="gguf", output=tmp_path / "f16"))
@@ -148,9 +149,14 @@ def test_float16_gguf_is_half_the_size_and_close(bench, lora_run, gguf_f32, adap
     types = {t.name: t.tensor_type for t in gguf.GGUFReader(path).tensors}
     assert types["blk.0.attn_q.weight"] == gguf.GGMLQuantizationType.F16
     assert types["blk.0.attn_norm.weight"] == gguf.GGMLQuantizationType.F32  # norms stay float32, as llama.cpp keeps them
-    model, tokenizer = read_gguf(path)
-    difference = _max_difference(_logits(model.eval(), tokenizer), _logits(adapted.model, adapted.tokenizer))
-    assert 0 < difference < 5e-2, difference
+    # every weight is the float32 file's, rounded to float16 (the float32 file reads back exactly, above;
+    # reading this one back through transformers too would take another 16 s for the tokenizer alone)
+    exact = {t.name: np.asarray(t.data, dtype=np.float32) for t in gguf.GGUFReader(f32).tensors}
+    rounded = {t.name: np.asarray(t.data, dtype=np.float32) for t in gguf.GGUFReader(path).tensors}
+    assert rounded.keys() == exact.keys()
+    for name, weight in rounded.items():
+        assert np.allclose(weight, exact[name].astype(np.float16).astype(np.float32), rtol=0, atol=0), name
+    assert any(not np.array_equal(rounded[name], exact[name]) for name in rounded), "float16 rounds some weights"
 
 
 def test_default_output_folder_is_under_the_output_root(bench, lora_run):
