@@ -376,7 +376,6 @@ class Workbench:
         from workbench.strategies.served import Completion, find_served
 
         served = find_served(self.config, model)
-        served = find_served(self.config, model)
         options = StrategyOptions(adapters=served.adapters, whole_replies=True)
         [strategy] = self._factory(options).build("finetuned" if served.run else "zero-shot")
         return Completion(strategy.engine, strategy.adapter_key, prompt)

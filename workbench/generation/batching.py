@@ -15,6 +15,7 @@ and under greedy decoding a row's answer does not depend on what it was batched 
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import re
 import threading
@@ -176,12 +177,8 @@ class BatchScheduler:
                 submission._finish(None, exc)
             return
         for submission in live:
-            submission._finish([_with_seconds(result, seconds) for (s, _), result in zip(owners, results)
+            submission._finish([dataclasses.replace(result, seconds=seconds) for (s, _), result in zip(owners, results)
                                 if s is submission], None)
-
-
-def _with_seconds(result: RowResult, seconds: float) -> RowResult:
-    return RowResult(result.tokens, result.text, result.finish_reason, seconds)
 
 
 def generate_rows(adapters: AdapterSet, rows: list[Row], sampling: Sampling, owners: Sequence[Submission],

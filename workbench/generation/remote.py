@@ -8,6 +8,7 @@ finetuned runs stay on the local engine (`StrategyFactory`). Every answer record
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 import time
@@ -49,12 +50,9 @@ class RemoteEngine(GenerationEngine):
         as `served` (default: generation.openai.model, else models.generator)."""
         import os
 
-        from transformers import AutoConfig
-
         name, remote = config.models.generator, config.generation.openai
-        source = resolve(name, "generator")
-        window = getattr(AutoConfig.from_pretrained(source), "max_position_embeddings", None) or 0
-        return cls(name, load_tokenizer(source, name), window, GenerationSettings.from_config(config, first_line_only),
+        tokenizer, window = _tokenizer_and_window(name)
+        return cls(name, tokenizer, window, GenerationSettings.from_config(config, first_line_only),
                    remote.url, served or remote.model or name, os.environ.get(remote.api_key_env), remote.timeout_s)
 
     @property
@@ -172,6 +170,16 @@ class RemoteEngine(GenerationEngine):
         except openai.APIStatusError as exc:
             raise RemoteEngineError(f"the generation server at {self.url} refused the request "
                                     f"({exc.status_code}: {exc.message})") from None
+
+
+@functools.cache
+def _tokenizer_and_window(name: str) -> tuple[object, int]:
+    """Model `name`'s tokenizer and context window, read once per process (a server builds its strategies,
+    and so this engine, for every request)."""
+    from transformers import AutoConfig
+
+    source = resolve(name, "generator")
+    return load_tokenizer(source, name), getattr(AutoConfig.from_pretrained(source), "max_position_embeddings", None) or 0
 
 
 def served_as_lora(path: str | Path) -> bool:

@@ -140,7 +140,7 @@ def create_app(session: Workbench, token: str | None) -> FastAPI:
         bench = _with(session, overrides)
         if body.stream:
             stream = _call(lambda: bench.answer_as(body.model, question, stream=True))
-            return _sse(_framed(_chat_chunks(stream), "chat.completion.chunk", body.model))
+            return _sse(_framed(_answer_chunks(stream, chat=True), "chat.completion.chunk", body.model))
         outcome = _call(lambda: bench.answer_as(body.model, question))
         answer = _answered(outcome)
         return {"id": _id("chatcmpl"), "object": "chat.completion", "created": int(time.time()), "model": body.model,
@@ -162,7 +162,7 @@ def create_app(session: Workbench, token: str | None) -> FastAPI:
             raise ApiError(400, f"'{body.model}' is a strategy: its prompt is a question (text)", param="prompt")
         if body.stream:
             stream = _call(lambda: bench.answer_as(body.model, prompt, stream=True))
-            return _sse(_framed(_completion_chunks(stream), "text_completion", body.model))
+            return _sse(_framed(_answer_chunks(stream, chat=False), "text_completion", body.model))
         answer = _answered(_call(lambda: bench.answer_as(body.model, prompt)))
         return {"id": _id("cmpl"), "object": "text_completion", "created": int(time.time()), "model": body.model,
                 "choices": [{"index": 0, "text": answer.text, "logprobs": None, "finish_reason": answer.finish_reason}],
@@ -277,27 +277,24 @@ def _raw_completion(session: Workbench, body: CompletionRequest, prompt) -> Any:
             "usage": _usage(len(completion.prompt_ids), out)}
 
 
-def _chat_chunks(stream) -> Iterator[dict]:
-    yield {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}
+def _answer_chunks(stream, chat: bool) -> Iterator[dict]:
+    """A strategy's streamed answer as chunks: the text pieces (a chat `delta`, or completion `text`),
+    then the finish reason, usage, sources and workbench's fields."""
+    def choice(text: str | None, finish: str | None) -> dict:
+        if chat:
+            return {"index": 0, "delta": {} if text is None else {"content": text}, "finish_reason": finish}
+        return {"index": 0, "text": text or "", "logprobs": None, "finish_reason": finish}
+
+    if chat:
+        yield {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}
     for _, item in stream:
         if isinstance(item, str):
-            yield {"choices": [{"index": 0, "delta": {"content": item}, "finish_reason": None}]}
+            yield {"choices": [choice(item, None)]}
         elif isinstance(item, Failure):
             raise _failure(item)
         else:
-            yield {"choices": [{"index": 0, "delta": {}, "finish_reason": item.finish_reason}],
-                   "usage": _usage(item.tokens_in, item.tokens_out), **_extras(item)}
-
-
-def _completion_chunks(stream) -> Iterator[dict]:
-    for _, item in stream:
-        if isinstance(item, str):
-            yield {"choices": [{"index": 0, "text": item, "logprobs": None, "finish_reason": None}]}
-        elif isinstance(item, Failure):
-            raise _failure(item)
-        else:
-            yield {"choices": [{"index": 0, "text": "", "logprobs": None, "finish_reason": item.finish_reason}],
-                   "usage": _usage(item.tokens_in, item.tokens_out), **_extras(item)}
+            yield {"choices": [choice(None, item.finish_reason)], "usage": _usage(item.tokens_in, item.tokens_out),
+                   **_extras(item)}
 
 
 def _framed(chunks: Iterator[dict], kind: str, model: str) -> Iterator[dict]:

@@ -17,8 +17,8 @@ from pathlib import Path
 from workbench.config import Config
 from workbench.errors import UnknownModel, WorkbenchError
 from workbench.generation import Generation, GenerationEngine
-from workbench.indexing import list_indexes
-from workbench.runfolder import list_runs
+from workbench.indexing import list_indexes, storage
+from workbench.runfolder import RunDir, RunError, list_runs
 
 
 @dataclass(frozen=True)
@@ -49,11 +49,40 @@ def served_models(config: Config) -> list[ServedModel]:
 
 
 def find_served(config: Config, model: str) -> ServedModel:
-    for served in served_models(config):
-        if served.id == model:
-            return served
+    """The model `model` names, checking only the index and run it names (a request should not read
+    every index and run on disk, as listing them does)."""
+    kind, _, rest = model.partition(":")
+    names = {"rag": ["index"], "finetuned": ["run"], "rag+finetuned": ["index", "run"]}.get(kind) if rest else None
+    parts = rest.split(":") if rest else []
+    if model in ("zero-shot", "few-shot"):
+        return ServedModel(model, model)
+    if names is not None and len(parts) == len(names):
+        found = dict(zip(names, parts))
+        if ("index" not in found or _index_exists(config, found["index"])) and \
+                ("run" not in found or _generator_run(config, found["run"])):
+            return ServedModel(model, kind or None, found.get("index"),
+                               Path(config.training.output_root) / found["run"] if "run" in found else None)
+    elif not rest and model == config.models.generator:
+        return ServedModel(model, None)
+    elif not rest and _generator_run(config, model):
+        return ServedModel(model, None, run=Path(config.training.output_root) / model)
     raise UnknownModel(f"model '{model}' does not exist: GET /v1/models lists them (zero-shot, few-shot, rag:INDEX, "
                        "finetuned:RUN, rag+finetuned:INDEX:RUN, the generator and each run by name)")
+
+
+def _index_exists(config: Config, name: str) -> bool:
+    return storage.index_exists(storage.index_path(config.index.root, name))
+
+
+def _generator_run(config: Config, name: str) -> bool:
+    """Whether `name` is a finished generator run directly under training.output_root (never a path elsewhere)."""
+    if not name or Path(name).name != name or name in (".", ".."):
+        return False
+    run = RunDir(Path(config.training.output_root) / name)
+    try:
+        return run.is_complete() and run.config().kind == "generator"
+    except (RunError, OSError):
+        return False
 
 
 class Completion:
