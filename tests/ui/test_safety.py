@@ -123,3 +123,15 @@ def test_sigterm_stops_wb_ui_and_its_streamlit_server(tmp_path):
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind(("127.0.0.1", port))  # Streamlit has gone: nothing holds the port
+
+
+def test_the_pages_see_the_address_given_by_flag_so_they_ask_for_sign_in(monkeypatch):
+    """`wb ui --host 0.0.0.0` passes the address to the Streamlit server's pages, which decide on sign-in by
+    it (found in a browser: the flag reached only `wb ui` itself, and the pages let everyone in)."""
+    from workbench.cli.ui import page_environment
+    from workbench.config import CONFIG_ENV, OVERRIDES_ENV
+
+    config = load_config(overrides=["ui.host=0.0.0.0", "ui.port=8600"])  # as the flags set them
+    env = page_environment(config, None, ["ui.max_upload_mb=2"])
+    seen = load_config(env[CONFIG_ENV] or None, env[OVERRIDES_ENV].splitlines())
+    assert (seen.ui.host, seen.ui.port, seen.ui.max_upload_mb) == ("0.0.0.0", 8600, 2)

@@ -52,8 +52,7 @@ def serve(config: Config, config_file: str | None, overrides: list[str], sign_in
         print(f"wb ui: listening on {host}: people sign in with " +
               ("Streamlit's OIDC login" if sign_in == "oidc" else "the shared token (auth)"), file=sys.stderr)
     check_port_free(host, port)
-    chosen = str(Path(config_file).resolve()) if config_file else os.environ.get(CONFIG_ENV, "")
-    env = {**os.environ, CONFIG_ENV: chosen, OVERRIDES_ENV: "\n".join(overrides)}
+    env = page_environment(config, config_file, overrides)
     print(f"workbench UI: http://{'localhost' if is_loopback(host) else host}:{port}  (Ctrl-C stops it)", flush=True)
     process = subprocess.Popen(streamlit_command(config), env=env)
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: process.terminate())  # forwarded, then waited for
@@ -65,6 +64,14 @@ def serve(config: Config, config_file: str | None, overrides: list[str], sign_in
         return 0
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def page_environment(config: Config, config_file: str | None, overrides: list[str]) -> dict[str, str]:
+    """The environment the Streamlit server runs in: its pages read the same config, the file and the --set
+    overrides, and the address given by --host/--port (the sign-in depends on it)."""
+    chosen = str(Path(config_file).resolve()) if config_file else os.environ.get(CONFIG_ENV, "")
+    served = [*overrides, f"ui.host={config.ui.host}", f"ui.port={config.ui.port}"]
+    return {**os.environ, CONFIG_ENV: chosen, OVERRIDES_ENV: "\n".join(served)}
 
 
 def check_port_free(host: str, port: int) -> None:
