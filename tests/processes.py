@@ -22,13 +22,15 @@ def kill_at_first_checkpoint(command: list[str], run: Path, pattern: str, timeou
     end of the command's log, if the run ends first or finishes before it could be killed."""
     log = run.with_name(f"{run.name}.log")
     with log.open("wb") as output:
-        process = subprocess.Popen(command, env=_environment(), stdout=subprocess.DEVNULL, stderr=output)
+        # a session of its own: the kill takes its whole process group (torchrun's processes too), as a crash would
+        process = subprocess.Popen(command, env=_environment(), stdout=subprocess.DEVNULL, stderr=output,
+                                   start_new_session=True)
     deadline = time.monotonic() + timeout
     while not list((run / "checkpoints").glob(pattern)):
         assert process.poll() is None, f"the run ended before its first checkpoint:\n{log.read_text()[-3000:]}"
         assert time.monotonic() < deadline, f"no checkpoint within {timeout:.0f} s"
         time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
+    os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     assert not (run / "COMPLETE").exists(), "the run finished before it could be killed: make it longer"
 

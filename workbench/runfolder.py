@@ -63,6 +63,7 @@ class RunConfig(BaseModel):
     eval_examples: int = Field(ge=0)
     classes: list[str] | None = None  # classifiers
     index: str | None = None  # the index whose corpus the data came from, when known (Compare warns on another)
+    world_size: int = Field(default=1, ge=1)  # processes that trained it (absent: one); a resume needs as many
     options: RunOptions
 
 
@@ -113,9 +114,13 @@ def folder_size(path: Path) -> int:
 
 @dataclass
 class RunDir:
-    """One run's folder. `create` refuses a folder holding another run unless resuming it."""
+    """One run's folder. `create` refuses a folder holding another run unless resuming it.
+
+    When several processes train one run, only rank 0's `RunDir` writes (`writer`); the others'
+    writes do nothing (`workbench.training.distributed.shared_run`)."""
 
     path: Path
+    writer: bool = True
 
     @property
     def config_path(self) -> Path:
@@ -147,6 +152,10 @@ class RunDir:
             if not self.config_path.is_file():
                 raise RunError(f"--resume: {self.path} holds no run to resume (no config.json)")
             stored = read_json(self.config_path, dict[str, Any])
+            trained_on, now = stored.get("world_size", 1), config.get("world_size", 1)
+            if trained_on != now:
+                raise RunError(f"--resume: {self.path} was trained on {trained_on} process(es), this is {now}: the batches "
+                               f"each process sees and the schedule's length depend on it; resume with --nproc {trained_on}")
             changed = sorted(k for k in set(stored) | set(config) if stored.get(k) != config.get(k))
             if changed:
                 raise RunError(f"--resume: {self.path} was started with different settings "
@@ -172,12 +181,16 @@ class RunDir:
 
     def write_metrics(self, history: list[dict[str, Any]]) -> None:
         """Rewrite metrics.jsonl from the full history (a resumed run never duplicates an epoch)."""
+        if not self.writer:
+            return
         write_jsonl(self.path / "metrics.jsonl", history)
 
     def metrics(self) -> list[dict[str, Any]]:
         return self._rows("metrics.jsonl", dict[str, Any])
 
     def write_curve(self, step_losses: list[list[float]]) -> None:
+        if not self.writer:
+            return
         write_jsonl(self.path / "curve.jsonl", ({"step": int(step), "loss": loss} for step, loss in step_losses))
 
     def curve(self) -> list[list[float]]:
@@ -195,6 +208,8 @@ class RunDir:
     def finish(self, summary: dict[str, Any]) -> None:
         """Write summary.json, then the COMPLETE marker (only now does the folder count as a run), then
         drop the checkpoints, which only served to resume."""
+        if not self.writer:
+            return
         conform(RunSummary, summary)
         write_json(self.path / "summary.json", summary)
         write_atomic(self.path / COMPLETE_MARKER, time.strftime("%Y-%m-%dT%H:%M:%S\n"))

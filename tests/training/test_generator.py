@@ -31,7 +31,6 @@ from workbench.training.generator import (
     generate_replies,
     load_base,
     load_trained_generator,
-    mean_completion_token_loss,
     virtual_tokens_prepended,
 )
 from workbench.training.loop import fit
@@ -208,7 +207,8 @@ def test_gradient_checkpointing_changes_memory_not_gradients(qa, loop, tiny_gene
         model = apply_method(model, generator_options(loop, "lora", tiny_generator, gradient_checkpointing=checkpointing))
         assert model.is_activation_checkpointing == checkpointing
         batch = pad_batch(tokenize_completions(qa[0][:4], tokenizer, 64)[0], tokenizer.pad_token_id)
-        mean_completion_token_loss(model.train(), batch, virtual_tokens=0).backward()
+        total, count = completion_token_loss(model.train(), batch, virtual_tokens=0)
+        (total / count).backward()
         gradients[checkpointing] = {n: p.grad for n, p in model.named_parameters() if p.requires_grad}
     assert any(g.abs().sum() > 0 for g in gradients[True].values())
     for name, gradient in gradients[False].items():

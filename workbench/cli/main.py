@@ -14,6 +14,7 @@ from typing import Any, get_origin
 
 from workbench.config import load_config, workbench_home
 from workbench.errors import WorkbenchError
+from workbench.progress import Cancelled
 from workbench.session import Workbench
 
 GROUPS = {
@@ -106,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one `wb` command. A user error is one line starting `wb: error:`; anything unexpected is one
     line too, with the traceback in a log file to attach to a bug report."""
     args = build_parser().parse_args(argv)
+    args.command_line = list(sys.argv[1:] if argv is None else argv)  # what `wb train --nproc N` runs again
     try:
         return args.handler(args, Workbench(load_config(args.config, args.set))) or 0
     except WorkbenchError as exc:
@@ -113,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("wb: interrupted", file=sys.stderr)
+        return 130
+    except Cancelled as exc:
+        print(f"wb: stopped ({exc or 'cancelled'}); a training run resumes from its checkpoint with --resume",
+              file=sys.stderr)
         return 130
     except OSError as exc:  # the file system refused: a path the user gave, a full disk, permissions
         where = f"{exc.filename}: " if exc.filename else ""

@@ -6,11 +6,18 @@ run (e.g. `--epochs` is `training.generator.epochs`), so the CLI, the UI and a Y
 from __future__ import annotations
 
 import argparse
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 from workbench.cli.main import setting_flag, with_settings
 from workbench.cli.output import add_json_flag, cli_progress, emit, human_size, table
 from workbench.errors import WorkbenchError
+from workbench.progress import Cancelled, ProgressCallback, ProgressUpdate
 from workbench.requests import ClassifierRequest, GeneratorRequest, RewardRequest
 from workbench.session import PREFERENCE_METHODS, Workbench
 
@@ -104,10 +111,54 @@ def _loop_arguments(p: argparse.ArgumentParser) -> None:
                  help="tokens per example; longer ones are truncated (and counted) (default: training.*.max_length)")
     for key in ("max_steps", "checkpoint_every", "group_by_length", "seed"):
         setting_flag(p, f"training.{key}")
+    setting_flag(p, "training.processes", "--nproc", metavar="N")
     setting_flag(p, "training.early_stopping", metavar="EPOCHS")
     p.add_argument("--output", type=Path, metavar="RUN_DIR", help="run folder (default: under training.output_root)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --output")
     add_json_flag(p)
+
+
+def _train(args: argparse.Namespace, session: Workbench, request: ClassifierRequest | GeneratorRequest | RewardRequest) -> None:
+    """Train and report; with --nproc N, first become N processes of this same command under torchrun."""
+    processes = session.config.training.processes
+    if processes > 1 and "WORLD_SIZE" not in os.environ:  # torchrun sets WORLD_SIZE in the processes it starts
+        _run_under_torchrun(args.command_line, processes)
+    bars = cli_progress(args) if os.environ.get("RANK", "0") == "0" else None  # one set of bars, not one per process
+    with _stopped_by_sigterm(bars) as progress:
+        run = session.train(request, progress=progress)
+    if run.writer:  # of several processes, the one that wrote the run reports it
+        _report(args, run)
+
+
+def _run_under_torchrun(command_line: list[str], processes: int) -> NoReturn:
+    """Replace this process by torchrun running this `wb` command in `processes` processes on this machine
+    (a free port, gloo on CPUs, a GPU each on CUDA), so that a signal to it reaches torchrun, which passes
+    it on. Each process gets its share of the cores unless OMP_NUM_THREADS says otherwise."""
+    env = {**os.environ}
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // processes)))
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"]
+    # "--": torchrun reads none of the command's own flags (it would take --nproc for its --nproc-per-node)
+    os.execve(sys.executable, [*launcher, "-m", "--", "workbench.cli", *command_line], env)
+
+
+@contextmanager
+def _stopped_by_sigterm(progress: ProgressCallback | None) -> Iterator[ProgressCallback]:
+    """`progress`, which also stops the training with a checkpoint after the current step on SIGTERM (a
+    service manager's stop; torchrun passing on its own): every process of a run listens, and the loop
+    stops them all at the same step."""
+    stopped = []
+
+    def report(update: ProgressUpdate) -> None:
+        if progress is not None:
+            progress(update)
+        if stopped:
+            raise Cancelled("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stopped.append(signum))
+    try:
+        yield report
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _report(args: argparse.Namespace, run) -> None:
@@ -132,7 +183,7 @@ def train_classifier_command(args: argparse.Namespace, session: Workbench) -> No
     request = ClassifierRequest(data=None if args.demo else args.data, eval_data=args.eval_data,
                                 output=args.output, resume=args.resume,
                                 **{key: value for key, value in chosen.items() if value is not None})
-    _report(args, session.train(request, progress=cli_progress(args)))
+    _train(args, session, request)
 
 
 def train_generator_command(args: argparse.Namespace, session: Workbench) -> None:
@@ -150,13 +201,13 @@ def train_generator_command(args: argparse.Namespace, session: Workbench) -> Non
     request = GeneratorRequest(data=None if args.demo else args.data, eval_data=args.eval_data,
                                output=args.output, resume=args.resume,
                                **{key: value for key, value in chosen.items() if value is not None})
-    _report(args, session.train(request, progress=cli_progress(args)))
+    _train(args, session, request)
 
 
 def train_reward_command(args: argparse.Namespace, session: Workbench) -> None:
     session = with_settings(session, args, section="reward")
     request = RewardRequest(data=args.data, eval_data=args.eval_data, output=args.output, resume=args.resume)
-    _report(args, session.train(request, progress=cli_progress(args)))
+    _train(args, session, request)
 
 
 def merge_command(args: argparse.Namespace, session: Workbench) -> None:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from workbench.errors import WorkbenchError
 
 
 def resolve_device(preference: str = "auto") -> torch.device:
-    """`auto` picks CUDA when available; `cpu`, `cuda` or `cuda:N` force a device."""
+    """`auto` picks CUDA when available (with several training processes on a machine, each its own GPU:
+    LOCAL_RANK, set by torchrun); `cpu`, `cuda` or `cuda:N` force a device."""
     if preference == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count())
     try:
         device = torch.device(preference)
     except RuntimeError:

@@ -36,6 +36,7 @@ from workbench.preference.reward import RewardModel, load_reward_model
 from workbench.preference.scoring import reward_scores
 from workbench.progress import ProgressCallback
 from workbench.runfolder import RunDir, RunError, folder_size
+from workbench.training.distributed import shared_run
 from workbench.training.examples import PromptCompletion
 from workbench.training.generator import (
     ADAPTER_DIR,
@@ -123,22 +124,22 @@ def train_preference(records: Sequence[PreferenceExample], eval_records: Sequenc
     options = replace(options, model=root_model(options))
     config = {"kind": "generator", "source": source, "train_examples": len(records),
               "eval_examples": len(eval_records), "options": asdict(options)}
-    with RunDir.create(output, config, resume) as run:
+    with shared_run(output, config, resume, options.loop.device) as run:
         with ResourceMeter() as meter:
             torch.manual_seed(options.loop.seed)
             model, tokenizer = load_policy_start(options, options.loop.device)
             check_window([*records, *eval_records], tokenizer, options.system_prompt, options.max_length, source)
             extra: dict[str, Any] = {}
-            if general:
+            if general and run.writer:  # rank 0 measures; with several processes the others only train
                 extra["forgetting"] = {"before": forgetting_probe(model, tokenizer, general, options)}
             before = objective.evaluate(model, tokenizer, eval_records, options, reward, None)
             trainer = objective.trainer(model, tokenizer, records, eval_records, options, reward, run)
             seconds = trl_runs.train(trainer, run, resume, progress)
             model = trainer.model
             after = objective.evaluate(model, tokenizer, eval_records, options, reward, trainer)
-            if general:
+            if general and run.writer:
                 extra["forgetting"]["after"] = forgetting_probe(model, tokenizer, general, options)
-            saved = save_policy(model, tokenizer, options, run.path)
+            saved = save_policy(model, tokenizer, options, run.path) if run.writer else 0
         summary = {
             "kind": "generator", "method": options.method, "adapter": options.adapter, "model": options.model,
             "base_run": options.base_run, "reward_run": options.reward_run, **parameter_counts(model),

@@ -29,6 +29,7 @@ from workbench.preference.data import check_window, preference_dataset, prompt_m
 from workbench.preference.scoring import reward_scores
 from workbench.progress import ProgressCallback
 from workbench.runfolder import RunDir, RunError, folder_size
+from workbench.training.distributed import shared_run
 from workbench.training.loop import LoopSettings
 from workbench.training.runs import ResourceMeter, parameter_counts
 
@@ -90,7 +91,7 @@ def train_reward(records: Sequence[PreferenceExample], eval_records: Sequence[Pr
                        f"lower --batch-size")
     config = {"kind": "reward", "source": source, "train_examples": len(records), "eval_examples": len(eval_records),
               "options": asdict(options)}
-    with RunDir.create(output, config, resume) as run:
+    with shared_run(output, config, resume, options.loop.device) as run:
         with ResourceMeter() as meter:
             torch.manual_seed(options.loop.seed)
             model, tokenizer = load_score_model(options.model, options.loop.device)
@@ -100,7 +101,7 @@ def train_reward(records: Sequence[PreferenceExample], eval_records: Sequence[Pr
             seconds = trl_runs.train(trainer, run, resume, progress)
             model = trainer.model
             after = pairwise_rows(model, tokenizer, eval_records, options.system_prompt, options.max_length)
-            saved = save_score_model(model, tokenizer, options, run.path)
+            saved = save_score_model(model, tokenizer, options, run.path) if run.writer else 0
         summary = {
             "kind": "reward", "method": options.method, "model": options.model, **parameter_counts(model),
             "saved_bytes": saved, **meter.report(), "train_seconds": round(seconds, 2), "steps": trainer.state.global_step,

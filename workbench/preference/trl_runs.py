@@ -9,6 +9,8 @@ TRL's trainers are `transformers.Trainer`s. Three things are bridged here:
   folder is renamed into RUN_DIR/checkpoints/ (an atomic rename), so a SIGKILL mid-save leaves the
   previous checkpoint to resume from. The trainer restores model, optimizer, scheduler, RNG and its
   step from it (torch.load with `weights_only=True`: tensors and plain values, no code).
+With several processes, rank 0 writes the curve and moves the checkpoint once every process has written
+its part (each its own RNG state), and a cancel heard by one process stops all at the same step.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from transformers import PrinterCallback, TrainerCallback
 from workbench.ondisk import write_jsonl
 from workbench.progress import Cancelled, ProgressCallback, start_stage
 from workbench.runfolder import RunDir
+from workbench.training.distributed import any_rank, wait_for_all
 from workbench.training.loop import LoopSettings
 
 STAGING = ".checkpoint-staging"
@@ -67,25 +70,32 @@ class RunCallback(TrainerCallback):
         self.run, self.progress, self.stage, self.cancelled = run, progress, None, False
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self.stage = start_stage(self.progress, "training", state.max_steps, state.global_step)
+        self.stage = start_stage(self.progress if state.is_world_process_zero else None, "training",
+                                 state.max_steps, state.global_step)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero:
+            return
         rows = [{"step": entry["step"], **{k: v for k, v in entry.items() if k != "step"}}
                 for entry in state.log_history if "loss" in entry and "step" in entry]
         write_jsonl(self.run.path / "curve.jsonl", rows)
 
     def on_step_end(self, args, state, control, **kwargs):
         last = next((entry for entry in reversed(state.log_history) if "loss" in entry), {})
+        cancelled = False
         try:
             self.stage.advance(**({"loss": float(last["loss"])} if "loss" in last else {}))
-        except Cancelled:  # save where we are, stop, and raise once the trainer has returned
+        except Cancelled:
+            cancelled = True
+        if any_rank(cancelled, args.device):  # save where we are, stop, and raise once the trainer has returned
             self.cancelled = True
             control.should_save = args.save_strategy != "no"
             control.should_training_stop = True
 
     def on_save(self, args, state, control, **kwargs):
+        wait_for_all()  # every process has written its part (its RNG state) into the staged folder
         staged = Path(args.output_dir) / f"{PREFIX}{state.global_step}"
-        if not staged.is_dir():
+        if not state.is_world_process_zero or not staged.is_dir():
             return
         self.run.checkpoints.mkdir(exist_ok=True)
         final = self.run.checkpoints / staged.name
@@ -101,7 +111,8 @@ def train(trainer: Any, run: RunDir, resume: bool, progress: ProgressCallback | 
     spent training. A cancel from `progress` raises `Cancelled` after the checkpoint is saved."""
     import time
 
-    shutil.rmtree(run.path / STAGING, ignore_errors=True)  # a save cut short by a crash
+    if run.writer:
+        shutil.rmtree(run.path / STAGING, ignore_errors=True)  # a save cut short by a crash
     callback = RunCallback(run, progress)
     trainer.remove_callback(PrinterCallback)  # steps show through `progress` (tqdm in the CLI), not printed dicts
     trainer.add_callback(callback)
@@ -109,7 +120,8 @@ def train(trainer: Any, run: RunDir, resume: bool, progress: ProgressCallback | 
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     seconds = time.perf_counter() - started
-    shutil.rmtree(run.path / STAGING, ignore_errors=True)
+    if run.writer:
+        shutil.rmtree(run.path / STAGING, ignore_errors=True)
     if callback.cancelled:
         raise Cancelled("training cancelled; resume with --resume")
     return seconds

@@ -3,7 +3,9 @@
 A checkpoint holds the trainable parameters, the optimizer's state (moments per parameter), the
 scheduler's state, the torch RNG state (dropout) and the loop's progress. It is written into a
 temporary folder renamed to `step-N` only when complete, so a run killed mid-save (even by SIGKILL)
-resumes from the previous checkpoint.
+resumes from the previous checkpoint. With several training processes (DDP: the same weights and
+optimizer state in each), every process calls `save_checkpoint`, rank 0 writes it with every process's
+RNG state, and each restores its own.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from workbench.runfolder import RunError, read_json
+from workbench.training.distributed import current_world, gather, wait_for_all
 
 
 class CheckpointState(BaseModel):
@@ -37,7 +40,19 @@ def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def save_checkpoint(folder: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     scheduler: torch.optim.lr_scheduler.LRScheduler, progress: dict[str, Any], keep: int = 1) -> Path:
-    """Write checkpoint `step-N` under `folder` atomically and keep only the newest `keep`."""
+    """Write checkpoint `step-N` under `folder` atomically and keep only the newest `keep`; with several
+    processes, every one calls this and none returns before the checkpoint is written."""
+    final = folder / f"step-{step}"
+    rng = {_rng_key(kind, rank): state for rank, states in enumerate(gather(_rng_states())) for kind, state in states.items()}
+    if current_world().is_main:
+        _write_checkpoint(folder, step, model, optimizer, scheduler, progress, rng, keep)
+    wait_for_all()
+    return final
+
+
+def _write_checkpoint(folder: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                      scheduler: torch.optim.lr_scheduler.LRScheduler, progress: dict[str, Any],
+                      rng: dict[str, torch.Tensor], keep: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"step-{step}"
     tmp = folder / f".tmp-step-{step}-{os.getpid()}"
@@ -47,9 +62,6 @@ def save_checkpoint(folder: Path, step: int, model: torch.nn.Module, optimizer: 
         save_file(trainable_state(model), tmp / "trainable.safetensors")
         optimizer_tensors, optimizer_meta = _flatten_optimizer(optimizer.state_dict())
         save_file(optimizer_tensors, tmp / "optimizer.safetensors")
-        rng = {"torch": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            rng["cuda"] = torch.cuda.get_rng_state()
         save_file(rng, tmp / "rng.safetensors")
         state = {"step": step, "progress": progress, "optimizer": optimizer_meta,
                  "scheduler": _jsonable(scheduler.state_dict())}
@@ -61,7 +73,20 @@ def save_checkpoint(folder: Path, step: int, model: torch.nn.Module, optimizer: 
         raise RunError(f"{final}: cannot save checkpoint ({exc.strerror or exc})") from None
     for old in sorted(_checkpoints(folder), key=_step_of)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
-    return final
+
+
+def _rng_states() -> dict[str, torch.Tensor]:
+    """This process's random state: dropout draws from it."""
+    states = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state()
+    return states
+
+
+def _rng_key(kind: str, rank: int) -> str:
+    """rng.safetensors key of a process's state: `torch`, `cuda` for rank 0 (as single-process runs
+    always wrote them), `torch.1`, `cuda.1` ... for the others."""
+    return kind if rank == 0 else f"{kind}.{rank}"
 
 
 def latest_checkpoint(folder: Path) -> Path | None:
@@ -93,10 +118,10 @@ def _restore(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimize
     state = read_json(path / "state.json", CheckpointState)
     optimizer.load_state_dict(_unflatten_optimizer(load_file(path / "optimizer.safetensors"), state.optimizer))
     scheduler.load_state_dict(state.scheduler)
-    rng = load_file(path / "rng.safetensors")
-    torch.set_rng_state(rng["torch"])
-    if "cuda" in rng and torch.cuda.is_available():
-        torch.cuda.set_rng_state(rng["cuda"])
+    rng, rank = load_file(path / "rng.safetensors"), current_world().rank
+    torch.set_rng_state(rng[_rng_key("torch", rank)])
+    if _rng_key("cuda", rank) in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state(rng[_rng_key("cuda", rank)])
     return state.progress
 
 

@@ -33,6 +33,7 @@ from workbench.runfolder import RunDir, RunError, damaged, folder_size
 from workbench.training.backbones import Backbone, load_backbone, pool
 from workbench.training.classifier_methods import classifier_method
 from workbench.training.data import Truncation, pad_batch
+from workbench.training.distributed import shared_run
 from workbench.training.features import cached_embeddings, fit_logistic_regression
 from workbench.training.loop import LoopSettings, Progress, fit
 from workbench.training.runs import ResourceMeter, parameter_counts
@@ -160,7 +161,7 @@ def train_classifier(texts: Sequence[str], labels: Sequence[str], options: Class
     classes = check_labels(labels, eval_labels, batch, source)
     config = {"kind": "classifier", "source": source, "classes": classes, "train_examples": len(texts),
               "eval_examples": len(eval_texts), "options": asdict(options)}
-    with RunDir.create(output, config, resume) as run:
+    with shared_run(output, config, resume, options.loop.device) as run:
         with ResourceMeter() as meter:
             model, backbone = build_classifier(options, len(classes))
             train_encoded, truncation = encode_texts(backbone.tokenizer, texts, options.max_length)
@@ -175,7 +176,7 @@ def train_classifier(texts: Sequence[str], labels: Sequence[str], options: Class
             else:
                 state = _fit_feature(model, backbone, options, run, texts, train_encoded, train_targets,
                                      eval_texts, eval_encoded, eval_targets, classes, progress)
-            saved = _save_trained(model, options.method, run.path)
+            saved = _save_trained(model, options.method, run.path) if run.writer else 0
 
         summary = {
             "kind": "classifier", "method": options.method, "backbone": options.backbone,

@@ -92,15 +92,21 @@ def pad_batch(examples: Sequence[dict[str, list[int]]], pad_id: int, pad_to: int
 
 
 class LengthGroupedBatches:
-    """Batches of indices, reshuffled per epoch from (seed, epoch) alone.
+    """The batches of one optimizer step each, as lists of example indices, reshuffled per epoch from
+    (seed, epoch) alone.
 
     With `group_by_length`, examples are sorted by length inside shuffled windows of 50 batches,
-    so a batch holds similar lengths (little padding) while the epoch order stays random."""
+    so a batch holds similar lengths (little padding) while the epoch order stays random. With
+    several training processes (`processes`), a step's batch holds `batch_size` examples for each,
+    and `rank_share` hands each its part: two processes with batch size B take the steps one process
+    takes with 2B."""
 
     WINDOW_BATCHES = 50
 
-    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, group_by_length: bool = True):
-        self.lengths, self.batch_size, self.seed, self.group_by_length = list(lengths), batch_size, seed, group_by_length
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, group_by_length: bool = True,
+                 processes: int = 1):
+        self.lengths, self.seed, self.group_by_length = list(lengths), seed, group_by_length
+        self.batch_size = batch_size * processes
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -122,3 +128,12 @@ class LengthGroupedBatches:
             batches.extend(chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size))
         for i in torch.randperm(len(batches), generator=generator).tolist():
             yield batches[i]
+
+
+def rank_share(step: Sequence[int], rank: int, processes: int) -> list[int]:
+    """Process `rank`'s part of a step's batch: consecutive slices, as even as possible, so that every
+    example is learned once per epoch. The epoch's last batch may hold fewer examples than there are
+    processes; a process left with none still takes the step (see `workbench.training.loop`)."""
+    size, extra = divmod(len(step), processes)
+    start = rank * size + min(rank, extra)
+    return list(step[start:start + size + (rank < extra)])

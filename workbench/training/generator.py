@@ -44,6 +44,7 @@ from workbench.models.registry import resolve, unavailable
 from workbench.progress import ProgressCallback
 from workbench.runfolder import RunDir, RunError, folder_size
 from workbench.training.data import IGNORE_INDEX, pad_batch, tokenize_completions
+from workbench.training.distributed import shared_run
 from workbench.training.examples import PromptCompletion
 from workbench.training.loop import Batch, LoopSettings, fit, model_loss
 from workbench.training.runs import ResourceMeter, parameter_counts
@@ -146,12 +147,6 @@ def completion_token_loss(model: nn.Module, batch: Batch, virtual_tokens: int = 
     return loss, int(learned.sum())
 
 
-def mean_completion_token_loss(model: nn.Module, batch: Batch, virtual_tokens: int) -> torch.Tensor:
-    """The training loss: `completion_token_loss` per labelled token of the batch."""
-    total, count = completion_token_loss(model, batch, virtual_tokens)
-    return total / count
-
-
 @torch.no_grad()
 def completion_loss(model: nn.Module, tokenized: Sequence[dict[str, list[int]]], pad_id: int,
                     batch_size: int = 8) -> float:
@@ -232,7 +227,7 @@ def train_generator(examples: Sequence[PromptCompletion], options: GeneratorOpti
               "eval_examples": len(eval_examples), "options": asdict(options)}
     if index is not None:  # absent otherwise, as in runs from before it was recorded (they still resume)
         config["index"] = index
-    with RunDir.create(output, config, resume) as run:
+    with shared_run(output, config, resume, options.loop.device) as run:
         with ResourceMeter() as meter:
             torch.manual_seed(options.loop.seed)
             model, tokenizer = (load_merged_run(Path(options.base_run), options.loop.device) if options.base_run
@@ -246,22 +241,22 @@ def train_generator(examples: Sequence[PromptCompletion], options: GeneratorOpti
                                f"of {eval_truncation.total} evaluation examples have no answer left within max_length="
                                f"{options.max_length} tokens; raise training.generator.max_length (--max-length)")
             extra: dict[str, Any] = {}
-            if general:
+            if general and run.writer:  # rank 0 measures; with several processes the others only train
                 extra["forgetting"] = {"before": forgetting_probe(model, tokenizer, general, options)}
-            if options.compare_untuned:
+            if options.compare_untuned and run.writer:
                 extra["untuned"] = score(model, tokenizer, eval_tokenized, eval_examples, options)
             model = apply_method(model, options)
             pad_to = options.max_length if options.pad_to_max_length else None
-            loss = (partial(mean_completion_token_loss, virtual_tokens=virtual_tokens_prepended(model))
+            loss = (partial(completion_token_loss, virtual_tokens=virtual_tokens_prepended(model))
                     if options.logits_on_labels_only else model_loss)
             state = fit(model, [{"params": [p for p in model.parameters() if p.requires_grad]}], train_tokenized,
                            lambda batch: pad_batch(batch, tokenizer.pad_token_id, pad_to),
                            [len(e["input_ids"]) for e in train_tokenized], options.loop, run,
                            lambda trained: score(trained, tokenizer, eval_tokenized, eval_examples, options),
                            resume=resume, progress_callback=progress, compute_loss=loss)
-            if general:
+            if general and run.writer:
                 extra["forgetting"]["after"] = forgetting_probe(model, tokenizer, general, options)
-            saved = save_generator(model, tokenizer, options, run.path)
+            saved = save_generator(model, tokenizer, options, run.path) if run.writer else 0
 
         summary = {
             "kind": "generator", "method": options.method, "model": options.model,

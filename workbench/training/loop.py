@@ -1,9 +1,9 @@
 """The one training loop behind every method: accelerate-driven, checkpointed, resumable, measured.
 
 Going through `accelerate` means the same command runs on one CPU, one GPU, or several processes
-under `accelerate launch` / `torchrun`. Data order is a pure function of (seed, epoch), and the
-checkpoint restores the torch RNG, so a run killed and resumed ends with the same metrics as one
-that never stopped.
+(`wb train --nproc N`, `torchrun`, `accelerate launch`: DDP, gloo on CPUs). Data order is a pure function
+of (seed, epoch, number of processes), and the checkpoint restores each process's torch RNG, so a run
+killed and resumed ends with the same metrics as one that never stopped.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader
 from transformers import get_linear_schedule_with_warmup
 
 from workbench.config import (
@@ -27,9 +26,10 @@ from workbench.config import (
     default_setting,
 )
 from workbench.progress import Cancelled, ProgressCallback, start_stage
-from workbench.runfolder import RunDir
+from workbench.runfolder import RunDir, RunError
 from workbench.training.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
-from workbench.training.data import LengthGroupedBatches
+from workbench.training.data import LengthGroupedBatches, rank_share
+from workbench.training.distributed import any_rank, current_world, from_main, sum_over_ranks
 
 Batch = dict[str, torch.Tensor]  # a collated batch: input_ids, attention_mask, labels
 
@@ -78,43 +78,47 @@ class Progress:
     step_losses: list[list[float]] | None = None  # [step, loss] of every optimizer step: the training curve
 
 
-def model_loss(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
-    """The loss the model computes itself from the batch's `labels`."""
-    return model(**batch).loss
+def model_loss(model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, int]:
+    """The mean loss the model computes itself from the batch's `labels`, as a sum over the batch's rows,
+    and their count."""
+    rows = len(batch["labels"])
+    return model(**batch).loss * rows, rows
 
 
 def fit(model: torch.nn.Module, param_groups: list[dict[str, Any]], dataset: Sequence[dict[str, Any]],
         collate: Callable[[list[dict[str, Any]]], Batch], lengths: Sequence[int],
         settings: LoopSettings, run: RunDir, evaluate: Callable[[torch.nn.Module], dict[str, float]],
         resume: bool = False, progress_callback: ProgressCallback | None = None,
-        compute_loss: Callable[[torch.nn.Module, Batch], torch.Tensor] = model_loss) -> Progress:
+        compute_loss: Callable[[torch.nn.Module, Batch], tuple[torch.Tensor, int]] = model_loss) -> Progress:
     """Train `model` on `dataset` (examples batched by `collate`), evaluating after each epoch.
 
     `lengths` (tokens per example) drive length-grouped batching and the tokens/s count;
     `evaluate(model)` returns at least `eval_loss`. `progress_callback` hears of every step (stage
     "training", with the step's `loss`) and every evaluation (`eval_loss` and the task metrics).
-    `compute_loss(model, batch)` gets the model as
+    `compute_loss(model, batch)` returns the batch's summed loss and how many items it sums (tokens,
+    rows): the step's loss is the sum over all processes divided by the count over all processes, so
+    that two processes with batch size B learn exactly what one learns with 2B. It gets the model as
     prepared by accelerate and must call it, not its submodules: with several processes it is a
     wrapper whose forward keeps the gradients in sync. Returns the final progress with the history."""
     from accelerate import Accelerator
-    from accelerate.utils import set_seed
+    from accelerate.utils import DistributedType, set_seed
 
     from workbench.models import resolve_device
 
     accelerator = Accelerator(cpu=resolve_device(settings.device).type == "cpu")
+    if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+        raise RunError(f"{run.path}: this loop trains with DDP (every process holds the whole model); "
+                       f"{accelerator.distributed_type.value} sharding is not supported yet: launch without it, or "
+                       "train a model too large for one device with --method qlora (docs/scale.md)")
+    world = current_world()
     set_seed(settings.seed)
-    batches = LengthGroupedBatches(lengths, settings.batch_size, settings.seed, settings.group_by_length)
-    # Its own generator: creating an epoch's iterator must not draw from the global RNG, which the
-    # checkpoint restores for dropout (a resumed run creates one more iterator than a straight one).
-    loader = DataLoader(list(range(len(dataset))), batch_sampler=batches, generator=torch.Generator(),
-                        collate_fn=lambda ids: {**collate([dataset[i] for i in ids]), "_ids": ids})
+    steps = LengthGroupedBatches(lengths, settings.batch_size, settings.seed, settings.group_by_length, world.size)
     optimizer = torch.optim.AdamW(param_groups, lr=settings.learning_rate, weight_decay=settings.weight_decay)
-    steps_per_epoch = len(batches)
-    total_steps = steps_per_epoch * settings.epochs
+    total_steps = len(steps) * settings.epochs
     if settings.max_steps is not None:
         total_steps = min(total_steps, settings.max_steps)
     scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(settings.warmup_ratio * total_steps), total_steps)
-    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    model, optimizer = accelerator.prepare(model, optimizer)
 
     progress = Progress(history=[], step_losses=[])
     checkpoint = latest_checkpoint(run.checkpoints) if resume else None
@@ -123,48 +127,54 @@ def fit(model: torch.nn.Module, param_groups: list[dict[str, Any]], dataset: Seq
                                                                      optimizer, scheduler)})
 
     def checkpoint_now() -> None:
-        if settings.checkpoint_every and accelerator.is_main_process:
+        if settings.checkpoint_every:
             save_checkpoint(run.checkpoints, progress.global_step, accelerator.unwrap_model(model),
                             optimizer, scheduler, asdict(progress))
             run.write_curve(progress.step_losses)
 
-    training = start_stage(progress_callback if accelerator.is_main_process else None, "training", total_steps,
-                           progress.global_step)
+    training = start_stage(progress_callback if world.is_main else None, "training", total_steps, progress.global_step)
     while progress.epoch < settings.epochs and progress.global_step < total_steps and not _should_stop(progress, settings):
         model.train()
         started = time.perf_counter()
-        epoch_batches = accelerator.skip_first_batches(loader, progress.batches_done) if progress.batches_done else loader
-        # accelerate's loader re-seeds the batch order from its own iteration counter: give it our epoch
-        # (a resumed run's loader has counted fewer epochs); the sampler too, when accelerate wraps it.
-        epoch_batches.set_epoch(progress.epoch)
-        batches.set_epoch(progress.epoch)
-        for batch in epoch_batches:
-            ids = batch.pop("_ids")
-            loss = compute_loss(model, batch)
-            accelerator.backward(loss)
+        steps.set_epoch(progress.epoch)
+        for step in list(steps)[progress.batches_done:]:
+            ids = rank_share(step, world.rank, world.size)
+            batch = {k: v.to(accelerator.device) for k, v in collate([dataset[i] for i in ids or step[:1]]).items()}
+            summed, count = compute_loss(model, batch)
+            if not ids:  # the epoch's last batch left this process nothing: it takes the step with no weight
+                summed, count = summed * 0.0, 0
+            # One exchange per step: the loss and counts of all processes (the loss is their sum over their count).
+            step_loss, step_count, step_examples, step_tokens = sum_over_ranks(torch.tensor(
+                [summed.item(), count, len(ids), sum(lengths[i] for i in ids)], dtype=torch.float64,
+                device=accelerator.device)).tolist()
+            # Each process's gradient is averaged over the processes by the wrapper, hence the factor.
+            accelerator.backward(summed * (world.size / max(step_count, 1)))
             if settings.max_grad_norm:
                 accelerator.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], settings.max_grad_norm)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
+            step_loss /= max(step_count, 1)
             progress.global_step += 1
             progress.batches_done += 1
             progress.loss_count += 1
-            progress.examples += len(ids)
-            progress.tokens += sum(lengths[i] for i in ids)
-            step_loss = loss.item()
+            progress.examples += int(step_examples)
+            progress.tokens += int(step_tokens)
             progress.loss_sum += step_loss
             progress.step_losses.append([progress.global_step, step_loss])
             if settings.checkpoint_every and progress.global_step % settings.checkpoint_every == 0:
                 progress.train_seconds += time.perf_counter() - started
                 started = time.perf_counter()
                 checkpoint_now()
+            cancel: Cancelled | None = None
             try:
                 training.advance(loss=step_loss, epoch=progress.epoch + 1)
-            except Cancelled:  # between two steps: a checkpoint here resumes exactly
+            except Cancelled as exc:
+                cancel = exc
+            if any_rank(cancel is not None, accelerator.device):  # between two steps: a checkpoint here resumes exactly
                 progress.train_seconds += time.perf_counter() - started
                 checkpoint_now()
-                raise
+                raise cancel or Cancelled("training stopped on another process; resume with --resume")
             if progress.global_step >= total_steps:
                 break
         progress.train_seconds += time.perf_counter() - started
@@ -177,10 +187,14 @@ def fit(model: torch.nn.Module, param_groups: list[dict[str, Any]], dataset: Seq
 
 def _end_epoch(progress: Progress, model: torch.nn.Module, evaluate: Callable[[torch.nn.Module], dict[str, float]],
                run: RunDir) -> None:
-    """Evaluate, append the epoch's metrics, update early stopping, and move to the next epoch."""
+    """Evaluate, append the epoch's metrics, update early stopping, and move to the next epoch.
+    With several processes, rank 0 evaluates (the weights are the same everywhere) and tells the others."""
     model.eval()
-    with torch.no_grad():
-        scores = evaluate(model)
+    scores = None
+    if current_world().is_main:
+        with torch.no_grad():
+            scores = evaluate(model)
+    scores = from_main(scores)
     train_loss = progress.loss_sum / progress.loss_count if progress.loss_count else float("nan")
     progress.history.append({"epoch": progress.epoch + 1, "step": progress.global_step,
                              "train_loss": train_loss, **scores})
