@@ -110,15 +110,24 @@ def test_a_cancel_stops_both_processes_with_a_checkpoint_and_a_sigkill_loses_not
     _assert_same_weights(resumed[0]["weights"], expected["weights"], atol=1e-7)
 
 
-def test_wb_train_nproc_makes_one_run_that_answers(tiny_generator, demo_corpus, tmp_path):
-    """`wb train generator --nproc 2` without --output: one run folder, one COMPLETE marker, an adapter that loads."""
+LAUNCHERS = {  # as docs/scale.md gives them: on this machine's CPUs, and on a machine's GPUs
+    "wb --nproc": [*WB, "train", "generator", "--nproc", "2"],
+    "accelerate launch": [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                          "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                          "-m", "workbench.cli", "train", "generator"],
+}
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_a_launched_command_makes_one_run_that_answers(launcher, tiny_generator, demo_corpus, tmp_path):
+    """Without --output: one run folder, one COMPLETE marker, an adapter that loads."""
     from workbench.training.generator import load_trained_generator
 
     data = tmp_path / "qa.jsonl"
     data.write_text("".join(json.dumps({"question": p.question, "answers": list(p.answers)}) + "\n"
                             for p in demo_corpus.qa_pairs[:10]))
     root = tmp_path / "runs"
-    _run([*WB, "train", "generator", "--data", str(data), "--method", "lora", "--nproc", "2", "--batch-size", "2",
+    _run([*LAUNCHERS[launcher], "--data", str(data), "--method", "lora", "--batch-size", "2",
           "--max-steps", "2", "--max-length", "48", "--eval-generate", "1", "--set", "generation.max_new_tokens=4",
           "--set", "training.forgetting_items=1", "--set", f"training.output_root={root}",
           "--set", f"models.generator={tiny_generator}", "--set", "models.device=cpu"])
