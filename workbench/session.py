@@ -447,8 +447,16 @@ class Workbench:
 
     def train(self, request: RunRequest, progress: ProgressCallback | None = None) -> RunDir:
         """Train what the request asks for (`ClassifierRequest`, `GeneratorRequest` or `RewardRequest`)
-        with the config's `training.*` settings; returns the finished run."""
+        with the config's `training.*` settings; returns the finished run. With `training.processes` > 1
+        this process must be one of those a launcher started (`wb train --nproc N` runs it under torchrun)."""
+        from workbench.training.distributed import current_world
         from workbench.workflows import training
+
+        processes = self.config.training.processes
+        if processes > 1 and current_world().size == 1:
+            raise WorkbenchError(f"training.processes is {processes}, but this is a single process: start the "
+                                 f"training with `wb train ... --nproc {processes}` (or torchrun, docs/scale.md); "
+                                 "training from the browser runs on one process (set training.processes: 1)")
 
         if isinstance(request, GeneratorRequest):  # paraphrases are written by the session's generator
             return training.train_generator(self.config, request, progress, self.models)

@@ -150,3 +150,16 @@ def test_dpo_on_two_processes_saves_its_checkpoint_and_resumes(tiny_generator, t
     _run(_torchrun({**spec, "resume": True}, tmp_path / "resumed"))
     assert RunDir.open(tmp_path / "run").summary()["steps"] == 2
     assert (tmp_path / "run" / "adapter").is_dir()
+
+
+def test_a_session_asked_for_more_processes_than_it_is_says_how_to_launch_them():
+    """`training.processes: 2` in a config the browser's jobs or the Python API train with: a clear refusal,
+    not a silent run on one process."""
+    from workbench.config import load_config
+    from workbench.errors import WorkbenchError
+    from workbench.requests import GeneratorRequest
+    from workbench.session import Workbench
+
+    session = Workbench(load_config(None, ["training.processes=2"]))
+    with pytest.raises(WorkbenchError, match=r"wb train \.\.\. --nproc 2"):
+        session.train(GeneratorRequest())
