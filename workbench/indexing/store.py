@@ -158,8 +158,9 @@ class VectorStore:
         return shard
 
     def merge(self, shard: VectorStore) -> None:
-        """Move a filled shard's vectors into this store (the shard is left empty); their ids must be new here."""
-        self._index.merge_from(shard._index, 0)  # faiss checks that both share the trained quantizer
+        """Move a filled shard's vectors into this store (the shard is left empty); their ids must be new here,
+        and the shard must come from `empty_shard` (faiss checks the lists and code sizes, not the centroids)."""
+        self._index.merge_from(shard._index, 0)
 
     def remove(self, ids: np.ndarray) -> int:
         """Delete these ids (unknown ids are ignored); returns how many were deleted."""
