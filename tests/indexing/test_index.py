@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 from workbench.corpus import Document
 from workbench.evaluation.retrieval import evaluate_retrieval
 from workbench.indexing import (
+    Bm25,
     EmbedderMismatch,
     IndexCorrupt,
     IndexingError,
@@ -120,10 +122,11 @@ def test_evaluate_retrieval_judges_by_text(index, demo_corpus, few_documents):
     assert evaluate_retrieval(index, foreign, (10,))["recall@10"] == 0.0
 
 
-@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
+@pytest.mark.parametrize("kind", ["hnsw", "ivf", "ivfpq"])
 def test_approximate_index_types_build_update_and_reopen(kind, config):
-    config.index.type = kind
-    # 90 one-line documents: enough for ivf to train 2 lists (39 chunks each), quick to embed.
+    config.index.type, config.index.pq_nbits = kind, 1
+    # 90 one-line documents: enough for ivf to train 2 lists (39 chunks each) and for ivfpq its 2 codes
+    # of 1 bit, quick to embed.
     documents = [Document(f"d{i}", f"Note {i}: the {animal} number {i} sleeps.", {})
                  for i, animal in enumerate(["cat", "dog", "owl", "fox", "eel", "yak"] * 15)]
     index = build_index(f"small-{kind}", documents, config=config)
@@ -132,3 +135,20 @@ def test_approximate_index_types_build_update_and_reopen(kind, config):
     reopened = open_index(f"small-{kind}", config.index.root)
     assert reopened.search(documents[7].text, k=1)[0].doc_id == "d7"
     assert reopened.info()["documents"] == 89 and "d0" not in reopened.document_ids()
+
+
+def test_keyword_index_is_saved_and_memory_mapped(index, few_documents, config):
+    reopened = open_index("small", config.index.root)
+    keyword = reopened._keyword_index()
+    assert keyword.memory_mapped  # opened from the version's files, not rebuilt
+    ids, texts = zip(*[(chunk_id, chunk.text) for chunk_id, chunk in reopened.chunks()])
+    built = Bm25(np.array(ids), list(texts))
+    assert not built.memory_mapped
+    for doc in few_documents:
+        query = " ".join(doc.text.split()[5:12])
+        assert keyword.top(query, 10) == built.top(query, 10) and keyword.top(query, 10)
+        assert keyword.top(query, 5, allowed=np.array(ids[:4])) == built.top(query, 5, allowed=np.array(ids[:4]))
+    data = next((index.path / index.version).glob("bm25.data.npy"))
+    data.write_bytes(data.read_bytes()[:-8] + bytes(8))
+    with pytest.raises(IndexCorrupt, match="bm25.data.npy: checksum mismatch"):
+        open_index("small", config.index.root)

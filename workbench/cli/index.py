@@ -22,7 +22,7 @@ def register(cli) -> None:
     setting_flag(p, "chunking.splitter")
     setting_flag(p, "chunking.chunk_size", metavar="N")
     setting_flag(p, "chunking.chunk_overlap", metavar="N")
-    setting_flag(p, "index.type", help="FAISS index: flat (exact), hnsw or ivf (approximate) (default: index.type)")
+    setting_flag(p, "index.type", help="vector index: flat (exact), hnsw, ivf or ivfpq (approximate) (default: index.type)")
     add_json_flag(p)
     p.set_defaults(handler=run_build)
 

@@ -61,11 +61,18 @@ class ChunkingConfig(_Section):
 
 class IndexConfig(_Section):
     root: Path
-    type: Literal["flat", "hnsw", "ivf"]
+    type: Literal["flat", "hnsw", "ivf", "ivfpq"]
     hnsw_m: int = Field(gt=0)
     hnsw_ef_search: int = Field(gt=0)
     ivf_nlist: int = Field(ge=0)
     ivf_nprobe: int = Field(gt=0)
+    train_sample: int = Field(gt=0)
+    train_seed: int = Field(ge=0)
+    pq_m: int = Field(ge=0)
+    pq_nbits: int = Field(ge=1, le=16)
+    shard_size: int = Field(gt=0)
+    store: Literal["faiss", "milvus"]
+    milvus_uri: str | None
     embed_batch_size: int = Field(gt=0)
 
 

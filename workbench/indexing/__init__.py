@@ -13,6 +13,7 @@ from workbench.indexing.errors import (
     InvalidIndexName,
     NoDocuments,
 )
+from workbench.indexing.hybrid import Bm25
 from workbench.indexing.index import (
     ExplainedHit,
     Index,
@@ -24,9 +25,11 @@ from workbench.indexing.index import (
     open_index,
 )
 from workbench.indexing.loaders import LoadedDocuments, SkippedFile, load_documents
+from workbench.indexing.milvus import MilvusStore
 from workbench.indexing.store import VectorStore
 
 __all__ = [
+    "Bm25",
     "Chunk",
     "EmbedderMismatch",
     "ExplainedHit",
@@ -39,6 +42,7 @@ __all__ = [
     "IndexingError",
     "InvalidIndexName",
     "LoadedDocuments",
+    "MilvusStore",
     "NoDocuments",
     "SearchHit",
     "SkippedFile",

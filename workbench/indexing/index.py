@@ -24,9 +24,10 @@ from workbench.indexing import storage
 from workbench.indexing.chunking import Chunk, chunk_documents
 from workbench.indexing.embedding import count_truncated, embed_texts, embedder_dimension, embedder_window
 from workbench.indexing.errors import EmbedderMismatch, IndexCorrupt, IndexingError, NoDocuments
-from workbench.indexing.hybrid import Bm25, reciprocal_rank_fusion
+from workbench.indexing.hybrid import BM25_FILE_PREFIX, Bm25, reciprocal_rank_fusion
 from workbench.indexing.loaders import SkippedFile, load_documents
 from workbench.indexing.manifest import ChunkRow, DocumentRow, IndexSettings, Manifest
+from workbench.indexing.milvus import MilvusStore
 from workbench.indexing.store import VectorStore
 from workbench.ondisk import SchemaViolation, encode_jsonl, parse_jsonl
 from workbench.progress import ProgressCallback
@@ -34,7 +35,9 @@ from workbench.progress import ProgressCallback
 log = logging.getLogger(__name__)
 
 HYBRID_CANDIDATES = 50  # how deep each of BM25 and dense retrieval ranks before fusion
-_VECTORS, _CHUNKS, _DOCUMENTS = "vectors.faiss", "chunks.jsonl", "documents.jsonl"
+_CHUNKS, _DOCUMENTS = "chunks.jsonl", "documents.jsonl"
+# Where the dense vectors live (`index.store`); each class creates, loads and commits its store
+STORES: dict[str, type[VectorStore] | type[MilvusStore]] = {"faiss": VectorStore, "milvus": MilvusStore}
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,7 @@ class _StoredDocument:
 class Index:
     """A named index under `root`. Get one from `build_index` or `open_index`."""
 
-    def __init__(self, path: Path, settings: IndexSettings, store: VectorStore):
+    def __init__(self, path: Path, settings: IndexSettings, store: VectorStore | MilvusStore):
         self.path, self.name, self.settings, self.store = path, path.name, settings, store
         self.version: str | None = None
         self.created_at = _now()
@@ -100,10 +103,7 @@ class Index:
 
     @classmethod
     def empty(cls, path: Path, settings: IndexSettings) -> Index:
-        store = VectorStore(embedder_dimension(settings.embedder), settings.type, hnsw_m=settings.hnsw_m,
-                            hnsw_ef_search=settings.hnsw_ef_search, ivf_nlist=settings.ivf_nlist,
-                            ivf_nprobe=settings.ivf_nprobe)
-        return cls(path, settings, store)
+        return cls(path, settings, STORES[settings.store].create(embedder_dimension(settings.embedder), settings, path))
 
     @property
     def embedder_name(self) -> str:
@@ -114,13 +114,17 @@ class Index:
     @classmethod
     def load(cls, path: Path) -> Index:
         """The current version at `path`, verified (IndexNotFound / IndexCorrupt otherwise): every file
-        against its checksum and schema, and the files against each other."""
-        snapshot = storage.read_snapshot(path, required=(_VECTORS, _CHUNKS, _DOCUMENTS))
+        against its checksum and schema, and the files against each other. Its keyword index, if saved,
+        stays on disk, memory-mapped."""
+        _, listed = storage.read_manifest(path)
+        kind = STORES[listed.store.store]
+        snapshot = storage.read_snapshot(path, required=(_CHUNKS, _DOCUMENTS) + ((kind.FILE,) if kind.FILE else ()),
+                                         on_disk=(BM25_FILE_PREFIX,))
         manifest, where = snapshot.manifest, path / snapshot.version
         try:
-            store = VectorStore.from_bytes(snapshot.files[_VECTORS], manifest.store.model_dump(exclude_none=True))
-        except (RuntimeError, ValueError) as exc:
-            raise storage.damaged(path, where / _VECTORS, f"unreadable FAISS index ({exc})") from None
+            store = kind.load(snapshot.files.get(kind.FILE, b""), manifest.store.model_dump(exclude_none=True), path)
+        except (RuntimeError, ValueError) as exc:  # not an IndexingError: Milvus out of reach is no damage
+            raise storage.damaged(path, where / (kind.FILE or storage.MANIFEST), f"unreadable vector store ({exc})") from None
         index = cls(path, manifest.settings, store)
         index.version, index.created_at = snapshot.version, manifest.created_at
         index._next_chunk_id = manifest.next_chunk_id
@@ -133,6 +137,11 @@ class Index:
             index._chunks[row.id] = Chunk(row.doc_id, row.text, row.start, row.end, row.metadata)
             index._documents[row.doc_id].chunk_ids.append(row.id)
         index._check_against(manifest, where)
+        if any(name.startswith(BM25_FILE_PREFIX) for name in manifest.files):
+            try:
+                index._bm25 = Bm25.open(where, np.array(sorted(index._chunks), dtype=np.int64))
+            except (OSError, ValueError) as exc:
+                raise storage.damaged(path, where, f"unreadable keyword index ({exc})") from None
         return index
 
     def _check_against(self, manifest: Manifest, where: Path) -> None:
@@ -147,7 +156,8 @@ class Index:
             (listed != held, "the manifest's document list does not match documents.jsonl and chunks.jsonl"),
             (any(chunk_id >= self._next_chunk_id for chunk_id in self._chunks),
              f"a chunk id is not below next_chunk_id {self._next_chunk_id}"),
-            (set(self.store.ids().tolist()) != set(self._chunks), "the vectors and the chunks do not match"),
+            (not _vectors_match(set(self.store.ids().tolist()), set(self._chunks), self.store.KEEPS_STRAYS),
+             "the vectors and the chunks do not match"),
         ]
         for failed, problem in problems:
             if failed:
@@ -217,7 +227,7 @@ class Index:
             all_scores, all_ids = self.store.search_subset(vectors, depth, allowed)
         rankings = []
         for query, scores, ids in zip(queries, all_scores, all_ids):
-            dense = [(int(i), float(s)) for i, s in zip(ids, scores) if i >= 0]
+            dense = [(int(i), float(s)) for i, s in zip(ids, scores) if int(i) in self._chunks]  # -1: none
             rankings.append((dense, self._keyword_index().top(query, depth, allowed) if hybrid else []))
         return rankings
 
@@ -320,7 +330,7 @@ class Index:
         for doc_id in stale:
             del self._documents[doc_id]
         ids = np.arange(self._next_chunk_id, self._next_chunk_id + len(chunks), dtype=np.int64)
-        self.store.add(ids, vectors)
+        self.store.add(ids, vectors, doc_ids=[chunk.doc_id for chunk in chunks])
         self._next_chunk_id += len(chunks)
         for doc in documents:
             self._documents[doc.id] = _StoredDocument(doc.id, doc.text, doc.metadata, _content_hash(doc))
@@ -342,8 +352,13 @@ class Index:
             "next_chunk_id": self._next_chunk_id,
             "documents": {d.id: {"hash": d.hash, "chunks": len(d.chunk_ids)} for d in self._documents.values()},
         }
-        files = {_VECTORS: self.store.to_bytes(), _CHUNKS: encode_jsonl(chunks), _DOCUMENTS: encode_jsonl(documents)}
+        files = {_CHUNKS: encode_jsonl(chunks), _DOCUMENTS: encode_jsonl(documents)}
+        if self.store.FILE:
+            files[self.store.FILE] = self.store.to_bytes()
+        if self.settings.hybrid:  # saved, so that searching never rebuilds it (and it can stay on disk)
+            files |= self._keyword_index().files()
         self.version = storage.write_snapshot(self.path, manifest, files)
+        self.store.commit(np.fromiter(self._chunks, dtype=np.int64, count=len(self._chunks)))
 
 
 def build_index(name: str, documents: Iterable[Document] | None = None, *, sources: list[Path] | None = None,
@@ -413,6 +428,11 @@ def list_indexes(root: Path) -> list[dict]:
                           "updated_at": manifest.updated_at,
                           "size_bytes": sum(f.stat().st_size for f in (path / version).iterdir())})
     return summaries
+
+
+def _vectors_match(stored: set[int], chunks: set[int], strays_allowed: bool) -> bool:
+    """Every chunk has a vector, and no other vector is stored unless the store may hold strays."""
+    return stored >= chunks if strays_allowed else stored == chunks
 
 
 def _rows(index: Path, file: Path, schema: type, data: bytes) -> list:

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from workbench.config import Config
 
 FORMAT_VERSION = 1
-StoreKind = Literal["flat", "hnsw", "ivf"]
+StoreKind = Literal["flat", "hnsw", "ivf", "ivfpq"]
+StoreBackend = Literal["faiss", "milvus"]
 
 
 @with_config(ConfigDict(extra="forbid", allow_inf_nan=False))
@@ -32,21 +33,30 @@ class IndexSettings:
     ivf_nlist: Annotated[int, Field(ge=0)] = 0
     hnsw_ef_search: Annotated[int, Field(gt=0)] = 64
     ivf_nprobe: Annotated[int, Field(gt=0)] = 16
+    train_sample: Annotated[int, Field(gt=0)] = 100_000
+    train_seed: Annotated[int, Field(ge=0)] = 0
+    pq_m: Annotated[int, Field(ge=0)] = 0
+    pq_nbits: Annotated[int, Field(ge=1, le=16)] = 8
+    shard_size: Annotated[int, Field(gt=0)] = 100_000
+    store: StoreBackend = "faiss"
+    milvus_uri: str | None = None
     embed_batch_size: Annotated[int, Field(gt=0)] = 64
     hybrid: bool = False
 
     @classmethod
     def from_config(cls, config: Config) -> IndexSettings:
+        i = config.index
         return cls(embedder=config.models.embedder, splitter=config.chunking.splitter,
                    chunk_size=config.chunking.chunk_size, chunk_overlap=config.chunking.chunk_overlap,
-                   type=config.index.type, hnsw_m=config.index.hnsw_m, ivf_nlist=config.index.ivf_nlist,
-                   hnsw_ef_search=config.index.hnsw_ef_search, ivf_nprobe=config.index.ivf_nprobe,
-                   embed_batch_size=config.index.embed_batch_size, hybrid=config.retrieval.hybrid)
+                   type=i.type, hnsw_m=i.hnsw_m, ivf_nlist=i.ivf_nlist, hnsw_ef_search=i.hnsw_ef_search,
+                   ivf_nprobe=i.ivf_nprobe, train_sample=i.train_sample, train_seed=i.train_seed, pq_m=i.pq_m,
+                   pq_nbits=i.pq_nbits, shard_size=i.shard_size, store=i.store, milvus_uri=i.milvus_uri,
+                   embed_batch_size=i.embed_batch_size, hybrid=config.retrieval.hybrid)
 
     @property
     def structural(self) -> tuple:
         return (self.embedder, self.splitter, self.chunk_size, self.chunk_overlap, self.type, self.hnsw_m,
-                self.ivf_nlist)
+                self.ivf_nlist, self.pq_m, self.pq_nbits, self.store, self.milvus_uri)
 
 
 class _Strict(BaseModel):
@@ -64,8 +74,9 @@ class EmbedderEntry(_Strict):
 
 
 class StoreParams(_Strict):
-    """What rebuilds the FAISS store (`VectorStore.params`)."""
+    """What reopens the vector store (`VectorStore.params`, `MilvusStore.params`)."""
 
+    store: StoreBackend = "faiss"
     kind: StoreKind
     dim: int = Field(gt=0)
     hnsw_m: int | None = Field(default=None, gt=0)
@@ -73,6 +84,14 @@ class StoreParams(_Strict):
     ivf_nlist: int | None = Field(default=None, ge=0)
     ivf_nprobe: int | None = Field(default=None, gt=0)
     trained_nlist: int | None = Field(default=None, ge=0)
+    train_sample: int | None = Field(default=None, gt=0)
+    train_seed: int | None = Field(default=None, ge=0)
+    trained_on: int | None = Field(default=None, ge=0)
+    pq_m: int | None = Field(default=None, ge=0)
+    pq_nbits: int | None = Field(default=None, ge=1, le=16)
+    shard_size: int | None = Field(default=None, gt=0)
+    milvus_uri: str | None = None
+    collection: str | None = None
 
 
 class Counts(_Strict):

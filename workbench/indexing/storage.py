@@ -3,7 +3,7 @@
     ROOT/NAME/CURRENT          "v000003": the version readers open (replaced atomically)
     ROOT/NAME/.lock            held (fcntl) by the one process writing this index
     ROOT/NAME/v000003/         manifest.json (written last, with size + sha256 of every other file),
-                               vectors.faiss, chunks.jsonl, documents.jsonl
+                               vectors.faiss, chunks.jsonl, documents.jsonl, bm25.* (keyword index)
 
 A writer builds the next version in a temporary folder, renames it into place and then swaps the
 pointer, so a process killed at any moment leaves the previous version loadable. Readers verify the
@@ -39,7 +39,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 class Snapshot:
     version: str
     manifest: Manifest
-    files: dict[str, bytes]
+    files: dict[str, bytes]  # every listed file but those left on disk (`read_snapshot`'s `on_disk`)
 
 
 def validate_name(name: str) -> str:
@@ -101,9 +101,10 @@ def read_manifest(path: Path) -> tuple[str, Manifest]:
         raise damaged(path, manifest_path, str(exc)) from None
 
 
-def read_snapshot(path: Path, required: Iterable[str] = ()) -> Snapshot:
+def read_snapshot(path: Path, required: Iterable[str] = (), on_disk: tuple[str, ...] = ()) -> Snapshot:
     """The current version with every file checked against the size and sha256 in its manifest; each of
-    `required` must be listed there."""
+    `required` must be listed there. Files whose names start with one of `on_disk` are checked as they
+    are read, a block at a time, and left out of `files`: the caller maps them from the version's folder."""
     version, manifest = read_manifest(path)
     unlisted = sorted(set(required) - set(manifest.files))
     if unlisted:
@@ -114,15 +115,29 @@ def read_snapshot(path: Path, required: Iterable[str] = ()) -> Snapshot:
         if file.parent != path / version:
             raise damaged(path, path / version / MANIFEST, f"lists a file outside its folder: {name!r}")
         try:
-            data = file.read_bytes()
+            size, digest, data = _read_checked(file, keep=not name.startswith(on_disk))
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise damaged(path, file, "missing") from None
-        if len(data) != expected.bytes:
-            raise damaged(path, file, f"truncated or altered: {len(data)} bytes, expected {expected.bytes}")
-        if hashlib.sha256(data).hexdigest() != expected.sha256:
+        if size != expected.bytes:
+            raise damaged(path, file, f"truncated or altered: {size} bytes, expected {expected.bytes}")
+        if digest != expected.sha256:
             raise damaged(path, file, "checksum mismatch (the file was altered)")
-        files[name] = data
+        if data is not None:
+            files[name] = data
     return Snapshot(version, manifest, files)
+
+
+def _read_checked(file: Path, keep: bool) -> tuple[int, str, bytes | None]:
+    """(size, sha256, content if `keep`) of `file`; read a block at a time when its content is not kept."""
+    if keep:
+        data = file.read_bytes()
+        return len(data), hashlib.sha256(data).hexdigest(), data
+    digest, size = hashlib.sha256(), 0
+    with open(file, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return size, digest.hexdigest(), None
 
 
 def write_snapshot(path: Path, manifest: dict, files: dict[str, bytes]) -> str:
