@@ -67,6 +67,11 @@ class IndexConfig(_Section):
     ivf_nlist: int = Field(ge=0)
     ivf_nprobe: int = Field(gt=0)
     embed_batch_size: int = Field(gt=0)
+    # Defaults, so that jobs saved before these keys existed resume. The executors: workbench.indexing.executors.
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    ray_actors: int = Field(default=2, gt=0)
+    ray_cpus_per_actor: int = Field(default=1, gt=0)
 
 
 class RetrievalConfig(_Section):

@@ -13,6 +13,7 @@ from workbench.indexing.errors import (
     InvalidIndexName,
     NoDocuments,
 )
+from workbench.indexing.executors import EmbedChunks, chunk_embedding
 from workbench.indexing.index import (
     ExplainedHit,
     Index,
@@ -28,6 +29,7 @@ from workbench.indexing.store import VectorStore
 
 __all__ = [
     "Chunk",
+    "EmbedChunks",
     "EmbedderMismatch",
     "ExplainedHit",
     "Index",
@@ -46,6 +48,7 @@ __all__ = [
     "VectorStore",
     "build_index",
     "chunk_documents",
+    "chunk_embedding",
     "embed_texts",
     "list_indexes",
     "load_documents",
