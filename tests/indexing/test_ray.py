@@ -16,7 +16,7 @@ import pytest
 
 from workbench.config import load_config, setting_choices
 from workbench.indexing import IndexingError, build_index
-from workbench.indexing.executors import EXECUTORS, _ChunkEmbedder
+from workbench.indexing.executors import EXECUTORS, EmbeddingActor
 
 # 300-character chunks in batches of 4: a few dozen chunks, a dozen batches, so a build is many actor calls.
 SMALL_BATCHES = ["chunking.chunk_size=300", "index.embed_batch_size=4"]
@@ -72,7 +72,7 @@ def _busy_embedding_actors() -> list[psutil.Process]:
             title = " ".join(process.cmdline()).strip()
         except psutil.Error:  # gone in between
             continue
-        if title.startswith(f"ray::MapWorker(MapBatches({_ChunkEmbedder.__name__}))") and title.endswith(".submit"):
+        if title.startswith(f"ray::MapWorker(MapBatches({EmbeddingActor.__name__}))") and title.endswith(".submit"):
             busy.append(process)
     return busy
 

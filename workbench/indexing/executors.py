@@ -59,7 +59,7 @@ class RayEmbedding:
         dataset = ray.data.from_items([{"row": row, "text": text} for row, text in enumerate(texts)])
         dataset.context.enable_progress_bars = False  # progress goes through our callback instead
         embedded = dataset.map_batches(
-            _ChunkEmbedder, fn_constructor_args=(embedder, batch_size), batch_size=batch_size,
+            EmbeddingActor, fn_constructor_args=(embedder, batch_size), batch_size=batch_size,
             compute=ray.data.ActorPoolStrategy(size=self.actors), num_cpus=self.cpus_per_actor)
         returned = np.zeros(len(texts), dtype=bool)
         embedding = start_stage(progress, "embedding", len(texts))
@@ -89,7 +89,7 @@ class RayEmbedding:
                  log_to_driver=False)
 
 
-class _ChunkEmbedder:
+class EmbeddingActor:
     """A Ray Data actor: loads the embedder once, then embeds the batches it is given (rows keep their
     position in the texts, so the driver puts each vector back in its place)."""
 
