@@ -17,6 +17,7 @@ import pytest
 from workbench.config import load_config, setting_choices
 from workbench.indexing import IndexingError, build_index
 from workbench.indexing.executors import EXECUTORS, EmbeddingActor
+from workbench.session import Workbench
 
 # 300-character chunks in batches of 4: a few dozen chunks, a dozen batches, so a build is many actor calls.
 SMALL_BATCHES = ["chunking.chunk_size=300", "index.embed_batch_size=4"]
@@ -96,11 +97,17 @@ def test_an_actor_killed_while_embedding_loses_no_chunk(ray_cluster, local_index
     assert index.last_update.chunks_embedded == len(local_index.chunks())
 
 
-def test_executor_ray_without_ray_names_the_extra(monkeypatch, few_documents, tmp_path):
+def test_executor_ray_without_ray_names_the_extra(monkeypatch, few_documents, local_index, tmp_path):
     monkeypatch.setitem(sys.modules, "ray", None)  # as where ray is not installed: `import ray` raises ImportError
-    with pytest.raises(IndexingError, match=r"Ray Data is not installed: pip install 'workbench\[scale\]'"):
+    missing = r"Ray Data is not installed: pip install 'workbench\[scale\]'"
+    with pytest.raises(IndexingError, match=missing):
         build_index("no-ray", few_documents, config=_config(tmp_path, "index.executor=ray"))
     assert not (tmp_path / "no-ray").exists()
+    (tmp_path / "new.txt").write_text("Zebras mostly eat grasses.", encoding="utf-8")
+    session = Workbench(_config(local_index.path.parent, "index.executor=ray"))  # `wb index add`, on Ray
+    with pytest.raises(IndexingError, match=missing):
+        session.add_documents(local_index.name, [tmp_path / "new.txt"])
+    assert session.open_index(local_index.name).version == local_index.version  # nothing written
 
 
 def test_every_executor_setting_has_an_executor():
