@@ -199,12 +199,13 @@ class Workbench:
 
     def add_documents(self, name: str, paths: Sequence[Path], progress: ProgressCallback | None = None) -> UpdateSummary:
         """Add new files to index `name` and replace changed ones."""
-        from workbench.indexing import load_documents
+        from workbench.indexing import chunk_embedding, load_documents
 
         index = self.open_index(name)
+        embed = chunk_embedding(self.config.index)
         loaded = load_documents(list(paths), text_field=self.config.data.text_field,
                                 text_column=self.config.data.text_column, progress=progress)
-        summary = index.add(loaded.documents, embedder=self.config.models.embedder, progress=progress)
+        summary = index.add(loaded.documents, embedder=self.config.models.embedder, progress=progress, embed=embed)
         return dataclasses.replace(summary, skipped_files=tuple(loaded.skipped))
 
     def remove_document(self, name: str, doc_id: str) -> UpdateSummary:

@@ -74,6 +74,11 @@ class IndexConfig(_Section):
     store: Literal["faiss", "milvus"]
     milvus_uri: str | None
     embed_batch_size: int = Field(gt=0)
+    # Defaults, so that jobs saved before these keys existed resume. The executors: workbench.indexing.executors.
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    ray_actors: int = Field(default=2, gt=0)
+    ray_cpus_per_actor: int = Field(default=1, gt=0)
 
 
 class RetrievalConfig(_Section):

@@ -13,6 +13,7 @@ from workbench.indexing.errors import (
     InvalidIndexName,
     NoDocuments,
 )
+from workbench.indexing.executors import EmbedChunks, chunk_embedding
 from workbench.indexing.hybrid import Bm25
 from workbench.indexing.index import (
     ExplainedHit,
@@ -31,6 +32,7 @@ from workbench.indexing.store import VectorStore
 __all__ = [
     "Bm25",
     "Chunk",
+    "EmbedChunks",
     "EmbedderMismatch",
     "ExplainedHit",
     "Index",
@@ -50,6 +52,7 @@ __all__ = [
     "VectorStore",
     "build_index",
     "chunk_documents",
+    "chunk_embedding",
     "embed_texts",
     "list_indexes",
     "load_documents",

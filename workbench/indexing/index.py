@@ -24,6 +24,7 @@ from workbench.indexing import storage
 from workbench.indexing.chunking import Chunk, chunk_documents
 from workbench.indexing.embedding import count_truncated, embed_texts, embedder_dimension, embedder_window
 from workbench.indexing.errors import EmbedderMismatch, IndexCorrupt, IndexingError, NoDocuments
+from workbench.indexing.executors import EmbedChunks, chunk_embedding
 from workbench.indexing.hybrid import BM25_FILE_PREFIX, Bm25, reciprocal_rank_fusion
 from workbench.indexing.loaders import SkippedFile, load_documents
 from workbench.indexing.manifest import ChunkRow, DocumentRow, IndexSettings, Manifest
@@ -251,9 +252,10 @@ class Index:
     # --- updating ------------------------------------------------------------------------------
 
     def add(self, documents: Iterable[Document], *, embedder: str | None = None,
-            progress: ProgressCallback | None = None) -> UpdateSummary:
+            progress: ProgressCallback | None = None, embed: EmbedChunks = embed_texts) -> UpdateSummary:
         """Add new documents and replace changed ones (same id, other content); unchanged ones are skipped.
-        `embedder`, when given, must be the one the index was built with."""
+        `embedder`, when given, must be the one the index was built with; `embed` is where the new chunks
+        are embedded (`chunk_embedding(config.index)`; default: in this process)."""
         if embedder is not None and embedder != self.embedder_name:
             raise EmbedderMismatch(f"index '{self.name}' was built with embedder '{self.embedder_name}', not "
                                    f"'{embedder}': vectors of different embedders cannot be mixed; use "
@@ -261,7 +263,7 @@ class Index:
         documents = list(documents)
         with storage.write_lock(self.path):
             self._reload_if_changed()
-            return self._apply(documents, set(), progress)
+            return self._apply(documents, set(), progress, embed)
 
     def remove(self, doc_id: str) -> UpdateSummary:
         """Delete a document and all its chunks."""
@@ -270,7 +272,7 @@ class Index:
             if doc_id not in self._documents:
                 raise IndexingError(f"index '{self.name}' has no document '{doc_id}' "
                                     f"(`wb index info {self.name}` lists the documents)")
-            return self._apply([], {doc_id}, progress=None)
+            return self._apply([], {doc_id}, progress=None, embed=embed_texts)
 
     def _reload_if_changed(self) -> None:
         """Another process may have written a version since this one was opened: start from it."""
@@ -278,7 +280,7 @@ class Index:
             self.__dict__.update(Index.load(self.path).__dict__)
 
     def _apply(self, upserts: list[Document], removals: set[str], progress: ProgressCallback | None,
-               force_save: bool = False) -> UpdateSummary:
+               embed: EmbedChunks, force_save: bool = False) -> UpdateSummary:
         """Apply the changes and save a new version; the caller holds the write lock."""
         started = time.perf_counter()
         _check_unique(upserts)
@@ -293,7 +295,7 @@ class Index:
         if not (added or replaced or removals or force_save):
             return UpdateSummary(skipped=skipped, chunks_total=len(self._chunks),
                                  seconds=time.perf_counter() - started)
-        chunks, vectors, warnings = self._embed(added + replaced, progress)
+        chunks, vectors, warnings = self._embed(added + replaced, progress, embed)
         try:
             self._replace_in_memory(added + replaced, removals | {d.id for d in replaced}, chunks, vectors)
             self._save()
@@ -304,7 +306,7 @@ class Index:
         return UpdateSummary(len(added), len(replaced), skipped, len(removals), len(chunks), len(self._chunks),
                              time.perf_counter() - started, warnings=warnings)
 
-    def _embed(self, documents: list[Document], progress: ProgressCallback | None
+    def _embed(self, documents: list[Document], progress: ProgressCallback | None, embed: EmbedChunks
                ) -> tuple[list[Chunk], np.ndarray, tuple[str, ...]]:
         """The documents' chunks, their vectors, and a warning about chunks longer than the embedder reads."""
         if not documents:
@@ -319,7 +321,7 @@ class Index:
                         f"{embedder_window(s.embedder)}-token window and are cut off when embedded: "
                         "use --splitter token or a smaller --chunk-size",)
             log.warning(warnings[0])
-        return chunks, embed_texts(texts, s.embedder, s.embed_batch_size, progress), warnings
+        return chunks, embed(texts, s.embedder, s.embed_batch_size, progress), warnings
 
     def _replace_in_memory(self, documents: list[Document], stale: set[str], chunks: list[Chunk],
                            vectors: np.ndarray) -> None:
@@ -371,6 +373,7 @@ def build_index(name: str, documents: Iterable[Document] | None = None, *, sourc
     Otherwise the index is rebuilt from scratch. `index.last_update` tells what was done.
     """
     path = storage.index_path(Path(root or config.index.root), name)
+    embed = chunk_embedding(config.index)  # before any work: a missing package is reported at once
     skipped_files: tuple[SkippedFile, ...] = ()
     if documents is None:
         if sources is None:
@@ -387,7 +390,7 @@ def build_index(name: str, documents: Iterable[Document] | None = None, *, sourc
         index.store.hnsw_ef_search, index.store.ivf_nprobe = settings.hnsw_ef_search, settings.ivf_nprobe
         keep = {doc.id for doc in documents}
         removals = {doc_id for doc_id in index.document_ids() if doc_id not in keep}
-        summary = index._apply(documents, removals, progress, force_save=settings_changed)
+        summary = index._apply(documents, removals, progress, embed, force_save=settings_changed)
     index.last_update = dataclasses.replace(summary, skipped_files=skipped_files)
     return index
 
