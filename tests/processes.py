@@ -31,7 +31,3 @@ def kill_at_first_checkpoint(command: list[str], run: Path, pattern: str, timeou
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not (run / "COMPLETE").exists(), "the run finished before it could be killed: make it longer"
-
-
-def run_wb(command: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(command, env=_environment(), capture_output=True, text=True)
