@@ -18,8 +18,9 @@ for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+import yaml  # noqa: E402
 
-from workbench.config import CONFIG_ENV, load_config  # noqa: E402
+from workbench.config import CONFIG_ENV, load_config, shipped_config  # noqa: E402
 
 torch.set_num_threads(TORCH_THREADS)
 
@@ -235,6 +236,18 @@ def tiny_run(tiny_generator, qa, loop, tmp_path_factory):
         return runs[method]
 
     return run
+
+
+def own_documents_config(folder: Path, strategies: list[str]) -> Path:
+    """A config file that brings its own experiment to `wb study` (and to a server's Study page): the shipped
+    own-documents.yaml with only the strategies named, over the suite's generator (as --config replaces
+    $WORKBENCH_CONFIG); for tests that need a study's steps but not every strategy."""
+    shipped = yaml.safe_load(shipped_config("experiments/own-documents.yaml").read_text())
+    shipped["experiment"]["strategies"] = [s for s in shipped["experiment"]["strategies"]
+                                           if s.get("name", s["strategy"]) in strategies]
+    path = folder / "own-documents-config.yaml"
+    path.write_text(yaml.safe_dump({**yaml.safe_load(SMALLER_GENERATOR.read_text()), **shipped}))
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -33,7 +33,3 @@ def kill_at_first_checkpoint(command: list[str], run: Path, pattern: str, timeou
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     assert not (run / "COMPLETE").exists(), "the run finished before it could be killed: make it longer"
-
-
-def run_wb(command: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(command, env=_environment(), capture_output=True, text=True)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import WB, _environment, run_wb
+from tests.conftest import own_documents_config
+from tests.processes import WB, _environment
 from tests.test_own_documents_end_to_end import own_folder
 from workbench.cli.main import main
 from workbench.config import load_config
@@ -37,7 +38,7 @@ def study(tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
     folder = own_folder(root / "docs")
     code, report = _study(folder, root)
-    return root, folder, code, report, _predictions(root, folder, "knowledge")  # before a test changes the folder
+    return root, folder, code, report, _predictions(root, folder, "knowledge")
 
 
 def _predictions(root: Path, folder: Path, design: str) -> dict[str, list]:
@@ -85,7 +86,7 @@ def test_changed_facts_live_in_a_copy_of_the_index_and_are_asked_again(study):
 
 
 @pytest.mark.long
-def test_a_rerun_reuses_every_step_and_a_changed_folder_is_reindexed(study):
+def test_a_rerun_reuses_every_step(study):
     root, folder, _, report, _ = study
     runs = sorted((root / "runs" / "experiment-cache").glob("generator-*"))
     started = time.perf_counter()
@@ -93,21 +94,18 @@ def test_a_rerun_reuses_every_step_and_a_changed_folder_is_reindexed(study):
     assert sorted((root / "runs" / "experiment-cache").glob("generator-*")) == runs  # nothing trained anew
     assert again["designs"] == report["designs"] and again["reindexed"] is None
     assert time.perf_counter() - started < 600
-    (folder / "rounding" / "modes.md").write_text((folder / "rounding" / "modes.md").read_text()
-                                                  + "\nThe rounding mode MPFR_RNDA rounds away from zero.\n")
-    _, changed = _study(folder, root, "--set", "study.designs=[knowledge]", "--set", "study.changed_facts=0")
-    assert "The folder changed since the last study: 0 file(s) added, 1 changed, 0 removed" in changed["reindexed"]
-    assert changed["questions"] != report["questions"]  # written again from the new text
 
 
 @pytest.mark.long
 def test_a_killed_study_resumes_to_the_same_predictions(study, tmp_path):
-    _, folder, _, _, uninterrupted = study
-    copy = own_folder(tmp_path / folder.name)
-    command = [*WB, "study", str(copy), "--smoke", *_flags(tmp_path), "--set", "study.designs=[knowledge]",
-               "--set", "study.changed_facts=0"]
-    variants = tmp_path / "runs" / "studies" / f"{copy.name}-smoke" / "knowledge" / "variants"
-    process = subprocess.Popen(command, env=_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """A second study of the same folder, on the module study's questions and with nothing of it cached:
+    killed as its first finetuned strategy starts, then resumed."""
+    _, folder, _, report, uninterrupted = study
+    arguments = ["study", str(folder), "--smoke", "--questions", report["questions"], *_flags(tmp_path),
+                 "--set", "study.designs=[knowledge]"]
+    variants = tmp_path / "runs" / "studies" / f"{folder.name}-smoke" / "knowledge" / "variants"
+    process = subprocess.Popen([*WB, *arguments], env=_environment(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 600
     while len(list(variants.glob("*.json"))) < 3:
         assert process.poll() is None, "the study ended before it could be killed"
@@ -116,22 +114,37 @@ def test_a_killed_study_resumes_to_the_same_predictions(study, tmp_path):
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert len(list(variants.glob("*.json"))) < len(STRATEGIES), "the study finished before it could be killed"
-    finished = run_wb(command)
-    assert finished.returncode == 0, finished.stderr[-3000:]
-    assert _predictions(tmp_path, copy, "knowledge") == uninterrupted
+    assert main(arguments) == 0  # resumed in this process
+    assert _predictions(tmp_path, folder, "knowledge") == uninterrupted
 
 
-def test_a_folder_too_small_still_gets_a_report_that_says_what_n_it_had(tmp_path):
-    folder = tmp_path / "tiny"
+@pytest.fixture(scope="module")
+def small_study(tmp_path_factory):
+    """(root, folder, report, study.md) of a folder holding one short note, before a test changes the note."""
+    root = tmp_path_factory.mktemp("small")
+    folder = root / "tiny"
     folder.mkdir()
     (folder / "note.md").write_text(
         "# Backups\n\nThe nightly backup starts at 02:30 and keeps 14 copies on the server named `vault-7`.\n\n"
         "## Restores\n\nRestores are asked for by mail to Maria Lopez, who answers within 2 days. The restore "
         "script is `restore_from_vault.sh`; it needs the flag --verify.\n\n## Retention\n\nMonthly copies are "
         "kept for 18 months in the archive called Glacier North.\n", encoding="utf-8")
-    code, report = _study(folder, tmp_path)
+    _, report = _study(folder, root)
+    return root, folder, report, (root / "runs" / "studies" / "tiny-smoke" / "study.md").read_text()
+
+
+def test_a_folder_too_small_still_gets_a_report_that_says_what_n_it_had(small_study):
+    _, _, report, text = small_study
     knowledge, reading = report["designs"]
     assert "two or more documents" in reading["error"]  # one document cannot be split by document
     assert knowledge["test"] >= 1 and knowledge["detectable"] is None or knowledge["detectable"] > 0
-    text = (tmp_path / "runs" / "studies" / "tiny-smoke" / "study.md").read_text()
     assert "Not run:" in text and f"n = {knowledge['test']}" in text
+
+
+def test_a_changed_folder_is_reindexed_and_its_questions_written_again(small_study, tmp_path):
+    root, folder, report, _ = small_study
+    (folder / "note.md").write_text((folder / "note.md").read_text() + "\nGlacier North is run from Reykjavik.\n")
+    # What is asked of this run is the index and the questions: one strategy (an experiment a config brings) will do
+    _, changed = _study(folder, root, "--config", str(own_documents_config(tmp_path, ["zero-shot"])))
+    assert "The folder changed since the last study: 0 file(s) added, 1 changed, 0 removed" in changed["reindexed"]
+    assert changed["questions"] != report["questions"]  # written again from the new text

@@ -12,6 +12,7 @@ import pytest
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
 from playwright.sync_api import Page, expect
 
+from tests.conftest import own_documents_config
 from tests.ui.conftest import start_streamlit, wait_for_app
 from workbench.cli.ui import app_path
 from workbench.config import load_config
@@ -21,7 +22,7 @@ from workbench.demo import DemoSettings, prepare_demo
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, demo):
     """The app over the session's demo index and tiny demo adapter (the `demo` fixture), its jobs and
-    uploads under a temporary folder."""
+    uploads under a temporary folder, its config bringing a smaller study experiment."""
     root, demo_config = tmp_path_factory.mktemp("ui"), demo[0]
     overrides = [f"index.root={demo_config.index.root}", f"training.output_root={demo_config.training.output_root}",
                  f"ui.jobs_root={root / 'jobs'}", f"ui.uploads_root={root / 'uploads'}",
@@ -30,9 +31,12 @@ def server(tmp_path_factory, demo):
                  # reload, to be cancelled), checkpointed often
                  "training.classifier.method=head", "training.classifier.max_length=64",
                  "training.classifier.epochs=6", "training.checkpoint_every=5",
-                 "study.designs=[knowledge]"]  # the Study page's quick check: one design is enough here
+                 "study.designs=[knowledge]"]  # the Study page's quick check: one design is enough here,
+    # and three of its strategies (one of them trained): every strategy of a study is tests/test_study.py's
+    study_config = own_documents_config(root, ["zero-shot", "rag", "qa-lora"])
     prepare_demo(load_config(overrides=overrides), DemoSettings(adapter_examples=16, adapter_steps=2))  # reused: ready
-    with start_streamlit(app_path(), {"WORKBENCH_SET": "\n".join(overrides)}, root) as running:
+    environment = {"WORKBENCH_CONFIG": str(study_config), "WORKBENCH_SET": "\n".join(overrides)}
+    with start_streamlit(app_path(), environment, root) as running:
         running.index_root = demo_config.index.root
         yield running
 
