@@ -169,7 +169,7 @@ def time_steps(settings: dict[str, Any]) -> dict[str, Any]:
     """Both models in one process, their steps alternated: seconds per step (forward and backward of one
     padded batch, after a first warm-up round) and the median of the rounds' QLoRA / LoRA ratios."""
     from workbench.training.data import pad_batch, tokenize_completions
-    from workbench.training.generator import apply_method, load_starting_point, mean_completion_token_loss
+    from workbench.training.generator import apply_method, completion_token_loss, load_starting_point
 
     models, batch = {}, None
     for method in METHODS:
@@ -182,7 +182,8 @@ def time_steps(settings: dict[str, Any]) -> dict[str, Any]:
     for _ in range(settings["rounds"] + 1):
         for method, model in models.items():
             started = time.perf_counter()
-            mean_completion_token_loss(model, batch, 0).backward()
+            total, count = completion_token_loss(model, batch)
+            (total / count).backward()  # the training loss: per learned token
             seconds[method].append(time.perf_counter() - started)
             model.zero_grad(set_to_none=True)
     rounds = {method: times[1:] for method, times in seconds.items()}
