@@ -205,7 +205,7 @@ def qa(demo_corpus):
 
 
 # Learning rates at which each generator method's training loss falls within two short epochs.
-LEARNING_RATES = {"lora": 2e-3, "prompt-tuning": 3e-2, "prefix-tuning": 1e-2, "ia3": 2e-2, "adapter": 2e-3, "full": 5e-5}
+LEARNING_RATES = {"lora": 2e-3, "qlora": 2e-3, "prompt-tuning": 3e-2, "prefix-tuning": 1e-2, "ia3": 2e-2, "adapter": 2e-3, "full": 5e-5}
 
 
 def generator_options(loop, method: str, model: str, **overrides):

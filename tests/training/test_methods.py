@@ -133,7 +133,7 @@ def test_a_registered_name_is_taken_once(norm_tuning):
 
 def test_every_entry_is_filed_under_its_own_name():
     names = generator_method_names()
-    assert {"lora", "prompt-tuning", "prefix-tuning", "ia3", "adapter", "full", "dpo", "rloo"} <= set(names)
+    assert {"lora", "qlora", "prompt-tuning", "prefix-tuning", "ia3", "adapter", "full", "dpo", "rloo"} <= set(names)
     assert all(generator_method(name).name == name for name in names)
     assert len(set(names)) == len(names)
     assert set(classifier_method_names()) == {"feature", "head", "last-n", "full", "lora"}
@@ -146,8 +146,9 @@ def test_entries_carry_what_generic_code_used_to_decide_by_name():
     assert all(by[name].apply and by[name].save and by[name].description for name in supervised)
     assert set(PREFERENCE_METHODS) == {"dpo", "rloo"} == set(by) - supervised
     assert all(by[name].apply is None for name in PREFERENCE_METHODS)
-    assert {name for name, m in by.items() if m.can_merge} == {"lora", "ia3"}
-    assert {name for name, m in by.items() if m.shares_batch} == {"lora"}
+    assert {name for name, m in by.items() if m.can_merge} == {"lora", "qlora", "ia3"}
+    assert {name for name, m in by.items() if m.shares_batch} == {"lora", "qlora"}
+    assert {name for name, m in by.items() if m.quantization} == {"qlora"}
     assert {name for name, m in by.items() if not m.checkpointing} == {"prefix-tuning"}
     types = [m.adapter_type for m in by.values() if m.adapter_type]
     assert len(types) == len(set(types)) and by["adapter"].adapter_type == "BOTTLENECK"

@@ -1,7 +1,7 @@
 """A run killed with SIGKILL at its first checkpoint and restarted with --resume ends with the same metrics
 as one never stopped: a classifier, fully finetuned (two learning rates: backbone and head), and a LoRA
-generator with dropout and gradient checkpointing; both on the tiny random models of tests/conftest.py (what is
-compared is numbers, not what they mean).
+generator with dropout and gradient checkpointing, on a float32 and on a 4-bit base (QLoRA); all on the
+tiny random models of tests/conftest.py (what is compared is numbers, not what they mean).
 
 The killed run is a `wb` process of its own; the resumed and the uninterrupted runs are the same command
 lines run by `main` in this process (a process each only costs its imports).
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+from functools import partial
 
 import pytest
 
@@ -40,17 +41,19 @@ def _classifier_data(topics, demo_corpus, tiny_models, tmp_path) -> list[str]:
             "--learning-rate", "1e-4", "--set", f"training.classifier.backbone={tiny_models['encoder']}"]
 
 
-def _generator_data(topics, demo_corpus, tiny_models, tmp_path) -> list[str]:
-    """LoRA (dropout on) with gradient checkpointing: the restored RNG must replay the same dropout masks."""
+def _generator_data(topics, demo_corpus, tiny_models, tmp_path, method: str = "lora") -> list[str]:
+    """LoRA (dropout on) with gradient checkpointing: the restored RNG must replay the same dropout masks.
+    QLoRA the same on the base model loaded in 4 bits, of which a checkpoint holds nothing (it is frozen)."""
     data, eval_data = tmp_path / "train.jsonl", tmp_path / "eval.jsonl"
     _write_qa(data, demo_corpus.qa_pairs[:12])
     _write_qa(eval_data, demo_corpus.qa_pairs[12:16])
-    return ["generator", "--data", str(data), "--eval-data", str(eval_data), "--method", "lora", "--max-length", "64",
+    return ["generator", "--data", str(data), "--eval-data", str(eval_data), "--method", method, "--max-length", "64",
             "--learning-rate", "2e-3", "--eval-generate", "2", "--set", "generation.max_new_tokens=4",
             "--set", "training.forgetting_items=2", "--set", f"models.generator={tiny_models['generator']}"]
 
 
-KINDS = {"classifier full": _classifier_data, "generator lora": _generator_data}
+KINDS = {"classifier full": _classifier_data, "generator lora": _generator_data,
+         "generator qlora": partial(_generator_data, method="qlora")}
 
 
 def _arguments(arguments, output, *extra) -> list[str]:

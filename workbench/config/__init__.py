@@ -168,6 +168,10 @@ class LoraConfig(_Section):
     target_modules: list[str] | None = None
 
 
+class QloraConfig(_Section):
+    double_quant: bool
+
+
 class TrainingConfig(_Section):
     seed: int = Field(ge=0, le=2**32 - 1)  # numpy and scikit-learn take seeds in [0, 2**32)
     output_root: Path
@@ -182,6 +186,8 @@ class TrainingConfig(_Section):
     preference: PreferenceTrainingConfig
     reward: RewardTrainingConfig
     lora: LoraConfig
+    # a default (default.yaml's): jobs saved before it existed resume
+    qlora: QloraConfig = Field(default_factory=lambda: QloraConfig(**default_setting("training.qlora")))
 
 
 class UiConfig(_Section):

@@ -8,7 +8,7 @@ Importing this package loads no torch, so `wb --help` stays fast."""
 from workbench.config import DEVICE_NAMES
 from workbench.models.methods import generator_methods
 
-PROFILES = ("qlora", "head", "last-n", "none")  # beyond the generator methods: QLoRA, output layer, last blocks, RAG only
+PROFILES = ("head", "last-n", "none")  # beyond the generator methods: output layer, last blocks, RAG only
 
 
 def method_names() -> tuple[str, ...]:

@@ -105,17 +105,16 @@ def _checkpointing(model: nn.Module, options: Any) -> None:
 @dataclass(frozen=True)
 class Method:
     prepare: Prepare
-    quantized: bool = False  # the frozen linear weights of the blocks are stored in 4 bits (QLoRA)
+    quantized: bool = False  # the frozen linear weights of the blocks are stored in 4 bits (the method's `quantization`: QLoRA)
     trains: bool = True
     as_generator_method: str | None = None  # the `training.generator.method` it runs as
 
 
 METHODS: dict[str, Method] = {
     # every supervised method of the generator trainer (workbench.models.methods), applied as it trains
-    **{entry.name: Method(_generator_method, as_generator_method=entry.name)
+    **{entry.name: Method(_generator_method, quantized=entry.quantization is not None, as_generator_method=entry.name)
        for entry in generator_methods() if entry.objective == "supervised"},
     # the estimator's own profiles (workbench.estimate.PROFILES)
-    "qlora": Method(_generator_method, quantized=True, as_generator_method="lora"),
     "head": Method(_output_layer),
     "last-n": Method(_last_blocks),
     "none": Method(_nothing, trains=False),  # RAG only: nothing trains, the estimate is about serving

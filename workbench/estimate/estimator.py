@@ -36,7 +36,9 @@ from workbench.estimate.devices import Device, get_device
 from workbench.models.methods import generator_method
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-NF4_BYTES = (4 + 8 / 64 + 32 / (64 * 256)) / 8  # 4-bit weights, double-quantised absmax per block of 64
+# bytes per NF4 weight: 4 bits and a float32 absmax per block of 64; double-quantised (training.qlora.double_quant),
+# the absmax in 8 bits with a float32 scale per 256 of them
+NF4_BYTES = {True: (4 + 8 / 64 + 32 / (64 * 256)) / 8, False: (4 + 32 / 64) / 8}
 TRAINABLE_BYTES = {"weight": 4, "gradient": 4, "optimizer": 8}  # float32 master, gradient, AdamW m and v
 OPTIMIZER_TRAFFIC = 28  # bytes AdamW reads and writes per trainable parameter and step
 CHARS_PER_TOKEN = 4  # to turn character chunk sizes into tokens when no index says better
@@ -162,7 +164,8 @@ def estimate(setting: Setting) -> Estimate:
                                             setting.last_n))
     pairs = 2 if setting.objective == "dpo" else 1  # DPO: a chosen and a rejected sequence per example
     batch = setting.batch_size * pairs
-    memory = {"weights": _weight_bytes(counts, dtype, method.quantized)}
+    nf4_bytes = NF4_BYTES[setting.generator_options.double_quant] if method.quantized else None
+    memory = {"weights": _weight_bytes(counts, dtype, nf4_bytes)}
     flops, seconds, steps = 0.0, 0.0, 0
     if method.trains:
         step = _trace(setting, batch, setting.gradient_checkpointing)
@@ -186,11 +189,11 @@ def estimate(setting: Setting) -> Estimate:
                     counts, memory, flops, seconds, steps, _serving(setting, architecture, counts, device, dtype))
 
 
-def _weight_bytes(counts: ParameterCounts, dtype: torch.dtype, quantized: bool) -> int:
-    """Frozen weights in `dtype` (QLoRA: the blocks' linear layers in NF4); trainable ones in float32."""
+def _weight_bytes(counts: ParameterCounts, dtype: torch.dtype, nf4_bytes: float | None) -> int:
+    """Frozen weights in `dtype` (QLoRA: the blocks' linear layers at `nf4_bytes` each); trainable ones in float32."""
     frozen = counts.total - counts.trainable
-    if quantized:
-        frozen_bytes = counts.frozen_block_linear * NF4_BYTES + (frozen - counts.frozen_block_linear) * dtype.itemsize
+    if nf4_bytes is not None:
+        frozen_bytes = counts.frozen_block_linear * nf4_bytes + (frozen - counts.frozen_block_linear) * dtype.itemsize
     else:
         frozen_bytes = frozen * dtype.itemsize
     return int(frozen_bytes + counts.trainable * TRAINABLE_BYTES["weight"])

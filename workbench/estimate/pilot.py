@@ -56,7 +56,7 @@ def run_pilot(setting: Setting, steps: int, progress: ProgressCallback | None = 
     from workbench.training.generator import train_generator
 
     method = METHODS[setting.method].as_generator_method
-    if method is None or METHODS[setting.method].quantized or setting.objective != "sft":
+    if method is None or setting.objective != "sft":
         raise WorkbenchError(f"the pilot runs workbench's trainer, which trains {setting.method} "
                              f"{'with DPO ' if setting.objective != 'sft' else ''}nowhere yet: estimate it without --pilot")
     options = setting.generator_options

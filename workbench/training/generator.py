@@ -1,6 +1,6 @@
 """Instruction / QA finetuning of a causal LM on prompt–completion examples.
 
-The methods (`lora`, `prompt-tuning`, `prefix-tuning`, `ia3`, `adapter`, `full`, ...) are entries of
+The methods (`lora`, `qlora`, `prompt-tuning`, `prefix-tuning`, `ia3`, `adapter`, `full`, ...) are entries of
 `workbench.models.methods`: each says what trains, what it saves (RUN_DIR/adapter/, or RUN_DIR/model/
 for a complete model) and how it loads; this module trains, scores and loads whichever is chosen.
 The loss covers the completion only; QA prompts are the finetuned strategies' own templates
@@ -40,6 +40,7 @@ from workbench.models.methods import (
     generator_methods,
 )
 from workbench.models.prompt_format import load_tokenizer
+from workbench.models.quantization import keep_training_layout
 from workbench.models.registry import resolve, unavailable
 from workbench.progress import ProgressCallback
 from workbench.runfolder import RunDir, RunError, folder_size
@@ -60,6 +61,7 @@ class GeneratorOptions:
     virtual_tokens: int = default_setting("training.generator.virtual_tokens")  # prompt-tuning and prefix-tuning
     prompt_init_text: str | None = None  # prompt-tuning: start the virtual tokens from this text
     bottleneck_size: int = default_setting("training.generator.bottleneck_size")  # adapter
+    double_quant: bool = default_setting("training.qlora.double_quant")  # qlora: the 4-bit weights' scales quantized too
     gradient_checkpointing: bool = default_setting("training.generator.gradient_checkpointing")  # recompute block activations in the backward pass: less memory, slower
     mask_prompt: bool = True  # loss on the completion only
     pad_to_max_length: bool = False  # True only for the naive baseline and the memory benchmark
@@ -79,21 +81,38 @@ class GeneratorOptions:
                    model=root_model(base_run) if base_run else config.models.generator,
                    max_length=section.max_length, lora=LoraSettings.from_config(config),
                    virtual_tokens=section.virtual_tokens, prompt_init_text=prompt_init_text,
-                   bottleneck_size=section.bottleneck_size, gradient_checkpointing=section.gradient_checkpointing,
+                   bottleneck_size=section.bottleneck_size, double_quant=config.training.qlora.double_quant,
+                   gradient_checkpointing=section.gradient_checkpointing,
                    eval_generate=section.eval_generate, max_new_tokens=config.generation.max_new_tokens)
 
 
-def load_base(name: str, device: str = "auto") -> tuple[nn.Module, Any]:
-    """A fresh, trainable float32 copy of the causal LM `name` and its tokenizer (not the shared cached one)."""
+def load_base(name: str, device: str = "auto", quantization: Any = None) -> tuple[nn.Module, Any]:
+    """A fresh, trainable float32 copy of the causal LM `name` and its tokenizer (not the shared cached one).
+
+    With a transformers `quantization` config (a method's `quantization`: QLoRA's NF4), the weights it
+    covers are quantized as they load, straight onto the device, and kept in the layout that passes
+    gradients (`keep_training_layout`); the rest stays float32."""
     from transformers import AutoModelForCausalLM
 
     source = resolve(name, "generator")
     tokenizer = load_tokenizer(source, name)
+    target = resolve_device(device)
+    placed = {"quantization_config": quantization, "device_map": {"": target}} if quantization is not None else {}
     try:
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, **placed)
     except OSError as exc:
         raise unavailable(name, exc) from None
-    return model.to(resolve_device(device)), tokenizer
+    return (keep_training_layout(model) if placed else model.to(target)), tokenizer
+
+
+def load_starting_point(options: GeneratorOptions) -> tuple[nn.Module, Any]:
+    """What a run trains from: the finished run `options.base_run`, its adapter merged, or the pretrained
+    `options.model`, quantized if the method says so (QLoRA)."""
+    if options.base_run:
+        return load_merged_run(Path(options.base_run), options.loop.device)
+    quantize = supervised_method(options.method).quantization
+    device = resolve_device(options.loop.device)
+    return load_base(options.model, options.loop.device, quantize(options, device) if quantize else None)
 
 
 def supervised_method(name: str) -> GeneratorMethod:
@@ -223,6 +242,12 @@ def train_generator(examples: Sequence[PromptCompletion], options: GeneratorOpti
     if len(examples) < options.loop.batch_size:
         raise RunError(f"{source}: {len(examples)} training examples, fewer than the batch size "
                        f"{options.loop.batch_size}; lower --batch-size")
+    quantize = supervised_method(options.method).quantization
+    if quantize is not None:  # refused before the run folder exists: a base run, a missing bitsandbytes
+        if options.base_run:
+            raise RunError(f"--method {options.method} loads a pretrained model quantized; a run built on another "
+                           f"run ({options.base_run}) starts from its merged float32 weights: train it with lora")
+        quantize(options, resolve_device(options.loop.device))
     config = {"kind": "generator", "source": source, "train_examples": len(examples),
               "eval_examples": len(eval_examples), "options": asdict(options)}
     if index is not None:  # absent otherwise, as in runs from before it was recorded (they still resume)
@@ -230,8 +255,7 @@ def train_generator(examples: Sequence[PromptCompletion], options: GeneratorOpti
     with shared_run(output, config, resume, options.loop.device) as run:
         with ResourceMeter() as meter:
             torch.manual_seed(options.loop.seed)
-            model, tokenizer = (load_merged_run(Path(options.base_run), options.loop.device) if options.base_run
-                                else load_base(options.model, options.loop.device))
+            model, tokenizer = load_starting_point(options)
             train_tokenized, truncation = tokenize_completions(examples, tokenizer, options.max_length, options.mask_prompt)
             eval_tokenized, eval_truncation = tokenize_completions(eval_examples, tokenizer, options.max_length)
             truncation.warn("training examples", options.max_length)

@@ -55,10 +55,15 @@ class ResourceMeter:
 
 
 def parameter_counts(model: torch.nn.Module) -> dict[str, Any]:
-    """Trainable and total parameters, and the trainable share in percent."""
-    total = sum(p.numel() for p in model.parameters())
+    """Trainable and total parameters, and the trainable share in percent (a 4-bit weight counted as the
+    weights it holds, not as the bytes that pack them two by two)."""
+    total = sum(weight_count(p) for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {"trainable_params": trainable, "total_params": total,
             "trainable_percent": round(100 * trainable / total, 4) if total else 0.0}
 
 
+def weight_count(parameter: torch.nn.Parameter) -> int:
+    """The weights in `parameter`: a bitsandbytes 4-bit one records their shape in its `quant_state`."""
+    quant_state = getattr(parameter, "quant_state", None)
+    return quant_state.shape.numel() if quant_state is not None else parameter.numel()

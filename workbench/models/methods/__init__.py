@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
     from workbench.training.generator import GeneratorOptions
@@ -95,6 +96,7 @@ class MethodRegistry(Generic[Entry]):
 Apply = Callable[["nn.Module", "GeneratorOptions"], "nn.Module"]
 Save = Callable[["nn.Module", Any, "GeneratorOptions", Path], Path]
 Attach = Callable[["nn.Module", Path], "nn.Module"]
+Quantize = Callable[["GeneratorOptions", "torch.device"], Any]
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,9 @@ class GeneratorMethod:
     can_merge: bool = False
     shares_batch: bool = False  # its adapters answer in one generation batch with each other and the base model
     checkpointing: bool = True  # can recompute block activations in the backward pass (gradient checkpointing)
+    # the base model loads quantized for training: the transformers quantization config for the options and
+    # the device (QLoRA: 4-bit NF4). None: in float32. A finished run answers on the float32 base all the same.
+    quantization: Quantize | None = None
 
 
 _GENERATOR_METHODS: MethodRegistry[GeneratorMethod] = MethodRegistry("generator method", __name__)
