@@ -1,10 +1,14 @@
 """`wb compare` end to end on the demo corpus: real index, real training steps.
 
-Every shipped experiment runs its smoke version on the real models. The machinery an engineer bets on is
-checked on the tiny random generator (tests/conftest.py; the index and the classifiers' MiniLM stay real):
-the same items for every strategy, intervals and paired tests in the report, cached runs keyed by their
-settings, a killed experiment resuming where it stopped, one broken variant not stopping the others, and
-generation scored reply by reply. Smoke sizes: a handful of items, one or two optimizer steps."""
+Every shipped experiment runs its smoke version through `wb compare --smoke`: what is asked is that each file
+runs end to end, the same code on either generator, so on the tiny random one (tests/conftest.py; the index
+and the classifiers' MiniLM stay real). The real SmolLM2 runs the shipped own-documents experiment's smoke
+version (`wb study --smoke`, tests/test_study.py) and learns in the training and preference tests; its
+results on the full experiments are bench/results/experiments. The machinery an engineer bets on is checked
+on the tiny random generator too: the same items for every strategy, intervals and paired tests in the
+report, cached runs keyed by their settings, a killed experiment resuming where it stopped, one broken
+variant not stopping the others, and generation scored reply by reply. Smoke sizes: a handful of items, one
+or two optimizer steps."""
 
 from __future__ import annotations
 
@@ -60,7 +64,7 @@ SMOKED = [p for p in SHIPPED if p.stem != "own-documents"]
 
 @pytest.mark.long
 @pytest.mark.parametrize("path", SMOKED, ids=[p.stem for p in SMOKED])
-def test_every_shipped_experiment_runs_its_smoke_version(path, tmp_path):
+def test_every_shipped_experiment_runs_its_smoke_version(path, tmp_path, tiny_generator):
     data = load_config(path).experiment.data
     needed = [Path(p) for p in (data.source, data.train, data.test) if p and p not in ("demo", "files")]
     missing = [str(p) for p in needed if not p.is_file()]
@@ -68,7 +72,8 @@ def test_every_shipped_experiment_runs_its_smoke_version(path, tmp_path):
         pytest.skip(f"needs {', '.join(missing)} (the shared data sets, absent on this machine)")
     output = tmp_path / "out"
     code = main(["compare", "--config", str(path), "--smoke", "--output", str(output), "--json",
-                 "--set", f"training.output_root={tmp_path / 'runs'}", "--set", f"index.root={tmp_path / 'indexes'}"])
+                 "--set", f"training.output_root={tmp_path / 'runs'}", "--set", f"index.root={tmp_path / 'indexes'}",
+                 "--set", f"models.generator={tiny_generator}"])
     summary = json.loads((output / "summary.json").read_text())
     assert code == 0, [r["error"] for r in summary["strategies"] if r["error"]]
     assert summary["items"]["test"] == load_config(path).experiment.smoke.eval_items
