@@ -62,7 +62,6 @@ def test_every_shipped_experiment_is_a_valid_config(path):
 SMOKED = [p for p in SHIPPED if p.stem != "own-documents"]
 
 
-@pytest.mark.long
 @pytest.mark.parametrize("path", SMOKED, ids=[p.stem for p in SMOKED])
 def test_every_shipped_experiment_runs_its_smoke_version(path, tmp_path, tiny_generator):
     data = load_config(path).experiment.data
