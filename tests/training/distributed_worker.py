@@ -4,7 +4,9 @@ process as the single-process reference).
 `python -m tests.training.distributed_worker SPEC_JSON` trains the tiny random generator and writes what this
 process saw to OUT/rank-R.json:
 - `fit`: LoRA through `workbench.training.generator.train_generator`'s loop; before every step the processes
-  compare their trainable weights (they must be identical), and each records the examples it learned from;
+  compare their trainable weights (they must be identical), and each records the examples it learned from.
+  With `"sharding": "fsdp"` each records instead how many of the model's numbers it holds, and the adapter is
+  saved as train_generator saves it;
 - `dpo`: DPO through TRL (`train_preference`).
 `cancel_at`: rank 0's progress callback cancels at that step (as a job's cancel does).
 """
@@ -25,15 +27,22 @@ def fit_run(spec: dict[str, Any]) -> dict[str, Any]:
     from workbench.corpus import load_demo_corpus
     from workbench.models.lora import LoraSettings
     from workbench.progress import Cancelled
+    from workbench.training.checkpoints import trainable_state
     from workbench.training.data import pad_batch, tokenize_completions
-    from workbench.training.distributed import current_world, gather, shared_run
+    from workbench.training.distributed import current_world, gather, is_sharded, shared_run
     from workbench.training.examples import qa_examples
-    from workbench.training.generator import GeneratorOptions, apply_method, completion_token_loss, load_base
+    from workbench.training.generator import (
+        GeneratorOptions,
+        apply_method,
+        completion_token_loss,
+        load_base,
+        save_generator,
+    )
     from workbench.training.loop import LoopSettings, fit
 
     world = current_world()
     loop = LoopSettings(epochs=2, batch_size=spec["batch_size"], learning_rate=5e-3, seed=0, device="cpu",
-                        checkpoint_every=1, group_by_length=True)
+                        checkpoint_every=1, group_by_length=True, sharding=spec.get("sharding", "none"))
     options = GeneratorOptions(loop=loop, method="lora", model=spec["model"], max_length=48,
                                lora=replace(LoraSettings(), dropout=0.0))  # no dropout: the processes draw apart
     pairs = load_demo_corpus().qa_pairs[:spec["examples"]]
@@ -54,8 +63,12 @@ def fit_run(spec: dict[str, Any]) -> dict[str, Any]:
 
         def loss(wrapped: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
             seen.append(batch.pop("example_ids").tolist())
-            weights = torch.cat([p.detach().flatten() for p in trainable])
-            assert all(torch.equal(weights, other) for other in gather(weights)), "the processes' weights differ"
+            if is_sharded(wrapped):  # the processes hold different shards by design
+                result["held"] = sum(p.to_local().numel() for p in wrapped.parameters())
+                result["numbers"] = sum(p.numel() for p in wrapped.parameters())
+            else:
+                weights = torch.cat([p.detach().flatten() for p in trainable])
+                assert all(torch.equal(weights, other) for other in gather(weights)), "the processes' weights differ"
             return completion_token_loss(wrapped, batch)
 
         def cancel(update: Any) -> None:
@@ -70,8 +83,11 @@ def fit_run(spec: dict[str, Any]) -> dict[str, Any]:
             result["cancelled"] = True
             return result
         result["curve"] = state.step_losses
-        result["weights"] = {name: p.detach().tolist() for name, p in model.named_parameters() if p.requires_grad}
+        weights = trainable_state(model)  # whole, from the shards if sharded
+        result["weights"] = {name: tensor.tolist() for name, tensor in weights.items()}
         result["steps"] = state.global_step
+        if is_sharded(model) and run.writer:
+            save_generator(model, tokenizer, options, run.path, weights)
     return result
 
 

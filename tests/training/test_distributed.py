@@ -4,7 +4,7 @@ generator of tests/conftest.py.
 The runs of `fit` are tests/training/distributed_worker.py under torchrun: before every step the processes
 check that they hold identical weights, and each records the examples it learned from. The data (13 QA pairs,
 batches of 2 per process) leave the epoch's last step one example, so one process takes that step with no
-weight. `wb train --nproc 2` is tested as a user runs it."""
+weight. `wb train --nproc 2` is tested as a user runs it, with and without FSDP (`--sharding fsdp`)."""
 
 from __future__ import annotations
 
@@ -110,32 +110,79 @@ def test_a_cancel_stops_both_processes_with_a_checkpoint_and_a_sigkill_loses_not
     _assert_same_weights(resumed[0]["weights"], expected["weights"], atol=1e-7)
 
 
-LAUNCHERS = {  # as docs/scale.md gives them: on this machine's CPUs, and on a machine's GPUs
-    "wb --nproc": [*WB, "train", "generator", "--nproc", "2"],
-    "accelerate launch": [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-                          "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-                          "-m", "workbench.cli", "train", "generator"],
+def test_fsdp_splits_the_model_resumes_exactly_and_learns_what_one_process_learns(straight, tiny_generator, tmp_path):
+    """--sharding fsdp: each process holds its part of every tensor; cancelled at step 3 (the checkpoint holds
+    the tensors whole) and resumed, the run learns what the unsharded one does (hence one process with twice
+    the batch), and its adapter holds the trained weights."""
+    from safetensors.torch import load_file
+
+    spec = {"mode": "fit", "model": tiny_generator, "examples": EXAMPLES, "batch_size": BATCH,
+            "output": str(tmp_path / "run"), "sharding": "fsdp"}
+    _run(_torchrun({**spec, "cancel_at": 3}, tmp_path / "cancelled"))
+    assert [p.name for p in (tmp_path / "run" / "checkpoints").iterdir()] == ["step-3"]
+    assert load_file(tmp_path / "run" / "checkpoints" / "step-3" / "trainable.safetensors").keys() == \
+        straight[1][0]["weights"].keys()  # whole tensors, named as without sharding
+    _run(_torchrun({**spec, "resume": True}, tmp_path / "resumed"))
+    reports, (unsharded, _) = _reports(tmp_path / "resumed"), straight[1]
+    numbers = reports[0]["numbers"]
+    assert all(0 < report["held"] < numbers for report in reports) and sum(r["held"] for r in reports) == numbers
+    assert _losses(reports[0]) == pytest.approx(_losses(unsharded), abs=1e-5)
+    _assert_same_weights(reports[0]["weights"], unsharded["weights"], atol=1e-6)
+    saved = load_file(tmp_path / "run" / "adapter" / "adapter_model.safetensors")
+    _assert_same_weights({name.replace(".default", ""): weights for name, weights in reports[0]["weights"].items()},
+                         {name: tensor.tolist() for name, tensor in saved.items()}, atol=0)
+
+
+LAUNCHES = {  # as docs/scale.md gives them: on this machine's CPUs, and on a machine's GPUs
+    "accelerate launch, DDP, lora": [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines",
+        "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "workbench.cli", "train", "generator",
+        "--method", "lora"],
+    "wb --nproc, FSDP, full": [*WB, "train", "generator", "--nproc", "2", "--sharding", "fsdp", "--method", "full"],
 }
 
 
-@pytest.mark.parametrize("launcher", LAUNCHERS)
-def test_a_launched_command_makes_one_run_that_answers(launcher, tiny_generator, demo_corpus, tmp_path):
-    """Without --output: one run folder, one COMPLETE marker, an adapter that loads."""
+@pytest.mark.parametrize("launch", LAUNCHES)
+def test_a_launched_command_makes_one_run_that_answers(launch, tiny_generator, demo_corpus, tmp_path):
+    """Without --output: one run folder, one COMPLETE marker, the forgetting probe (under FSDP both processes
+    probe: a sharded forward needs them all), and what the method saves (an adapter; under FSDP the model
+    gathered whole by rank 0), which loads."""
     from workbench.training.generator import load_trained_generator
 
     data = tmp_path / "qa.jsonl"
     data.write_text("".join(json.dumps({"question": p.question, "answers": list(p.answers)}) + "\n"
                             for p in demo_corpus.qa_pairs[:10]))
     root = tmp_path / "runs"
-    _run([*LAUNCHERS[launcher], "--data", str(data), "--method", "lora", "--batch-size", "2",
-          "--max-steps", "2", "--max-length", "48", "--eval-generate", "1", "--set", "generation.max_new_tokens=4",
-          "--set", "training.forgetting_items=1", "--set", f"training.output_root={root}",
-          "--set", f"models.generator={tiny_generator}", "--set", "models.device=cpu"])
+    _run([*LAUNCHES[launch], "--data", str(data), "--batch-size", "2", "--max-steps", "2", "--max-length", "48",
+          "--eval-generate", "1", "--set", "generation.max_new_tokens=4", "--set", "training.forgetting_items=1",
+          "--set", f"training.output_root={root}", "--set", f"models.generator={tiny_generator}",
+          "--set", "models.device=cpu"])
     (run,) = list(root.iterdir())
-    assert RunDir.open(run).summary()["steps"] == 2
+    summary = RunDir.open(run).summary()
+    assert summary["steps"] == 2 and summary["forgetting"]["after"]["rougeL_items"]
     assert [p.name for p in run.iterdir() if p.name == "COMPLETE"] == ["COMPLETE"]
     loaded = load_trained_generator(run, "cpu")
-    assert loaded.model.peft_config  # the LoRA adapter, on the tiny base
+    if "lora" in launch:
+        assert loaded.model.peft_config  # the LoRA adapter, on the tiny base
+    else:
+        assert (run / "model").is_dir() and summary["trainable_params"] == summary["total_params"]
+        assert loaded.model.get_input_embeddings().weight.shape[0] == len(loaded.tokenizer)  # whole, not a shard
+
+
+@pytest.mark.parametrize("request_type", ["ClassifierRequest", "GeneratorRequest"])
+def test_runs_that_do_not_shard_refuse_fsdp_before_they_start(request_type, tmp_path):
+    """A classifier run, and a generator method FSDP does not split (bottleneck adapters): a clear refusal
+    naming what does shard, not a run that silently trains unsharded."""
+    from workbench import requests
+    from workbench.config import load_config
+    from workbench.errors import WorkbenchError
+    from workbench.session import Workbench
+
+    session = Workbench(load_config(None, ["training.sharding=fsdp", f"training.output_root={tmp_path}",
+                                           "training.generator.method=adapter"]))
+    with pytest.raises(WorkbenchError, match="sharding (fsdp splits|none)"):
+        session.train(getattr(requests, request_type)())
+    assert not list(tmp_path.iterdir())  # no run folder started
 
 
 def test_dpo_on_two_processes_saves_its_checkpoint_and_resumes(tiny_generator, tmp_path):

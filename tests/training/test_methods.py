@@ -62,7 +62,7 @@ def _apply_norm_tuning(model, options):
     return model
 
 
-def _save_norms(model, tokenizer, options, folder: Path) -> Path:
+def _save_norms(model, tokenizer, options, folder: Path, weights=None) -> Path:  # not shardable: weights is None
     adapter = folder / ADAPTER_DIR
     adapter.mkdir()
     save_file({n: p.detach().contiguous() for n, p in model.named_parameters() if p.requires_grad}, adapter / NORMS_FILE)

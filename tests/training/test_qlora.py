@@ -8,6 +8,8 @@ on SmolLM2: bench/qlora.py."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 from torch import nn
@@ -76,3 +78,10 @@ def test_qlora_does_not_start_from_another_run(qlora_run, qa, loop, tiny_generat
     with pytest.raises(RunError, match="train it with lora"):
         train_generator(qa[0], options, tmp_path / "run", qa[1])
     assert not (tmp_path / "run").exists()
+
+
+def test_importing_peft_prints_no_warning_about_an_optional_bitsandbytes_kernel():
+    """On CPUs with AVX512-BF16 (this one), bitsandbytes would print "Failed to load CPU gemm_4bit_forward ...
+    pip install kernels" under every `wb` command."""
+    done = subprocess.run([sys.executable, "-c", "import workbench, peft"], capture_output=True, text=True)
+    assert done.returncode == 0 and "gemm_4bit_forward" not in done.stderr

@@ -112,6 +112,7 @@ def _loop_arguments(p: argparse.ArgumentParser) -> None:
     for key in ("max_steps", "checkpoint_every", "group_by_length", "seed"):
         setting_flag(p, f"training.{key}")
     setting_flag(p, "training.processes", "--nproc", metavar="N")
+    setting_flag(p, "training.sharding")
     setting_flag(p, "training.early_stopping", metavar="EPOCHS")
     p.add_argument("--output", type=Path, metavar="RUN_DIR", help="run folder (default: under training.output_root)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --output")

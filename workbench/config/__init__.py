@@ -180,6 +180,7 @@ class TrainingConfig(_Section):
     early_stopping: int | None = Field(gt=0)
     group_by_length: bool
     processes: int = Field(default=1, ge=1)  # a default: jobs saved before it existed resume
+    sharding: Literal["none", "fsdp"] = "none"  # a default: jobs saved before it existed resume
     forgetting_items: int | None = Field(default=None, ge=0)  # a default: jobs saved before it existed resume
     classifier: ClassifierTrainingConfig
     generator: GeneratorTrainingConfig

@@ -108,6 +108,7 @@ def train_preference(records: Sequence[PreferenceExample], eval_records: Sequenc
                      source: str = "preference data", resume: bool = False,
                      progress: ProgressCallback | None = None) -> RunDir:
     """Tune the generator on preferences (`options.method`) into the run folder `output`."""
+    options.loop.refuse_sharding("preference")
     objective = OBJECTIVES.get(options.method)
     if objective is None:
         raise RunError(f"unknown preference method '{options.method}' (choose from {', '.join(OBJECTIVES)})")

@@ -86,6 +86,7 @@ def train_reward(records: Sequence[PreferenceExample], eval_records: Sequence[Pr
                  output: Path, source: str = "preference data", resume: bool = False,
                  progress: ProgressCallback | None = None) -> RunDir:
     """Train a reward model on `records` into the run folder `output`; held-out accuracy on `eval_records`."""
+    options.loop.refuse_sharding("reward")
     if len(records) < options.loop.batch_size:
         raise RunError(f"{source}: {len(records)} training pairs, fewer than the batch size {options.loop.batch_size}; "
                        f"lower --batch-size")

@@ -3,9 +3,10 @@
 A checkpoint holds the trainable parameters, the optimizer's state (moments per parameter), the
 scheduler's state, the torch RNG state (dropout) and the loop's progress. It is written into a
 temporary folder renamed to `step-N` only when complete, so a run killed mid-save (even by SIGKILL)
-resumes from the previous checkpoint. With several training processes (DDP: the same weights and
-optimizer state in each), every process calls `save_checkpoint`, rank 0 writes it with every process's
-RNG state, and each restores its own.
+resumes from the previous checkpoint. With several training processes, every process calls
+`save_checkpoint` and rank 0 writes it with every process's RNG state; each restores its own. Under FSDP
+each process holds a shard of every tensor: the checkpoint holds them whole (the same files as without
+sharding), gathered at save and split again at resume.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from workbench.runfolder import RunError, read_json
-from workbench.training.distributed import current_world, gather, wait_for_all
+from workbench.training.distributed import current_world, gather, is_sharded, shaped_like, wait_for_all, whole
 
 
 class CheckpointState(BaseModel):
@@ -35,7 +36,8 @@ class CheckpointState(BaseModel):
 
 
 def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {n: p.detach().contiguous().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
+    """The trainable parameters, whole, on the CPU (under FSDP every process must call this)."""
+    return {n: whole(p.detach()).contiguous().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
 
 
 def save_checkpoint(folder: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
@@ -44,27 +46,28 @@ def save_checkpoint(folder: Path, step: int, model: torch.nn.Module, optimizer: 
     processes, every one calls this and none returns before the checkpoint is written."""
     final = folder / f"step-{step}"
     rng = {_rng_key(kind, rank): state for rank, states in enumerate(gather(_rng_states())) for kind, state in states.items()}
+    if current_world().is_main or is_sharded(model):  # under FSDP, every process takes part in gathering
+        trainable, (optimizer_tensors, optimizer_meta) = trainable_state(model), _flatten_optimizer(optimizer.state_dict())
     if current_world().is_main:
-        _write_checkpoint(folder, step, model, optimizer, scheduler, progress, rng, keep)
+        state = {"step": step, "progress": progress, "optimizer": optimizer_meta,
+                 "scheduler": _jsonable(scheduler.state_dict())}
+        _write_checkpoint(folder, step, trainable, optimizer_tensors, rng, state, keep)
     wait_for_all()
     return final
 
 
-def _write_checkpoint(folder: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                      scheduler: torch.optim.lr_scheduler.LRScheduler, progress: dict[str, Any],
-                      rng: dict[str, torch.Tensor], keep: int) -> None:
+def _write_checkpoint(folder: Path, step: int, trainable: dict[str, torch.Tensor],
+                      optimizer_tensors: dict[str, torch.Tensor], rng: dict[str, torch.Tensor],
+                      state: dict[str, Any], keep: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"step-{step}"
     tmp = folder / f".tmp-step-{step}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        save_file(trainable_state(model), tmp / "trainable.safetensors")
-        optimizer_tensors, optimizer_meta = _flatten_optimizer(optimizer.state_dict())
+        save_file(trainable, tmp / "trainable.safetensors")
         save_file(optimizer_tensors, tmp / "optimizer.safetensors")
         save_file(rng, tmp / "rng.safetensors")
-        state = {"step": step, "progress": progress, "optimizer": optimizer_meta,
-                 "scheduler": _jsonable(scheduler.state_dict())}
         (tmp / "state.json").write_text(json.dumps(state, indent=2))
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
@@ -114,9 +117,12 @@ def _restore(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimize
         if name not in params:
             raise RunError(f"{path}: parameter '{name}' does not exist in this model (different method or model?)")
         with torch.no_grad():
-            params[name].copy_(tensor)
+            params[name].copy_(shaped_like(tensor, params[name]))
     state = read_json(path / "state.json", CheckpointState)
-    optimizer.load_state_dict(_unflatten_optimizer(load_file(path / "optimizer.safetensors"), state.optimizer))
+    optimized = [p for group in optimizer.param_groups for p in group["params"]]  # state ids index this list
+    optimizer_tensors = {name: shaped_like(tensor, optimized[int(name.split(".")[1])]) if tensor.dim() else tensor
+                         for name, tensor in load_file(path / "optimizer.safetensors").items()}
+    optimizer.load_state_dict(_unflatten_optimizer(optimizer_tensors, state.optimizer))
     scheduler.load_state_dict(state.scheduler)
     rng, rank = load_file(path / "rng.safetensors"), current_world().rank
     torch.set_rng_state(rng[_rng_key("torch", rank)])
@@ -139,7 +145,7 @@ def _flatten_optimizer(state_dict: dict) -> tuple[dict[str, torch.Tensor], dict]
     for param_id, param_state in state_dict["state"].items():
         for key, value in param_state.items():
             if isinstance(value, torch.Tensor):
-                tensors[f"state.{param_id}.{key}"] = value.contiguous().cpu()
+                tensors[f"state.{param_id}.{key}"] = whole(value).contiguous().cpu()
             else:
                 scalars[f"{param_id}.{key}"] = value
     return tensors, {"param_groups": _jsonable(state_dict["param_groups"]), "scalars": scalars}

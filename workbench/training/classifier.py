@@ -148,6 +148,7 @@ def train_classifier(texts: Sequence[str], labels: Sequence[str], options: Class
                      progress: ProgressCallback | None = None) -> RunDir:
     """Train a classifier into the run folder `output`; returns the finished run. `progress` hears
     of the embedding (feature) or of every training step."""
+    options.loop.refuse_sharding("classifier")
     method = classifier_method(options.method)
     batch = options.loop.batch_size if method.gradient else None
     if eval_texts is None:

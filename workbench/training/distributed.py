@@ -3,6 +3,8 @@
 Every process runs the same command. They share one run folder, which the first process (rank 0)
 creates, locks and alone writes; the others learn its path, or the error that stopped it, from rank 0.
 With one process every function here is a no-op, so single-process training pays nothing for it.
+With `training.sharding: fsdp` the processes also split the model (`shard`); a checkpoint or a saved
+model then gathers each tensor whole (`whole`) and a resume splits it again (`shaped_like`).
 """
 
 from __future__ import annotations
@@ -112,6 +114,43 @@ def shared_run(path: Path, config: dict[str, Any], resume: bool, device: str) ->
             run = RunDir(Path(detail), writer=False)
         yield run
         wait_for_all()
+
+
+def shard(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """FSDP (torch's `fully_shard`): every transformer block, then the rest of `model`, split over the
+    processes, which gather a block's weights only while it runs. Returns `model` itself, changed in place:
+    its parameters are now DTensors holding this process's shard (build the optimizer after this)."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    mesh = init_device_mesh(device.type, (current_world().size,))
+    blocks = set(getattr(model, "_no_split_modules", None) or ())  # the model's own list of its block classes
+    for module in [m for m in model.modules() if type(m).__name__ in blocks]:
+        fully_shard(module, mesh=mesh)
+    fully_shard(model, mesh=mesh)
+    return model
+
+
+def is_sharded(model: torch.nn.Module) -> bool:
+    from torch.distributed.fsdp import FSDPModule
+
+    return isinstance(model, FSDPModule)
+
+
+def whole(tensor: torch.Tensor) -> torch.Tensor:
+    """The whole of a sharded tensor (every process must ask for it, in the same order), or `tensor` itself."""
+    from torch.distributed.tensor import DTensor
+
+    return tensor.full_tensor() if isinstance(tensor, DTensor) else tensor
+
+
+def shaped_like(tensor: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """`tensor` (a whole one, read from a checkpoint) split as `reference` is, if `reference` is sharded."""
+    from torch.distributed.tensor import DTensor, distribute_tensor
+
+    if not isinstance(reference, DTensor):
+        return tensor
+    return distribute_tensor(tensor.to(reference.device), reference.device_mesh, reference.placements)
 
 
 def _connected() -> bool:

@@ -44,8 +44,9 @@ from workbench.models.quantization import keep_training_layout
 from workbench.models.registry import resolve, unavailable
 from workbench.progress import ProgressCallback
 from workbench.runfolder import RunDir, RunError, folder_size
+from workbench.training.checkpoints import trainable_state
 from workbench.training.data import IGNORE_INDEX, pad_batch, tokenize_completions
-from workbench.training.distributed import shared_run
+from workbench.training.distributed import is_sharded, shared_run
 from workbench.training.examples import PromptCompletion
 from workbench.training.loop import Batch, LoopSettings, fit, model_loss
 from workbench.training.runs import ResourceMeter, parameter_counts
@@ -242,7 +243,12 @@ def train_generator(examples: Sequence[PromptCompletion], options: GeneratorOpti
     if len(examples) < options.loop.batch_size:
         raise RunError(f"{source}: {len(examples)} training examples, fewer than the batch size "
                        f"{options.loop.batch_size}; lower --batch-size")
-    quantize = supervised_method(options.method).quantization
+    method = supervised_method(options.method)
+    if options.loop.sharding == "fsdp" and not method.shardable:  # refused before the run folder exists
+        shardable = ", ".join(m.name for m in generator_methods() if m.shardable)
+        raise RunError(f"--sharding fsdp splits {shardable} runs over the processes, not {options.method}: "
+                       "train it with --sharding none (each process holds the whole model)")
+    quantize = method.quantization
     if quantize is not None:  # refused before the run folder exists: a base run, a missing bitsandbytes
         if options.base_run:
             raise RunError(f"--method {options.method} loads a pretrained model quantized; a run built on another "
@@ -278,9 +284,13 @@ def train_generator(examples: Sequence[PromptCompletion], options: GeneratorOpti
                            [len(e["input_ids"]) for e in train_tokenized], options.loop, run,
                            lambda trained: score(trained, tokenizer, eval_tokenized, eval_examples, options),
                            resume=resume, progress_callback=progress, compute_loss=loss)
-            if general and run.writer:
-                extra["forgetting"]["after"] = forgetting_probe(model, tokenizer, general, options)
-            saved = save_generator(model, tokenizer, options, run.path) if run.writer else 0
+            sharded = is_sharded(model)  # then every process must take part in each forward and in the save
+            if general and (run.writer or sharded):
+                after = forgetting_probe(model, tokenizer, general, options)
+                if run.writer:
+                    extra["forgetting"]["after"] = after
+            weights = trainable_state(model) if sharded else None
+            saved = save_generator(model, tokenizer, options, run.path, weights) if run.writer else 0
 
         summary = {
             "kind": "generator", "method": options.method, "model": options.model,
@@ -297,9 +307,11 @@ def train_generator(examples: Sequence[PromptCompletion], options: GeneratorOpti
     return run
 
 
-def save_generator(model: nn.Module, tokenizer: Any, options: GeneratorOptions, folder: Path) -> int:
-    """Save what the method trained; returns its size on disk in bytes."""
-    return folder_size(supervised_method(options.method).save(model, tokenizer, options, folder))
+def save_generator(model: nn.Module, tokenizer: Any, options: GeneratorOptions, folder: Path,
+                   weights: dict[str, torch.Tensor] | None = None) -> int:
+    """Save what the method trained (from `weights`, the trained parameters whole, if the model is sharded);
+    returns its size on disk in bytes."""
+    return folder_size(supervised_method(options.method).save(model, tokenizer, options, folder, weights))
 
 
 # ---- using a trained generator ----------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """The one training loop behind every method: accelerate-driven, checkpointed, resumable, measured.
 
 Going through `accelerate` means the same command runs on one CPU, one GPU, or several processes
-(`wb train --nproc N`, `torchrun`, `accelerate launch`: DDP, gloo on CPUs). Data order is a pure function
-of (seed, epoch, number of processes), and the checkpoint restores each process's torch RNG, so a run
-killed and resumed ends with the same metrics as one that never stopped.
+(`wb train --nproc N`, `torchrun`, `accelerate launch`: DDP, gloo on CPUs; FSDP with `training.sharding`).
+Data order is a pure function of (seed, epoch, number of processes), and the checkpoint restores each
+process's torch RNG, so a run killed and resumed ends with the same metrics as one that never stopped.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from workbench.progress import Cancelled, ProgressCallback, start_stage
 from workbench.runfolder import RunDir, RunError
 from workbench.training.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
 from workbench.training.data import LengthGroupedBatches, rank_share
-from workbench.training.distributed import any_rank, current_world, from_main, sum_over_ranks
+from workbench.training.distributed import any_rank, current_world, from_main, is_sharded, shard, sum_over_ranks
 
 Batch = dict[str, torch.Tensor]  # a collated batch: input_ids, attention_mask, labels
 
@@ -47,6 +47,7 @@ class LoopSettings:
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     group_by_length: bool = default_setting("training.group_by_length")
+    sharding: str = default_setting("training.sharding")  # fsdp: split the model over the processes
     device: str = default_setting("models.device")
 
     @classmethod
@@ -57,7 +58,13 @@ class LoopSettings:
         return cls(epochs=section.epochs, batch_size=section.batch_size, learning_rate=section.learning_rate,
                    seed=training.seed, checkpoint_every=training.checkpoint_every, max_steps=training.max_steps,
                    early_stopping=training.early_stopping, group_by_length=training.group_by_length,
-                   device=config.models.device)
+                   sharding=training.sharding, device=config.models.device)
+
+    def refuse_sharding(self, what: str) -> None:
+        """For the runs that never shard: asked to, they say so rather than train unsharded."""
+        if self.sharding != "none":
+            raise RunError(f"--sharding {self.sharding} splits generator runs (wb train generator) over the processes; "
+                           f"{what} runs train with --sharding none (each process holds the whole model)")
 
 
 @dataclass
@@ -99,7 +106,9 @@ def fit(model: torch.nn.Module, param_groups: list[dict[str, Any]], dataset: Seq
     rows): the step's loss is the sum over all processes divided by the count over all processes, so
     that two processes with batch size B learn exactly what one learns with 2B. It gets the model as
     prepared by accelerate and must call it, not its submodules: with several processes it is a
-    wrapper whose forward keeps the gradients in sync. Returns the final progress with the history."""
+    wrapper whose forward keeps the gradients in sync. With `settings.sharding` "fsdp" and several
+    processes, `model` is sharded in place (every process then evaluates: a forward needs them all).
+    Returns the final progress with the history."""
     from accelerate import Accelerator
     from accelerate.utils import DistributedType, set_seed
 
@@ -107,18 +116,26 @@ def fit(model: torch.nn.Module, param_groups: list[dict[str, Any]], dataset: Seq
 
     accelerator = Accelerator(cpu=resolve_device(settings.device).type == "cpu")
     if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
-        raise RunError(f"{run.path}: this loop trains with DDP (every process holds the whole model); "
-                       f"{accelerator.distributed_type.value} sharding is not supported yet: launch without it, or "
-                       "train a model too large for one device with --method qlora (docs/scale.md)")
+        raise RunError(f"{run.path}: launched with accelerate's {accelerator.distributed_type.value}: launch without "
+                       "it and shard with --sharding fsdp (workbench shards with torch's FSDP itself, to keep its "
+                       "checkpoints in safetensors; docs/scale.md)")
     world = current_world()
     set_seed(settings.seed)
     steps = LengthGroupedBatches(lengths, settings.batch_size, settings.seed, settings.group_by_length, world.size)
+    sharded = settings.sharding == "fsdp" and world.size > 1
+    if sharded:  # sharding replaces the parameters: the optimizer's groups are found again by name
+        names = {id(p): name for name, p in model.named_parameters()}
+        groups = [[names[id(p)] for p in group["params"]] for group in param_groups]
+        params = dict(shard(model, accelerator.device).named_parameters())
+        param_groups = [{**group, "params": [params[name] for name in named]}
+                        for group, named in zip(param_groups, groups)]
     optimizer = torch.optim.AdamW(param_groups, lr=settings.learning_rate, weight_decay=settings.weight_decay)
     total_steps = len(steps) * settings.epochs
     if settings.max_steps is not None:
         total_steps = min(total_steps, settings.max_steps)
     scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(settings.warmup_ratio * total_steps), total_steps)
-    model, optimizer = accelerator.prepare(model, optimizer)
+    if not sharded:  # (a sharded model keeps its gradients in step itself)
+        model, optimizer = accelerator.prepare(model, optimizer)
 
     progress = Progress(history=[], step_losses=[])
     checkpoint = latest_checkpoint(run.checkpoints) if resume else None
@@ -188,10 +205,11 @@ def fit(model: torch.nn.Module, param_groups: list[dict[str, Any]], dataset: Seq
 def _end_epoch(progress: Progress, model: torch.nn.Module, evaluate: Callable[[torch.nn.Module], dict[str, float]],
                run: RunDir) -> None:
     """Evaluate, append the epoch's metrics, update early stopping, and move to the next epoch.
-    With several processes, rank 0 evaluates (the weights are the same everywhere) and tells the others."""
+    With several processes, rank 0 evaluates (the weights are the same everywhere) and tells the others;
+    a sharded model is evaluated by every process (each forward gathers the weights from all)."""
     model.eval()
     scores = None
-    if current_world().is_main:
+    if current_world().is_main or is_sharded(model):
         with torch.no_grad():
             scores = evaluate(model)
     scores = from_main(scores)

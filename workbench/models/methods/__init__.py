@@ -94,7 +94,7 @@ class MethodRegistry(Generic[Entry]):
 # ---- generator methods ----------------------------------------------------------------------------------
 
 Apply = Callable[["nn.Module", "GeneratorOptions"], "nn.Module"]
-Save = Callable[["nn.Module", Any, "GeneratorOptions", Path], Path]
+Save = Callable[["nn.Module", Any, "GeneratorOptions", Path, "dict[str, torch.Tensor] | None"], Path]
 Attach = Callable[["nn.Module", Path], "nn.Module"]
 Quantize = Callable[["GeneratorOptions", "torch.device"], Any]
 
@@ -109,7 +109,9 @@ class GeneratorMethod:
     # supervised methods: make `model` trainable for the method (everything not trained frozen) and
     # return what to train. Preference methods have none: workbench.preference trains them with TRL.
     apply: Apply | None = None
-    # write what trained into the run folder; returns the file or folder written (its size is reported)
+    # write what trained into the run folder; returns the file or folder written (its size is reported).
+    # Its last argument: the trained parameters whole, given when the model trained sharded (then its own
+    # tensors are this process's shards); None otherwise, and always for methods that are not `shardable`.
     save: Save | None = None
     # put the adapter saved in a folder on its base model (the base model checked by the caller);
     # None: the method saves a complete model (RUN_DIR/model/), loaded as it is
@@ -122,6 +124,7 @@ class GeneratorMethod:
     can_merge: bool = False
     shares_batch: bool = False  # its adapters answer in one generation batch with each other and the base model
     checkpointing: bool = True  # can recompute block activations in the backward pass (gradient checkpointing)
+    shardable: bool = False  # FSDP can split it over the training processes (training.sharding: fsdp)
     # the base model loads quantized for training: the transformers quantization config for the options and
     # the device (QLoRA: 4-bit NF4). None: in float32. A finished run answers on the float32 base all the same.
     quantization: Quantize | None = None

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from workbench.models.methods import ADAPTER_DIR
 
 if TYPE_CHECKING:
+    import torch
     from peft import PeftConfig
     from torch import nn
 
@@ -25,8 +26,9 @@ def wrap(model: nn.Module, config: PeftConfig, options: GeneratorOptions) -> nn.
     return wrapped
 
 
-def save(model: nn.Module, tokenizer: Any, options: GeneratorOptions, folder: Path) -> Path:
-    model.save_pretrained(folder / ADAPTER_DIR, save_embedding_layers=False)
+def save(model: nn.Module, tokenizer: Any, options: GeneratorOptions, folder: Path,
+         weights: dict[str, torch.Tensor] | None = None) -> Path:
+    model.save_pretrained(folder / ADAPTER_DIR, save_embedding_layers=False, state_dict=weights)
     return folder / ADAPTER_DIR
 
 

@@ -28,7 +28,8 @@ def apply(model: nn.Module, options: GeneratorOptions) -> nn.Module:
     return model
 
 
-def save(model: nn.Module, tokenizer: Any, options: GeneratorOptions, folder: Path) -> Path:
+def save(model: nn.Module, tokenizer: Any, options: GeneratorOptions, folder: Path, weights: None = None) -> Path:
+    """(Not `shardable`: never given `weights`.)"""
     from workbench.models.bottleneck import save_bottleneck
 
     save_bottleneck(model, folder / ADAPTER_DIR, settings(options))

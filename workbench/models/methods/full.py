@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from workbench.models.methods import MODEL_DIR, GeneratorMethod
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
     from workbench.training.generator import GeneratorOptions
@@ -17,8 +18,9 @@ def apply(model: nn.Module, options: GeneratorOptions) -> nn.Module:
     return model.requires_grad_(True)
 
 
-def save(model: nn.Module, tokenizer: Any, options: GeneratorOptions, folder: Path) -> Path:
-    model.save_pretrained(folder / MODEL_DIR)
+def save(model: nn.Module, tokenizer: Any, options: GeneratorOptions, folder: Path,
+         weights: dict[str, torch.Tensor] | None = None) -> Path:
+    model.save_pretrained(folder / MODEL_DIR, state_dict=weights)
     tokenizer.save_pretrained(folder / MODEL_DIR)
     return folder / MODEL_DIR
 
@@ -26,5 +28,5 @@ def save(model: nn.Module, tokenizer: Any, options: GeneratorOptions, folder: Pa
 METHOD = GeneratorMethod(
     name="full",
     description="full finetuning: every weight trains, the run saves a complete model",
-    apply=apply, save=save,
+    apply=apply, save=save, shardable=True,
 )

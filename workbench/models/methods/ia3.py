@@ -20,5 +20,5 @@ METHOD = GeneratorMethod(
     name="ia3",
     description="IA3: learned scaling vectors on the attention keys, values and MLP activations",
     apply=apply, save=_peft.save, attach=_peft.attach, adapter_type="IA3",
-    can_merge=True,
+    can_merge=True, shardable=True,
 )

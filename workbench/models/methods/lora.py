@@ -22,4 +22,5 @@ METHOD = GeneratorMethod(
     apply=apply, save=_peft.save, attach=_peft.attach, adapter_type="LORA",
     can_merge=True,
     shares_batch=True,  # peft's mixed-adapter batches route each row through the LoRA adapter it names
+    shardable=True,
 )
