@@ -1,4 +1,4 @@
-"""FSDP against DDP: full finetuning of SmolLM2-135M-Instruct on 2 CPU processes → bench/results/fsdp.md (+ fsdp.json).
+"""FSDP against DDP: full finetuning of the default generator on 2 CPU processes → bench/results/fsdp.md (+ fsdp.json).
 
 The same command twice, `wb train generator --demo --method full --nproc 2`, once with `--sharding none` (each
 process holds the whole model, its gradients and AdamW's two moments) and once with `--sharding fsdp` (each
@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "fsdp.md"
-SETTINGS = {"processes": 2, "batch_size": 4, "max_length": 72, "steps": 6, "rounds": 2}
+SETTINGS = {"processes": 2, "batch_size": 4, "max_length": 72, "steps": 4, "rounds": 2}
 QUICK = {**SETTINGS, "steps": 2, "rounds": 1}
 SHARDINGS = ("none", "fsdp")
 
@@ -70,7 +70,7 @@ def main() -> None:
     lines = [
         "# FSDP against DDP on 2 CPU processes",
         "",
-        f"`bench/fsdp.py`: SmolLM2-135M-Instruct ({parameters:,} parameters), full finetuning on the demo QA pairs, "
+        f"`bench/fsdp.py`: {rows['none'][0]['model']} ({parameters:,} parameters), full finetuning on the demo QA pairs, "
         f"{settings['processes']} gloo processes of one thread, batch {settings['batch_size']} per process, "
         f"{settings['steps']} steps, median of {settings['rounds']} alternated rounds; 1-minute load {load:.1f} "
         "at the start on this 2-core machine.",
