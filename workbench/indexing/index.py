@@ -117,11 +117,11 @@ class Index:
         """The current version at `path`, verified (IndexNotFound / IndexCorrupt otherwise): every file
         against its checksum and schema, and the files against each other. Its keyword index, if saved,
         stays on disk, memory-mapped."""
-        _, listed = storage.read_manifest(path)
-        kind = STORES[listed.store.store]
-        snapshot = storage.read_snapshot(path, required=(_CHUNKS, _DOCUMENTS) + ((kind.FILE,) if kind.FILE else ()),
-                                         on_disk=(BM25_FILE_PREFIX,))
+        snapshot = storage.read_snapshot(path, required=(_CHUNKS, _DOCUMENTS), on_disk=(BM25_FILE_PREFIX,))
         manifest, where = snapshot.manifest, path / snapshot.version
+        kind = STORES[manifest.store.store]
+        if kind.FILE and kind.FILE not in snapshot.files:  # the store's own file, if it keeps one
+            raise storage.damaged(path, where / storage.MANIFEST, f"lists no {kind.FILE}")
         try:
             store = kind.load(snapshot.files.get(kind.FILE, b""), manifest.store.model_dump(exclude_none=True), path)
         except (RuntimeError, ValueError) as exc:  # not an IndexingError: Milvus out of reach is no damage

@@ -171,7 +171,7 @@ class VectorStore:
             return int(self._index.remove_ids(faiss.IDSelectorBatch(ids)))
         all_ids = self.ids()
         keep = ~np.isin(all_ids, ids)
-        vectors = faiss.downcast_index(self._index.index).reconstruct_n(0, self.ntotal)
+        vectors = self._inner().reconstruct_n(0, self.ntotal)
         rebuilt = self._new_index(trained=self._index if self.kind == "ivf" else None)
         rebuilt.add_with_ids(vectors[keep], all_ids[keep])
         self._index = rebuilt
