@@ -3,9 +3,12 @@ results as FAISS flat, deletes that wait for the version to be current, reopenin
 
 from __future__ import annotations
 
+import subprocess
+
 import numpy as np
 import pytest
 
+from tests.processes import WB
 from workbench.corpus import Document
 from workbench.indexing import IndexBuildError, IndexSettings, MilvusStore, VectorStore, build_index, open_index
 
@@ -44,6 +47,19 @@ def test_milvus_store_matches_flat_deletes_at_commit_and_reopens(tmp_path):
     assert (folder / "milvus.db").is_dir()  # Milvus Lite's database sits in the index's folder
     with pytest.raises(IndexBuildError, match="Milvus Lite cannot build IVF_PQ"):
         MilvusStore.create(16, IndexSettings(store="milvus", type="ivfpq"), folder)
+
+
+def test_an_index_built_by_one_command_answers_the_next(tmp_path):
+    """`wb index build` then, in another process, a search: Milvus Lite starts anew there, with the collection
+    released until it is loaded."""
+    folder, root = tmp_path / "notes", tmp_path / "indexes"
+    folder.mkdir()
+    (folder / "zebras.md").write_text("# Zebras\n\nZebras have black and white stripes.\n")
+    (folder / "owls.md").write_text("# Owls\n\nOwls hunt at night and turn their heads far around.\n")
+    built = subprocess.run([*WB, "index", "build", "notes", str(folder), "--set", "index.store=milvus",
+                            "--set", f"index.root={root}"], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr[-2000:]
+    assert open_index("notes", root).search("striped animals", 1, hybrid=False)[0].doc_id == "zebras.md"
 
 
 def test_index_on_milvus_searches_like_faiss_and_survives_strays(few_documents, config):

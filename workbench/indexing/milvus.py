@@ -75,6 +75,7 @@ class MilvusStore:
         store = cls(folder, params)
         if not store._client.has_collection(store.collection):
             raise ValueError(f"Milvus at {store.milvus_uri or folder / LITE_FILE} has no collection {store.collection}")
+        store._client.load_collection(store.collection)  # a Milvus started anew holds it released: unsearchable
         return store
 
     @property
