@@ -4,6 +4,7 @@ results as FAISS flat, deletes that wait for the version to be current, reopenin
 from __future__ import annotations
 
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -51,7 +52,7 @@ def test_milvus_store_matches_flat_deletes_at_commit_and_reopens(tmp_path):
 
 def test_an_index_built_by_one_command_answers_the_next(tmp_path):
     """`wb index build` then, in another process, a search: Milvus Lite starts anew there, with the collection
-    released until it is loaded."""
+    released until it is loaded. While that process holds the database, a third reads the index's text."""
     folder, root = tmp_path / "notes", tmp_path / "indexes"
     folder.mkdir()
     (folder / "zebras.md").write_text("# Zebras\n\nZebras have black and white stripes.\n")
@@ -59,7 +60,16 @@ def test_an_index_built_by_one_command_answers_the_next(tmp_path):
     built = subprocess.run([*WB, "index", "build", "notes", str(folder), "--set", "index.store=milvus",
                             "--set", f"index.root={root}"], capture_output=True, text=True)
     assert built.returncode == 0, built.stderr[-2000:]
-    assert open_index("notes", root).search("striped animals", 1, hybrid=False)[0].doc_id == "zebras.md"
+    held = open_index("notes", root)  # this process holds the Milvus Lite database from now on
+    assert held.search("striped animals", 1, hybrid=False)[0].doc_id == "zebras.md"
+    # another process (a second training process) still reads the index's text, which needs no vectors
+    read = subprocess.run([sys.executable, "-c", "import sys; from workbench.config import load_config; "
+                           "from workbench.indexing.passages import document_passages; "
+                           "config = load_config(None, [f'index.root={sys.argv[1]}']); "
+                           "print([p.text for p in document_passages(config, index='notes').passages])", str(root)],
+                          capture_output=True, text=True)
+    assert read.returncode == 0, read.stderr[-2000:]
+    assert read.stdout.strip() == str([chunk.text for _, chunk in held.chunks()])
 
 
 def test_index_on_milvus_searches_like_faiss_and_survives_strays(few_documents, config):

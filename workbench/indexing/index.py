@@ -416,6 +416,16 @@ def open_index(name: str, root: Path | None = None) -> Index:
     return Index.load(storage.index_path(Path(root) if root else load_config().index.root, name))
 
 
+def index_chunks(name: str, root: Path) -> list[Chunk]:
+    """The chunks of index `name` under `root`, by id, read without its vectors and keyword index: what
+    learning from an index's text needs (every training process reads them, and a Milvus Lite store
+    admits one process at a time; a large index's vectors would be read for nothing)."""
+    path = storage.index_path(Path(root), name)
+    snapshot = storage.read_snapshot(path, required=(_CHUNKS,), only=(_CHUNKS,))
+    rows = _rows(path, path / snapshot.version / _CHUNKS, ChunkRow, snapshot.files[_CHUNKS])
+    return [Chunk(row.doc_id, row.text, row.start, row.end, row.metadata) for row in sorted(rows, key=lambda r: r.id)]
+
+
 def list_indexes(root: Path) -> list[dict]:
     """A summary of every index under `root` (damaged ones carry an `error`), by name."""
     root = Path(root)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from workbench.config import Config
 from workbench.indexing.chunking import chunk_documents
-from workbench.indexing.index import open_index
+from workbench.indexing.index import index_chunks
 from workbench.indexing.loaders import SkippedFile, load_documents
 from workbench.progress import ProgressCallback
 
@@ -32,7 +32,7 @@ def document_passages(config: Config, paths: Sequence[Path] = (), index: str | N
                       progress: ProgressCallback | None = None) -> Passages:
     """The chunks of index `index`, or of the files and folders in `paths` chunked with `chunking`."""
     if index:
-        chunks = [chunk for _, chunk in open_index(index, config.index.root).chunks()]
+        chunks = index_chunks(index, config.index.root)
         return Passages([Passage(c.doc_id, c.text, c.metadata) for c in chunks],
                         f"index '{index}' ({len({c.doc_id for c in chunks})} documents, {len(chunks)} chunks)")
     loaded = load_documents(list(paths), text_field=config.data.text_field, text_column=config.data.text_column,

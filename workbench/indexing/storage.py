@@ -101,16 +101,20 @@ def read_manifest(path: Path) -> tuple[str, Manifest]:
         raise damaged(path, manifest_path, str(exc)) from None
 
 
-def read_snapshot(path: Path, required: Iterable[str] = (), on_disk: tuple[str, ...] = ()) -> Snapshot:
+def read_snapshot(path: Path, required: Iterable[str] = (), on_disk: tuple[str, ...] = (),
+                  only: Iterable[str] | None = None) -> Snapshot:
     """The current version with every file checked against the size and sha256 in its manifest; each of
     `required` must be listed there. Files whose names start with one of `on_disk` are checked as they
-    are read, a block at a time, and left out of `files`: the caller maps them from the version's folder."""
+    are read, a block at a time, and left out of `files`: the caller maps them from the version's folder.
+    With `only`, the other files are neither read nor checked."""
     version, manifest = read_manifest(path)
     unlisted = sorted(set(required) - set(manifest.files))
     if unlisted:
         raise damaged(path, path / version / MANIFEST, f"lists no {', '.join(unlisted)}")
     files = {}
     for name, expected in manifest.files.items():
+        if only is not None and name not in only:
+            continue
         file = path / version / name
         if file.parent != path / version:
             raise damaged(path, path / version / MANIFEST, f"lists a file outside its folder: {name!r}")
