@@ -13,6 +13,7 @@ from workbench.jobs import start_job
 from workbench.requests import IndexRequest
 
 SOURCES = ("Upload files", "Server folder", "Demo corpus")
+STORE_NAMES = {"faiss": "FAISS", "milvus": "Milvus"}  # index.store, as the caption names it
 
 
 def overview(bench) -> list[str]:
@@ -52,7 +53,7 @@ def create(bench, existing: list[str]) -> None:
     splitter = left.selectbox("Splitter", splitters, index=splitters.index(cfg.chunking.splitter))
     size = middle.number_input("Chunk size", min_value=1, value=cfg.chunking.chunk_size)
     overlap = right.number_input("Overlap", min_value=0, value=cfg.chunking.chunk_overlap)
-    kind = last.selectbox("FAISS index", kinds, index=kinds.index(cfg.index.type))
+    kind = last.selectbox("Vector index", kinds, index=kinds.index(cfg.index.type))
     try:
         chosen = documents_from(source, cfg, "create")
         builder = bench.updated({"chunking.splitter": splitter, "chunking.chunk_size": int(size),
@@ -106,7 +107,8 @@ def manage(bench, name: str) -> None:
     settings = info["settings"]
     st.caption(f"{info['documents']} documents, {info['chunks']} chunks · embedder {info['embedder']} "
                f"({info['dimension']}-d) · {settings['splitter']} chunks of {settings['chunk_size']} "
-               f"(overlap {settings['chunk_overlap']}) · FAISS {info['store'].get('kind', info['store'])} · {common.human_size(info['size_bytes'])}")
+               f"(overlap {settings['chunk_overlap']}) · {STORE_NAMES[info['store']['store']]} {info['store']['kind']} · "
+               f"{common.human_size(info['size_bytes'])}")
     add, remove = st.columns(2)
     with add:
         files = st.file_uploader("Add documents", type=cfg.ui.upload_types, accept_multiple_files=True,
